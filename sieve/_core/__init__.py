@@ -1,0 +1,1 @@
+"""Compiled core. Private: use the Python modules around it (``sieve.dram``, ...)."""
