@@ -1,0 +1,75 @@
+from libc.stdint cimport int64_t
+
+cdef enum:
+    MAX_LEVELS = 8
+
+# row_state() answers
+cdef enum:
+    ROW_OK = 0          # the banks are as the command needs them
+    ROW_CLOSED = 1      # needs an open row, the bank is closed: open it first
+    ROW_CONFLICT = 2    # needs an open row, another row is open: close it first
+    ROW_MUST_CLOSE = 3  # needs closed banks, some are open: close them first
+
+cdef class TimingEngine:
+    # --- tables (read-only after construction) ---
+    cdef readonly int num_levels
+    cdef readonly int num_commands
+    cdef readonly int ticks_per_ck
+    cdef readonly int64_t num_banks
+    cdef int64_t fanout[MAX_LEVELS]
+    cdef int64_t level_count[MAX_LEVELS]   # nodes at each level
+    cdef int64_t level_offset[MAX_LEVELS]  # first flat node id of each level
+    cdef int64_t span_below[MAX_LEVELS]    # banks under one node of each level
+    cdef int64_t total_nodes
+    cdef const int64_t[::1] cmd_scope
+    cdef const int64_t[::1] cmd_opens
+    cdef const int64_t[::1] cmd_closes
+    cdef const int64_t[::1] cmd_access
+    cdef const int64_t[::1] cmd_needs
+    cdef const int64_t[::1] cmd_phase
+    cdef const int64_t[::1] cmd_opener
+    cdef const int64_t[::1] cmd_closer
+    cdef const int64_t[::1] ent_start
+    cdef const int64_t[::1] ent_level
+    cdef const int64_t[::1] ent_next
+    cdef const int64_t[::1] ent_lat
+    cdef const int64_t[::1] ent_sibling
+    cdef const int64_t[::1] win_level
+    cdef const int64_t[::1] win_size
+    cdef const int64_t[::1] win_lat
+    cdef const int64_t[::1] win_feed_start
+    cdef const int64_t[::1] win_feed
+    cdef const int64_t[::1] win_next_start
+    cdef const int64_t[::1] win_next
+    cdef int64_t[::1] win_ring_offset       # [W] start of window w's rings in `ring`
+    cdef int64_t[::1] win_count_offset      # [W] start of window w's counters in `ring_count`
+    # --- state ---
+    cdef int64_t[::1] ready                 # [total_nodes * C] earliest tick each command may issue at each node
+    cdef int64_t[::1] ring                  # issue ticks of windowed rules, one ring per (window, node)
+    cdef int64_t[::1] ring_count            # [sum over windows of nodes] commands pushed so far
+    cdef int64_t[::1] open_row              # [num_banks] -1: closed
+    cdef int64_t[::1] opened_at             # [num_banks] tick the open row was opened
+    # --- statistics ---
+    cdef int64_t[::1] bank_cmd_count        # [num_banks * C]
+    cdef int64_t[::1] bank_open_ticks       # [num_banks] ticks spent with a row open (closed rows only)
+    cdef int64_t[::1] cmd_total             # [C]
+    cdef public bint logging
+    cdef int64_t* log_tick
+    cdef int64_t* log_cmd
+    cdef int64_t* log_addr                  # [n * num_levels]
+    cdef int64_t* log_row
+    cdef int64_t* log_col
+    cdef int64_t log_len
+    cdef int64_t log_cap
+    cdef int64_t last_tick
+
+    cdef int64_t node_of(self, int level, const int64_t* addr) noexcept nogil
+    cdef int64_t timing_ready(self, int cmd, const int64_t* addr) noexcept nogil
+    cdef int64_t align(self, int cmd, int64_t tick) noexcept nogil
+    cdef int64_t earliest_at_or_after(self, int cmd, const int64_t* addr, int64_t floor) noexcept nogil
+    cdef int row_state(self, int cmd, const int64_t* addr, int64_t row) noexcept nogil
+    cdef int prerequisite(self, int cmd, const int64_t* addr, int64_t row) noexcept nogil
+    cdef void _raise_ready(self, int64_t flat, int next_cmd, int64_t tick) noexcept nogil
+    cdef void _apply_rules(self, int cmd, int level, int64_t idx, int64_t tick) noexcept nogil
+    cdef void _log(self, int cmd, const int64_t* addr, int64_t row, int64_t col, int64_t tick) noexcept nogil
+    cdef int issue(self, int cmd, const int64_t* addr, int64_t row, int64_t col, int64_t tick) noexcept nogil

@@ -1,0 +1,369 @@
+"""The timing engine: per-node earliest-issue ticks, windowed rules, per-bank row state.
+
+The engine has no clock of its own: callers pass the tick at which they issue a command. It answers
+two separate questions, ``earliest`` ("when may this command issue, timing-wise?") and
+``prerequisite`` ("which command must come before it, given the row buffers?"), and applies a command
+with ``issue``. All tables come from :func:`sieve.dram.resolve.resolve`.
+"""
+
+from libc.stdint cimport int64_t
+from libc.stdlib cimport malloc, realloc, free
+
+import numpy as np
+
+ROW_STATES = {ROW_OK: "ok", ROW_CLOSED: "closed", ROW_CONFLICT: "conflict", ROW_MUST_CLOSE: "must_close"}
+
+cdef inline int64_t imax(int64_t a, int64_t b) noexcept nogil:
+    return a if a > b else b
+
+
+cdef class TimingEngine:
+
+    def __cinit__(self):
+        self.log_tick = NULL
+        self.log_cmd = NULL
+        self.log_addr = NULL
+        self.log_row = NULL
+        self.log_col = NULL
+        self.log_len = 0
+        self.log_cap = 0
+
+    def __dealloc__(self):
+        free(self.log_tick)
+        free(self.log_cmd)
+        free(self.log_addr)
+        free(self.log_row)
+        free(self.log_col)
+
+    def __init__(self, tables, bint logging=True):
+        cdef int l
+        self.num_levels = len(tables.fanout)
+        if self.num_levels > MAX_LEVELS:
+            raise ValueError(f"at most {MAX_LEVELS} levels are supported, got {self.num_levels}")
+        self.num_commands = len(tables.cmd_scope)
+        self.ticks_per_ck = tables.ticks_per_ck
+        cdef int64_t count = 1
+        cdef int64_t offset = 0
+        for l in range(self.num_levels):
+            self.fanout[l] = tables.fanout[l]
+            count *= self.fanout[l]
+            self.level_count[l] = count
+            self.level_offset[l] = offset
+            offset += count
+        self.total_nodes = offset
+        self.num_banks = count
+        for l in range(self.num_levels):
+            self.span_below[l] = self.num_banks // self.level_count[l]
+        self.cmd_scope = tables.cmd_scope
+        self.cmd_opens = tables.cmd_opens
+        self.cmd_closes = tables.cmd_closes
+        self.cmd_access = tables.cmd_access
+        self.cmd_needs = tables.cmd_needs
+        self.cmd_phase = tables.cmd_phase
+        self.cmd_opener = tables.cmd_opener
+        self.cmd_closer = tables.cmd_closer
+        self.ent_start = tables.ent_start
+        self.ent_level = tables.ent_level
+        self.ent_next = tables.ent_next
+        self.ent_lat = tables.ent_lat
+        self.ent_sibling = tables.ent_sibling
+        self.win_level = tables.win_level
+        self.win_size = tables.win_size
+        self.win_lat = tables.win_lat
+        self.win_feed_start = tables.win_feed_start
+        self.win_feed = tables.win_feed
+        self.win_next_start = tables.win_next_start
+        self.win_next = tables.win_next
+        nwin = len(tables.win_level)
+        ring_offset = np.zeros(nwin, dtype=np.int64)
+        count_offset = np.zeros(nwin, dtype=np.int64)
+        ring_len = 0
+        count_len = 0
+        for w in range(nwin):
+            ring_offset[w] = ring_len
+            count_offset[w] = count_len
+            ring_len += self.level_count[tables.win_level[w]] * tables.win_size[w]
+            count_len += self.level_count[tables.win_level[w]]
+        self.win_ring_offset = ring_offset
+        self.win_count_offset = count_offset
+        self.ring = np.zeros(max(ring_len, 1), dtype=np.int64)
+        self.ring_count = np.zeros(max(count_len, 1), dtype=np.int64)
+        self.ready = np.zeros(self.total_nodes * self.num_commands, dtype=np.int64)
+        self.open_row = np.full(self.num_banks, -1, dtype=np.int64)
+        self.opened_at = np.zeros(self.num_banks, dtype=np.int64)
+        self.bank_cmd_count = np.zeros(self.num_banks * self.num_commands, dtype=np.int64)
+        self.bank_open_ticks = np.zeros(self.num_banks, dtype=np.int64)
+        self.cmd_total = np.zeros(self.num_commands, dtype=np.int64)
+        self.logging = logging
+        self.last_tick = 0
+
+    # ------------------------------------------------------------------------------------------
+    # addressing
+
+    cdef inline int64_t node_of(self, int level, const int64_t* addr) noexcept nogil:
+        """Index of the node at `level` within that level (0 .. level_count-1)."""
+        cdef int64_t idx = 0
+        cdef int l
+        for l in range(level + 1):
+            idx = idx * self.fanout[l] + addr[l]
+        return idx
+
+    # ------------------------------------------------------------------------------------------
+    # question 1: timing
+
+    cdef int64_t timing_ready(self, int cmd, const int64_t* addr) noexcept nogil:
+        """Earliest tick allowed by the timing rules alone (no bus phase, no row state)."""
+        cdef int scope = self.cmd_scope[cmd]
+        cdef int C = self.num_commands
+        cdef int64_t t = 0
+        cdef int64_t idx = 0, first, last, n
+        cdef int l
+        for l in range(scope + 1):
+            idx = idx * self.fanout[l] + addr[l]
+            t = imax(t, self.ready[(self.level_offset[l] + idx) * C + cmd])
+        # A command over several banks (PREA, REF, all-bank PIM commands) must satisfy every node below it.
+        first = idx
+        last = idx + 1
+        for l in range(scope + 1, self.num_levels):
+            first *= self.fanout[l]
+            last *= self.fanout[l]
+            for n in range(first, last):
+                t = imax(t, self.ready[(self.level_offset[l] + n) * C + cmd])
+        return t
+
+    cdef inline int64_t align(self, int cmd, int64_t tick) noexcept nogil:
+        """Round `tick` up to a tick on which `cmd` may issue (column commands on the rising edge)."""
+        cdef int64_t phase = self.cmd_phase[cmd]
+        if phase < 0:
+            return tick
+        cdef int64_t r = tick % self.ticks_per_ck
+        if r <= phase:
+            return tick + (phase - r)
+        return tick + self.ticks_per_ck - r + phase
+
+    cdef int64_t earliest_at_or_after(self, int cmd, const int64_t* addr, int64_t floor) noexcept nogil:
+        return self.align(cmd, imax(floor, self.timing_ready(cmd, addr)))
+
+    # ------------------------------------------------------------------------------------------
+    # question 2: row-buffer state
+
+    cdef int row_state(self, int cmd, const int64_t* addr, int64_t row) noexcept nogil:
+        cdef int needs = self.cmd_needs[cmd]
+        if needs == 0:
+            return ROW_OK
+        cdef int scope = self.cmd_scope[cmd]
+        cdef int64_t first = self.node_of(scope, addr) * self.span_below[scope]
+        cdef int64_t last = first + self.span_below[scope]
+        cdef int64_t b, r
+        cdef bint any_open = False, all_match = True
+        for b in range(first, last):
+            r = self.open_row[b]
+            if r >= 0:
+                any_open = True
+            if r != row:
+                all_match = False
+        if needs == 2:
+            return ROW_MUST_CLOSE if any_open else ROW_OK
+        if all_match:
+            return ROW_OK
+        return ROW_CONFLICT if any_open else ROW_CLOSED
+
+    cdef int prerequisite(self, int cmd, const int64_t* addr, int64_t row) noexcept nogil:
+        cdef int s = self.row_state(cmd, addr, row)
+        if s == ROW_OK:
+            return cmd
+        if s == ROW_CLOSED:
+            return self.cmd_opener[cmd]
+        return self.cmd_closer[cmd]
+
+    # ------------------------------------------------------------------------------------------
+    # issuing
+
+    cdef void _raise_ready(self, int64_t flat, int next_cmd, int64_t tick) noexcept nogil:
+        cdef int64_t k = flat * self.num_commands + next_cmd
+        if self.ready[k] < tick:
+            self.ready[k] = tick
+
+    cdef void _apply_rules(self, int cmd, int level, int64_t idx, int64_t tick) noexcept nogil:
+        """Apply every rule preceded by `cmd` at node `idx` of `level`."""
+        cdef int64_t e, j, sib, parent, f, w, wi, size, slot, cnt, oldest, k, roff, coff
+        cdef int64_t off = self.level_offset[level]
+        for e in range(self.ent_start[cmd], self.ent_start[cmd + 1]):
+            if self.ent_level[e] != level:
+                continue
+            if self.ent_sibling[e]:
+                f = self.fanout[level]
+                parent = idx // f
+                for j in range(f):
+                    sib = parent * f + j
+                    if sib != idx:
+                        self._raise_ready(off + sib, <int>self.ent_next[e], tick + self.ent_lat[e])
+            else:
+                self._raise_ready(off + idx, <int>self.ent_next[e], tick + self.ent_lat[e])
+        for wi in range(self.win_feed_start[cmd], self.win_feed_start[cmd + 1]):
+            w = self.win_feed[wi]
+            if self.win_level[w] != level:
+                continue
+            size = self.win_size[w]
+            coff = self.win_count_offset[w] + idx
+            roff = self.win_ring_offset[w] + idx * size
+            cnt = self.ring_count[coff]
+            self.ring[roff + cnt % size] = tick
+            cnt += 1
+            self.ring_count[coff] = cnt
+            if cnt >= size:
+                # the oldest of the last `size` commands is the slot that will be overwritten next
+                oldest = self.ring[roff + cnt % size]
+                for k in range(self.win_next_start[w], self.win_next_start[w + 1]):
+                    self._raise_ready(off + idx, <int>self.win_next[k], oldest + self.win_lat[w])
+
+    cdef int issue(self, int cmd, const int64_t* addr, int64_t row, int64_t col, int64_t tick) noexcept nogil:
+        """Apply `cmd` at `tick`. Returns 0, or the row state that forbids it (the caller checked timing)."""
+        cdef int s = self.row_state(cmd, addr, row)
+        if s != ROW_OK:
+            return s
+        cdef int scope = self.cmd_scope[cmd]
+        cdef int C = self.num_commands
+        cdef int64_t idx = 0, first, last, n, b
+        cdef int l
+        for l in range(scope + 1):
+            idx = idx * self.fanout[l] + addr[l]
+            self._apply_rules(cmd, l, idx, tick)
+        first = idx
+        last = idx + 1
+        for l in range(scope + 1, self.num_levels):
+            first *= self.fanout[l]
+            last *= self.fanout[l]
+            for n in range(first, last):
+                self._apply_rules(cmd, l, n, tick)
+        # row buffers and per-bank statistics
+        first = idx * self.span_below[scope]
+        last = first + self.span_below[scope]
+        for b in range(first, last):
+            self.bank_cmd_count[b * C + cmd] += 1
+            if self.cmd_opens[cmd]:
+                self.open_row[b] = row
+                self.opened_at[b] = tick
+            elif self.cmd_closes[cmd] and self.open_row[b] >= 0:
+                self.bank_open_ticks[b] += tick - self.opened_at[b]
+                self.open_row[b] = -1
+        self.cmd_total[cmd] += 1
+        if tick > self.last_tick:
+            self.last_tick = tick
+        if self.logging:
+            self._log(cmd, addr, row, col, tick)
+        return 0
+
+    cdef void _log(self, int cmd, const int64_t* addr, int64_t row, int64_t col, int64_t tick) noexcept nogil:
+        cdef int64_t cap, l
+        cdef int L = self.num_levels
+        if self.log_len == self.log_cap:
+            cap = 1024 if self.log_cap == 0 else self.log_cap * 2
+            self.log_tick = <int64_t*>realloc(self.log_tick, cap * sizeof(int64_t))
+            self.log_cmd = <int64_t*>realloc(self.log_cmd, cap * sizeof(int64_t))
+            self.log_addr = <int64_t*>realloc(self.log_addr, cap * L * sizeof(int64_t))
+            self.log_row = <int64_t*>realloc(self.log_row, cap * sizeof(int64_t))
+            self.log_col = <int64_t*>realloc(self.log_col, cap * sizeof(int64_t))
+            if self.log_tick == NULL or self.log_cmd == NULL or self.log_addr == NULL \
+                    or self.log_row == NULL or self.log_col == NULL:
+                # Out of memory: stop logging rather than crash; `log()` reports it.
+                self.logging = False
+                self.log_cap = -1
+                return
+            self.log_cap = cap
+        self.log_tick[self.log_len] = tick
+        self.log_cmd[self.log_len] = cmd
+        for l in range(L):
+            self.log_addr[self.log_len * L + l] = addr[l] if l <= self.cmd_scope[cmd] else -1
+        self.log_row[self.log_len] = row
+        self.log_col[self.log_len] = col
+        self.log_len += 1
+
+    # ------------------------------------------------------------------------------------------
+    # Python face (tests, the probe harness, the statistics layer)
+
+    def _addr(self, addr):
+        a = np.full(self.num_levels, 0, dtype=np.int64)
+        vals = list(addr)
+        if len(vals) > self.num_levels:
+            raise ValueError(f"address has {len(vals)} levels, the standard has {self.num_levels}")
+        for l, v in enumerate(vals):
+            if v is None or v < 0:
+                v = 0
+            if v >= self.fanout[l]:
+                raise ValueError(f"address {tuple(vals)}: index {v} at level {l} is beyond {self.fanout[l] - 1}")
+            a[l] = v
+        return a
+
+    def earliest(self, int cmd, addr, int64_t floor=0):
+        """Earliest tick >= floor at which `cmd` to `addr` satisfies every timing rule and its bus phase."""
+        cdef int64_t[::1] a = self._addr(addr)
+        self._check_cmd(cmd)
+        return self.earliest_at_or_after(cmd, &a[0], floor)
+
+    def required_first(self, int cmd, addr, int64_t row=0):
+        """The command that must issue before `cmd` given the row buffers (`cmd` itself when none)."""
+        cdef int64_t[::1] a = self._addr(addr)
+        self._check_cmd(cmd)
+        return self.prerequisite(cmd, &a[0], row)
+
+    def issue_at(self, int cmd, addr, int64_t tick, int64_t row=0, int64_t col=0, bint check=True):
+        """Issue `cmd` at `tick`. With `check`, refuse a tick earlier than `earliest` or a wrong row state."""
+        cdef int64_t[::1] a = self._addr(addr)
+        cdef int64_t e
+        self._check_cmd(cmd)
+        if check:
+            e = self.earliest_at_or_after(cmd, &a[0], 0)
+            if tick < e or self.align(cmd, tick) != tick:
+                raise ValueError(f"command {cmd} at {tuple(addr)} is not legal at tick {tick} (earliest {e})")
+        s = self.issue(cmd, &a[0], row, col, tick)
+        if s != 0:
+            raise ValueError(f"command {cmd} at {tuple(addr)} row {row}: row state {s} forbids it")
+
+    def _check_cmd(self, int cmd):
+        if cmd < 0 or cmd >= self.num_commands:
+            raise ValueError(f"command id {cmd} out of range 0..{self.num_commands - 1}")
+
+    def open_rows(self):
+        return np.asarray(self.open_row).copy()
+
+    def log(self):
+        """The issued commands as arrays: tick, cmd, addr [n, levels], row, col."""
+        if self.log_cap < 0:
+            raise MemoryError("the command log ran out of memory and was switched off")
+        n = self.log_len
+        L = self.num_levels
+        tick = np.empty(n, dtype=np.int64)
+        cmd = np.empty(n, dtype=np.int64)
+        addr = np.empty((n, L), dtype=np.int64)
+        row = np.empty(n, dtype=np.int64)
+        col = np.empty(n, dtype=np.int64)
+        cdef int64_t i, l
+        for i in range(n):
+            tick[i] = self.log_tick[i]
+            cmd[i] = self.log_cmd[i]
+            row[i] = self.log_row[i]
+            col[i] = self.log_col[i]
+            for l in range(L):
+                addr[i, l] = self.log_addr[i * L + l]
+        return tick, cmd, addr, row, col
+
+    def bank_counts(self):
+        """[num_banks, num_commands] commands applied to each bank (an all-bank command counts on every bank)."""
+        return np.asarray(self.bank_cmd_count).reshape(self.num_banks, self.num_commands).copy()
+
+    def bank_open_ticks_until(self, int64_t tick):
+        """[num_banks] ticks each bank had a row open, counting rows still open up to `tick`."""
+        out = np.asarray(self.bank_open_ticks).copy()
+        rows = np.asarray(self.open_row)
+        opened = np.asarray(self.opened_at)
+        still = rows >= 0
+        out[still] += np.maximum(tick - opened[still], 0)
+        return out
+
+    def command_totals(self):
+        return np.asarray(self.cmd_total).copy()
+
+    @property
+    def last_issue_tick(self):
+        return self.last_tick

@@ -1,0 +1,118 @@
+"""Command-stream executor: commands issued in order per channel, each at its earliest legal tick.
+
+Used directly for PIM command streams. Policy, shared with the reference model in the tests:
+
+* Commands to one channel issue in stream order (a command never issues before the previous
+  command of its channel); channels are independent.
+* With ``auto_prereq``, a command whose banks are in the wrong row state is preceded by the command
+  the engine names (ACT for a closed bank, PRE/PREA for a conflict); without it that is an error.
+* With refresh on, every refresh node (e.g. pseudo-channel) is due every ``interval`` ticks starting at
+  ``interval``. Before a command of a channel would issue at or after the due tick of one of that
+  channel's refresh nodes, the most overdue node is refreshed first (its banks closed, then REF,
+  neither before the due tick); then the command is considered again from scratch.
+"""
+
+from libc.stdint cimport int64_t
+
+from sieve._core.engine cimport TimingEngine, MAX_LEVELS
+
+import numpy as np
+
+cdef inline int64_t imax(int64_t a, int64_t b) noexcept nogil:
+    return a if a > b else b
+
+
+cdef class _RefreshState:
+    cdef int64_t[::1] due            # [nodes at refresh level]
+    cdef int level
+    cdef int cmd
+    cdef int64_t interval
+    cdef int64_t per_channel          # refresh nodes per channel
+
+    def __init__(self, TimingEngine eng, int cmd, int level, int64_t interval, bint enabled):
+        self.cmd = cmd if enabled else -1
+        self.level = level
+        self.interval = interval
+        nodes = 1
+        for l in range(level + 1):
+            nodes *= eng.fanout[l]
+        self.per_channel = nodes // eng.fanout[0] if enabled else 0
+        self.due = np.full(max(nodes, 1) if enabled else 1, interval, dtype=np.int64)
+
+
+cdef int _most_overdue(_RefreshState rs, int64_t channel, int64_t tick, int64_t* node) noexcept nogil:
+    """Find the refresh node of `channel` with the smallest due tick <= `tick`; return 1 if any."""
+    cdef int64_t n, best = -1
+    cdef int64_t first = channel * rs.per_channel
+    for n in range(first, first + rs.per_channel):
+        if rs.due[n] <= tick and (best < 0 or rs.due[n] < rs.due[best]):
+            best = n
+    node[0] = best
+    return best >= 0
+
+
+cdef void _node_addr(TimingEngine eng, int level, int64_t node, int64_t* addr) noexcept nogil:
+    cdef int l
+    for l in range(eng.num_levels - 1, -1, -1):
+        addr[l] = 0
+    for l in range(level, -1, -1):
+        addr[l] = node % eng.fanout[l]
+        node = node // eng.fanout[l]
+
+
+cdef int64_t _refresh(TimingEngine eng, _RefreshState rs, int64_t node, int64_t floor) noexcept nogil:
+    """Close the node's banks if needed, then REF; nothing before the due tick. Returns the last tick."""
+    cdef int64_t addr[MAX_LEVELS]
+    cdef int p
+    cdef int64_t t
+    _node_addr(eng, rs.level, node, addr)
+    floor = imax(floor, rs.due[node])
+    while True:
+        p = eng.prerequisite(rs.cmd, addr, 0)
+        t = eng.earliest_at_or_after(p, addr, floor)
+        eng.issue(p, addr, 0, 0, t)
+        floor = t
+        if p == rs.cmd:
+            break
+    rs.due[node] += rs.interval
+    return floor
+
+
+def execute(TimingEngine eng, const int64_t[::1] cmds, const int64_t[:, ::1] addrs,
+            const int64_t[::1] rows, const int64_t[::1] cols, int64_t[::1] out_ticks,
+            bint auto_prereq, _RefreshState refresh):
+    """Run the stream. Returns (0, -1) on success or (row_state, index) for the first command whose
+    banks are in the wrong state when `auto_prereq` is off."""
+    cdef int64_t n = cmds.shape[0]
+    cdef int L = eng.num_levels
+    cdef int64_t i, t, node, ch
+    cdef int c, p, l, state
+    cdef int64_t addr[MAX_LEVELS]
+    cdef int64_t[::1] floor = np.zeros(eng.fanout[0], dtype=np.int64)
+    cdef bint do_refresh = refresh.cmd >= 0
+    cdef int status = 0
+    cdef int64_t bad = -1
+    with nogil:
+        for i in range(n):
+            c = <int>cmds[i]
+            for l in range(L):
+                addr[l] = addrs[i, l] if addrs[i, l] >= 0 else 0
+            ch = addr[0]
+            while True:
+                p = eng.prerequisite(c, addr, rows[i])
+                if p != c and not auto_prereq:
+                    status = eng.row_state(c, addr, rows[i])
+                    bad = i
+                    break
+                t = eng.earliest_at_or_after(p, addr, floor[ch])
+                if do_refresh and _most_overdue(refresh, ch, t, &node):
+                    floor[ch] = _refresh(eng, refresh, node, floor[ch])
+                    continue
+                eng.issue(p, addr, rows[i], cols[i], t)
+                floor[ch] = t
+                if p == c:
+                    out_ticks[i] = t
+                    break
+            if status != 0:
+                break
+    return status, bad

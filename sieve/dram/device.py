@@ -1,0 +1,189 @@
+"""A DRAM device: a resolved standard plus the compiled engine, with a validating Python face.
+
+``Device`` is what the rest of sieve (and users) hold: command names instead of ids, checked
+addresses, and results as arrays and pandas tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from sieve._core.engine import TimingEngine
+from sieve._core import stream as _stream
+
+from .resolve import Tables, resolve
+from .spec import Standard, StandardError, load_standard
+
+__all__ = ["Device", "CommandLog", "StreamResult", "ROW_STATE_NAMES", "REFRESH_MODES"]
+
+ROW_STATE_NAMES = {1: "the bank is closed", 2: "another row is open", 3: "rows are still open"}
+REFRESH_MODES = ("off", "allbank")
+
+
+@dataclass(frozen=True)
+class CommandLog:
+    """Every command the engine applied, in issue order. ``addr`` has -1 below a command's scope."""
+
+    tick: np.ndarray
+    cmd: np.ndarray
+    addr: np.ndarray
+    row: np.ndarray
+    col: np.ndarray
+    standard: Standard
+
+    def __len__(self) -> int:
+        return len(self.tick)
+
+    def to_frame(self) -> pd.DataFrame:
+        names = np.asarray(self.standard.command_names, dtype=object)
+        df = pd.DataFrame({"tick": self.tick, "cycle_ck": self.tick / self.standard.ticks_per_ck,
+                           "command": names[self.cmd]})
+        for l, level in enumerate(self.standard.levels):
+            df[level] = self.addr[:, l]
+        df["row"] = self.row
+        df["column"] = self.col
+        return df
+
+
+@dataclass(frozen=True)
+class StreamResult:
+    ticks: np.ndarray
+    """Issue tick of each command of the input stream."""
+    log: CommandLog | None
+    device: "Device"
+    engine: TimingEngine
+
+    @property
+    def cycles_ck(self) -> float:
+        """CK from tick 0 to the issue of the last command applied (stream order or inserted)."""
+        return self.engine.last_issue_tick / self.device.standard.ticks_per_ck
+
+    def bank_stats(self) -> pd.DataFrame:
+        from .stats import bank_table
+
+        return bank_table(self.device, self.engine, self.engine.last_issue_tick)
+
+
+class Device:
+    """A DRAM standard resolved for simulation."""
+
+    def __init__(self, standard: Standard | str):
+        self.standard = load_standard(standard) if isinstance(standard, str) else standard
+
+    @cached_property
+    def tables(self) -> Tables:
+        return resolve(self.standard)
+
+    def __repr__(self) -> str:
+        return f"Device({self.standard.name!r})"
+
+    # -- names and addresses --------------------------------------------------------------------
+
+    def cmd_id(self, name: str) -> int:
+        return self.standard.command_names.index(self.standard.command(name).name)
+
+    def cmd_ids(self, names: Iterable[str] | np.ndarray) -> np.ndarray:
+        names = np.asarray(list(names) if not isinstance(names, np.ndarray) else names)
+        if names.dtype.kind in "iu":
+            bad = (names < 0) | (names >= len(self.standard.commands))
+            if bad.any():
+                raise StandardError(
+                    f"command id {names[bad][0]} out of range 0..{len(self.standard.commands) - 1}")
+            return names.astype(np.int64)
+        lookup = {n: i for i, n in enumerate(self.standard.command_names)}
+        out = np.empty(len(names), dtype=np.int64)
+        for i, n in enumerate(names):
+            if n not in lookup:
+                raise StandardError(
+                    f"command #{i}: unknown command {n!r} for {self.standard.name}; "
+                    f"commands: {', '.join(self.standard.command_names)}"
+                )
+            out[i] = lookup[n]
+        return out
+
+    def validate_addresses(self, cmds: np.ndarray, addr: np.ndarray, row: np.ndarray, col: np.ndarray) -> None:
+        std = self.standard
+        L = len(std.levels)
+        if addr.ndim != 2 or addr.shape[1] != L:
+            raise StandardError(f"addresses must have shape [n, {L}] ({', '.join(std.levels)}), got {addr.shape}")
+        n = len(cmds)
+        if not (addr.shape[0] == len(row) == len(col) == n):
+            raise StandardError(
+                f"stream arrays differ in length: commands {n}, addresses {addr.shape[0]}, rows {len(row)}, "
+                f"columns {len(col)}")
+        scope = self.tables.cmd_scope[cmds]
+        for l, level in enumerate(std.levels):
+            need = scope >= l
+            bad = need & ((addr[:, l] < 0) | (addr[:, l] >= std.fanout[l]))
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise StandardError(
+                    f"command #{i} ({std.command_names[cmds[i]]}): {level} {addr[i, l]} is outside "
+                    f"0..{std.fanout[l] - 1}")
+        for arr, limit, what in ((row, std.rows, "row"), (col, std.columns, "column")):
+            bad = (arr < 0) | (arr >= limit)
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise StandardError(
+                    f"command #{i} ({std.command_names[cmds[i]]}): {what} {arr[i]} is outside 0..{limit - 1}")
+
+    # -- engines --------------------------------------------------------------------------------
+
+    def engine(self, logging: bool = True) -> TimingEngine:
+        """A fresh engine (all banks closed, no history) over this device's tables."""
+        return TimingEngine(self.tables, logging)
+
+    def execute(
+        self,
+        commands: Sequence[str] | np.ndarray,
+        addr: np.ndarray,
+        row: np.ndarray | None = None,
+        col: np.ndarray | None = None,
+        *,
+        refresh: str = "off",
+        auto_prereq: bool = False,
+        log: bool = True,
+        engine: TimingEngine | None = None,
+    ) -> StreamResult:
+        """Execute a command stream in order, each command at its earliest legal tick.
+
+        ``commands``: names or ids; ``addr``: [n, levels] (entries below a command's scope are ignored);
+        ``row``/``col``: per command (default 0). ``auto_prereq`` inserts the ACT/PRE/PREA the row
+        buffers require; otherwise a command in the wrong row state is an error naming it.
+        """
+        cmds = self.cmd_ids(commands)
+        addr = np.ascontiguousarray(np.asarray(addr, dtype=np.int64))
+        if addr.ndim == 1 and len(cmds) == 0:
+            addr = addr.reshape(0, len(self.standard.levels))
+        n = len(cmds)
+        row = np.zeros(n, dtype=np.int64) if row is None else np.ascontiguousarray(np.asarray(row, dtype=np.int64))
+        col = np.zeros(n, dtype=np.int64) if col is None else np.ascontiguousarray(np.asarray(col, dtype=np.int64))
+        self.validate_addresses(cmds, addr, row, col)
+        if refresh not in REFRESH_MODES:
+            raise StandardError(f"refresh {refresh!r} is not one of {', '.join(REFRESH_MODES)}")
+        tables = self.tables
+        if refresh != "off" and tables.refresh_cmd < 0:
+            raise StandardError(f"standard {self.standard.name!r} declares no refresh command")
+        eng = engine if engine is not None else self.engine(logging=log)
+        ticks = np.full(n, -1, dtype=np.int64)
+        rs = _stream._RefreshState(eng, tables.refresh_cmd, tables.refresh_level, tables.refresh_interval_ticks,
+                                   refresh != "off")
+        status, bad = _stream.execute(eng, cmds, addr, row, col, ticks, auto_prereq, rs)
+        if status != 0:
+            c = self.standard.command_names[cmds[bad]]
+            where = ", ".join(f"{lv} {addr[bad, l]}" for l, lv in enumerate(self.standard.levels)
+                              if l <= tables.cmd_scope[cmds[bad]])
+            raise StandardError(
+                f"command #{bad} ({c} at {where}, row {row[bad]}) cannot issue: {ROW_STATE_NAMES[status]}; "
+                f"insert the {self.standard.command_names[eng.required_first(cmds[bad], addr[bad], row[bad])]} "
+                f"it needs first, or execute with auto_prereq=True")
+        return StreamResult(ticks=ticks, log=self.log_of(eng) if log else None, device=self, engine=eng)
+
+    def log_of(self, eng: TimingEngine) -> CommandLog:
+        tick, cmd, addr, row, col = eng.log()
+        return CommandLog(tick=tick, cmd=cmd, addr=addr, row=row, col=col, standard=self.standard)

@@ -1,0 +1,445 @@
+"""DRAM (and PIM) standards as data.
+
+A standard is declared in YAML (``sieve/conf/dram/<name>.yaml``) and loaded here into plain
+dataclasses, validated, with every timing converted to clock cycles. Nothing in this module knows a
+particular command or timing name: ACT, RD, MAC or WRGB are all just rows of the same tables.
+
+The YAML schema::
+
+    name: hbm3
+    source: where the numbers come from
+    tCK_ns: 0.625              # clock period of the command clock (CK)
+    ticks_per_ck: 2            # engine ticks per CK (2 for double-pumped HBM3)
+    levels: [channel, pseudochannel, sid, bankgroup, bank]
+    organization: {channel: 16, pseudochannel: 2, sid: 2, bankgroup: 4, bank: 4,
+                   rows: 8192, columns: 32, column_bytes: 32}
+    commands:
+      ACT: {scope: bank, opens_row: true, bus: row}
+      RD:  {scope: bank, access: read, needs: open, bus: column, issue_ticks: odd}
+      ...
+    timing:                     # tX in ns (JEDEC), or nX in cycles (CK) for clock-defined values
+      tRCD: 19.375
+      nBL: 2
+    constraints:
+      - {level: bank, prev: [ACT], next: [RD], latency: nRCDRD}
+      - {level: pseudochannel, prev: [ACT], next: [ACT], latency: nFAW, window: 4}
+      - {level: sid, prev: [RD], next: [RD], latency: nCCDR, sibling: true}
+
+Constraint semantics: a command of ``next`` addressed to node X of ``level`` may not issue before
+``latency`` CK after the ``window``-th most recent command of ``prev`` issued to the same node X
+(``sibling: false``), or to any *other* node with X's parent (``sibling: true``). A command whose
+scope is above ``level`` (a PREA over a pseudo-channel, an all-bank MAC) touches every node below
+its scope and is checked against, and counted at, each of them.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+__all__ = [
+    "StandardError",
+    "Command",
+    "Constraint",
+    "Standard",
+    "load_standard",
+    "available_standards",
+    "standard_from_dict",
+]
+
+STANDARDS_DIR = Path(__file__).resolve().parent.parent / "conf" / "dram"
+
+#: Organization keys that are not levels of the address tree.
+ORG_EXTRA_KEYS = ("rows", "columns", "column_bytes")
+ACCESS_KINDS = ("none", "read", "write")
+NEEDS_KINDS = ("any", "open", "closed")
+BUSES = ("row", "column")
+ISSUE_TICKS = ("any", "odd", "even")
+
+
+class StandardError(ValueError):
+    """A DRAM standard declaration is malformed or inconsistent."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command of a standard, with the metadata the engine acts on."""
+
+    name: str
+    scope: str
+    """Lowest level the command addresses; every node below it is affected (PREA: pseudochannel)."""
+    opens_row: bool = False
+    closes_row: bool = False
+    access: str = "none"
+    """``read`` / ``write`` for commands that move data over the bus, ``none`` otherwise."""
+    refreshes: bool = False
+    needs: str = "any"
+    """Row-buffer state the target banks must be in: ``open`` (the addressed row), ``closed`` or ``any``."""
+    bus: str = "row"
+    issue_ticks: str = "any"
+    """Sub-CK phase on which the command may issue (column commands of double-pumped HBM: ``odd``)."""
+    pim: bool = False
+    """A processing-in-memory command (counted separately in the statistics)."""
+
+
+@dataclass(frozen=True)
+class Constraint:
+    level: str
+    prev: tuple[str, ...]
+    next: tuple[str, ...]
+    latency: str
+    window: int = 1
+    sibling: bool = False
+    latency_ck: float = 0.0
+    """``latency`` evaluated against the resolved timing table (CK, may be a multiple of 1/ticks_per_ck)."""
+
+
+@dataclass(frozen=True)
+class Standard:
+    name: str
+    source: str
+    tCK_ns: float
+    ticks_per_ck: int
+    levels: tuple[str, ...]
+    fanout: tuple[int, ...]
+    rows: int
+    columns: int
+    column_bytes: int
+    commands: tuple[Command, ...]
+    timing: Mapping[str, float] = field(repr=False)
+    """Resolved timing values in CK, keyed by their ``n`` name (``nRCD``)."""
+    constraints: tuple[Constraint, ...] = field(repr=False)
+    refresh_command: str | None = None
+    refresh_scope: str | None = None
+    refresh_interval: str | None = None
+    """Timing names of the all-bank refresh: interval between REFs to one node (``nREFI``)."""
+
+    @property
+    def command_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.commands)
+
+    def command(self, name: str) -> Command:
+        for c in self.commands:
+            if c.name == name:
+                return c
+        raise StandardError(
+            f"standard {self.name!r} has no command {name!r}; commands: {', '.join(self.command_names)}"
+        )
+
+    def level_index(self, level: str) -> int:
+        try:
+            return self.levels.index(level)
+        except ValueError:
+            raise StandardError(
+                f"standard {self.name!r} has no level {level!r}; levels: {', '.join(self.levels)}"
+            ) from None
+
+    @property
+    def num_banks(self) -> int:
+        return math.prod(self.fanout)
+
+    @property
+    def capacity_bytes(self) -> int:
+        return self.num_banks * self.rows * self.columns * self.column_bytes
+
+    @property
+    def tick_ns(self) -> float:
+        return self.tCK_ns / self.ticks_per_ck
+
+
+# --------------------------------------------------------------------------------------------------
+# latency expressions
+
+
+_BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+_FUNCS = {"max": max, "min": min}
+
+
+def evaluate_latency(expr: str | int | float, timing: Mapping[str, float], where: str) -> float:
+    """Evaluate a latency expression (``nCL + nBL + 2 - nCWL``) against resolved timings, in CK."""
+    if isinstance(expr, bool):
+        raise StandardError(f"{where}: latency must be a number or an expression, got {expr!r}")
+    if isinstance(expr, (int, float)):
+        return float(expr)
+    if not isinstance(expr, str) or not expr.strip():
+        raise StandardError(f"{where}: latency must be a number or an expression, got {expr!r}")
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError:
+        raise StandardError(f"{where}: cannot parse latency expression {expr!r}") from None
+
+    def ev(node: ast.AST) -> float:
+        if isinstance(node, ast.Expression):
+            return ev(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(
+            node.value, bool
+        ):
+            return float(node.value)
+        if isinstance(node, ast.Name):
+            if node.id not in timing:
+                raise StandardError(
+                    f"{where}: latency {expr!r} names unknown timing {node.id!r}; "
+                    f"timings: {', '.join(sorted(timing))}"
+                )
+            return float(timing[node.id])
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+            return _BINOPS[type(node.op)](ev(node.left), ev(node.right))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -ev(node.operand)
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in _FUNCS
+            and node.args
+            and not node.keywords
+        ):
+            return _FUNCS[node.func.id](ev(a) for a in node.args)
+        raise StandardError(
+            f"{where}: latency {expr!r} may use timing names, numbers, + - * /, max() and min() only"
+        )
+
+    return ev(tree)
+
+
+# --------------------------------------------------------------------------------------------------
+# loading
+
+
+def available_standards() -> list[str]:
+    return sorted(p.stem for p in STANDARDS_DIR.glob("*.yaml"))
+
+
+def load_standard(name_or_path: str | Path) -> Standard:
+    """Load a standard by preset name (``hbm3``) or from a YAML file path."""
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = STANDARDS_DIR / f"{name_or_path}.yaml"
+        if not path.is_file():
+            raise StandardError(
+                f"unknown DRAM standard {str(name_or_path)!r}; available: {', '.join(available_standards())}"
+            )
+    elif not path.is_file():
+        raise StandardError(f"DRAM standard file {str(path)!r} does not exist")
+    with open(path) as f:
+        try:
+            data = yaml.safe_load(f)
+        except yaml.YAMLError as e:
+            raise StandardError(f"{path}: not valid YAML: {e}") from None
+    return standard_from_dict(data, where=str(path))
+
+
+def _require(data: Mapping[str, Any], key: str, where: str) -> Any:
+    if key not in data or data[key] is None:
+        raise StandardError(f"{where}: missing required key {key!r}")
+    return data[key]
+
+
+def _check_keys(data: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    unknown = set(data) - allowed
+    if unknown:
+        raise StandardError(
+            f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; allowed: {', '.join(sorted(allowed))}"
+        )
+
+
+def _positive_int(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise StandardError(f"{where} must be a positive integer, got {value!r}")
+    return value
+
+
+def _resolve_timing(raw: Mapping[str, Any], tCK_ns: float, where: str) -> dict[str, float]:
+    """JEDEC ``tX`` values (ns) become ``nX`` cycles by ceiling; ``nX`` values are cycles already."""
+    if not isinstance(raw, Mapping):
+        raise StandardError(f"{where}: 'timing' must be a mapping of timing names to values")
+    out: dict[str, float] = {}
+    for key, value in raw.items():
+        w = f"{where}: timing {key!r}"
+        if not isinstance(key, str) or len(key) < 2 or key[0] not in "tn":
+            raise StandardError(f"{w}: names start with 't' (ns) or 'n' (cycles)")
+        if value is None:
+            raise StandardError(f"{w} has no value")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise StandardError(f"{w} must be a number, got {value!r}")
+        if value < 0 or not math.isfinite(value):
+            raise StandardError(f"{w} must be a finite non-negative number, got {value!r}")
+        name = "n" + key[1:]
+        if name in out:
+            raise StandardError(f"{w}: given both as t{key[1:]} (ns) and n{key[1:]} (cycles)")
+        if key[0] == "t":
+            cycles = value / tCK_ns
+            # ns values that are exact multiples of tCK must not round up through float noise.
+            out[name] = float(math.ceil(cycles - 1e-9))
+        else:
+            out[name] = float(value)
+    return out
+
+
+def standard_from_dict(data: Any, where: str = "<dict>") -> Standard:
+    if not isinstance(data, Mapping):
+        raise StandardError(f"{where}: a standard must be a mapping, got {type(data).__name__}")
+    _check_keys(
+        data,
+        {"name", "source", "tCK_ns", "ticks_per_ck", "levels", "organization", "commands", "timing",
+         "constraints", "refresh"},
+        where,
+    )
+    name = str(_require(data, "name", where))
+    tCK_ns = _require(data, "tCK_ns", where)
+    if isinstance(tCK_ns, bool) or not isinstance(tCK_ns, (int, float)) or tCK_ns <= 0:
+        raise StandardError(f"{where}: tCK_ns must be a positive number, got {tCK_ns!r}")
+    ticks_per_ck = _positive_int(data.get("ticks_per_ck", 1), f"{where}: ticks_per_ck")
+
+    levels = _require(data, "levels", where)
+    if not isinstance(levels, list) or not levels or not all(isinstance(x, str) for x in levels):
+        raise StandardError(f"{where}: 'levels' must be a non-empty list of names")
+    if len(set(levels)) != len(levels):
+        raise StandardError(f"{where}: 'levels' has duplicates: {levels}")
+    if levels[-1] != "bank":
+        raise StandardError(f"{where}: the last level must be 'bank', got {levels[-1]!r}")
+
+    org = _require(data, "organization", where)
+    if not isinstance(org, Mapping):
+        raise StandardError(f"{where}: 'organization' must be a mapping")
+    _check_keys(org, set(levels) | set(ORG_EXTRA_KEYS), f"{where}: organization")
+    fanout = tuple(_positive_int(_require(org, lv, f"{where}: organization"), f"{where}: organization.{lv}")
+                   for lv in levels)
+    rows = _positive_int(_require(org, "rows", f"{where}: organization"), f"{where}: organization.rows")
+    columns = _positive_int(_require(org, "columns", f"{where}: organization"), f"{where}: organization.columns")
+    column_bytes = _positive_int(
+        _require(org, "column_bytes", f"{where}: organization"), f"{where}: organization.column_bytes"
+    )
+
+    raw_cmds = _require(data, "commands", where)
+    if not isinstance(raw_cmds, Mapping) or not raw_cmds:
+        raise StandardError(f"{where}: 'commands' must be a non-empty mapping of name -> metadata")
+    commands = []
+    for cname, meta in raw_cmds.items():
+        w = f"{where}: command {cname!r}"
+        meta = meta or {}
+        if not isinstance(meta, Mapping):
+            raise StandardError(f"{w}: metadata must be a mapping")
+        _check_keys(meta, {"scope", "opens_row", "closes_row", "access", "refreshes", "needs", "bus",
+                           "issue_ticks", "pim"}, w)
+        scope = _require(meta, "scope", w)
+        if scope not in levels:
+            raise StandardError(f"{w}: scope {scope!r} is not a level; levels: {', '.join(levels)}")
+        cmd = Command(
+            name=str(cname),
+            scope=scope,
+            opens_row=bool(meta.get("opens_row", False)),
+            closes_row=bool(meta.get("closes_row", False)),
+            access=meta.get("access", "none"),
+            refreshes=bool(meta.get("refreshes", False)),
+            needs=meta.get("needs", "any"),
+            bus=meta.get("bus", "row"),
+            issue_ticks=meta.get("issue_ticks", "any"),
+            pim=bool(meta.get("pim", False)),
+        )
+        for attr, allowed in (("access", ACCESS_KINDS), ("needs", NEEDS_KINDS), ("bus", BUSES),
+                              ("issue_ticks", ISSUE_TICKS)):
+            if getattr(cmd, attr) not in allowed:
+                raise StandardError(f"{w}: {attr} {getattr(cmd, attr)!r} is not one of {', '.join(allowed)}")
+        if cmd.opens_row and cmd.closes_row:
+            raise StandardError(f"{w}: a command cannot both open and close a row")
+        if cmd.opens_row and cmd.needs != "closed":
+            raise StandardError(f"{w}: a command that opens a row needs its banks closed (needs: closed)")
+        if cmd.access != "none" and cmd.needs != "open":
+            raise StandardError(f"{w}: a command that accesses data needs an open row (needs: open)")
+        if ticks_per_ck == 1 and cmd.issue_ticks != "any":
+            raise StandardError(f"{w}: issue_ticks {cmd.issue_ticks!r} needs ticks_per_ck > 1")
+        commands.append(cmd)
+    names = [c.name for c in commands]
+
+    timing = _resolve_timing(_require(data, "timing", where), float(tCK_ns), where)
+
+    raw_cons = _require(data, "constraints", where)
+    if not isinstance(raw_cons, list):
+        raise StandardError(f"{where}: 'constraints' must be a list of records")
+    constraints = []
+    for i, rec in enumerate(raw_cons):
+        w = f"{where}: constraint #{i}"
+        if not isinstance(rec, Mapping):
+            raise StandardError(f"{w} must be a mapping")
+        _check_keys(rec, {"level", "prev", "next", "latency", "window", "sibling"}, w)
+        level = _require(rec, "level", w)
+        if level not in levels:
+            raise StandardError(f"{w}: level {level!r} is not one of {', '.join(levels)}")
+        lists = {}
+        for key in ("prev", "next"):
+            value = _require(rec, key, w)
+            value = [value] if isinstance(value, str) else value
+            if not isinstance(value, list) or not value:
+                raise StandardError(f"{w}: {key!r} must be a command name or a non-empty list of them")
+            for c in value:
+                if c not in names:
+                    raise StandardError(f"{w}: {key} names unknown command {c!r}; commands: {', '.join(names)}")
+            lists[key] = tuple(value)
+        w = f"{w} ({'/'.join(lists['prev'])} -> {'/'.join(lists['next'])} at {level})"
+        if "window" in rec and rec["window"] is None:
+            raise StandardError(f"{w}: 'window' needs a count of preceding commands (e.g. 4 for tFAW)")
+        window = _positive_int(rec.get("window", 1), f"{w}: window")
+        sibling = rec.get("sibling", False)
+        if not isinstance(sibling, bool):
+            raise StandardError(f"{w}: sibling must be true or false, got {sibling!r}")
+        if sibling and level == levels[0]:
+            raise StandardError(f"{w}: the top level {level!r} has no siblings")
+        if sibling and window > 1:
+            raise StandardError(f"{w}: windowed rules between siblings are not supported")
+        if "latency" not in rec or rec["latency"] is None:
+            raise StandardError(f"{w}: missing latency")
+        lat = evaluate_latency(rec["latency"], timing, w)
+        if lat < 0:
+            raise StandardError(f"{w}: latency {rec['latency']!r} evaluates to {lat}, must be >= 0")
+        if abs(lat * ticks_per_ck - round(lat * ticks_per_ck)) > 1e-9:
+            raise StandardError(
+                f"{w}: latency {rec['latency']!r} = {lat} CK is not a whole number of ticks "
+                f"({ticks_per_ck} per CK)"
+            )
+        constraints.append(
+            Constraint(level=level, prev=lists["prev"], next=lists["next"], latency=str(rec["latency"]),
+                       window=window, sibling=sibling, latency_ck=lat)
+        )
+
+    refresh = data.get("refresh")
+    ref_cmd = ref_scope = ref_interval = None
+    if refresh is not None:
+        w = f"{where}: refresh"
+        if not isinstance(refresh, Mapping):
+            raise StandardError(f"{w} must be a mapping with command and interval")
+        _check_keys(refresh, {"command", "interval"}, w)
+        ref_cmd = _require(refresh, "command", w)
+        if ref_cmd not in names:
+            raise StandardError(f"{w}: unknown command {ref_cmd!r}")
+        if not commands[names.index(ref_cmd)].refreshes:
+            raise StandardError(f"{w}: command {ref_cmd!r} is not declared with refreshes: true")
+        ref_scope = commands[names.index(ref_cmd)].scope
+        ref_interval = _require(refresh, "interval", w)
+        if ref_interval not in timing:
+            raise StandardError(f"{w}: interval {ref_interval!r} is not a timing; timings: {', '.join(sorted(timing))}")
+        if timing[ref_interval] <= 0:
+            raise StandardError(f"{w}: interval {ref_interval} must be positive")
+
+    return Standard(
+        name=name,
+        source=str(data.get("source", "")),
+        tCK_ns=float(tCK_ns),
+        ticks_per_ck=ticks_per_ck,
+        levels=tuple(levels),
+        fanout=fanout,
+        rows=rows,
+        columns=columns,
+        column_bytes=column_bytes,
+        commands=tuple(commands),
+        timing=timing,
+        constraints=tuple(constraints),
+        refresh_command=ref_cmd,
+        refresh_scope=ref_scope,
+        refresh_interval=ref_interval,
+    )
