@@ -1,0 +1,128 @@
+"""Routing traces on disk.
+
+**npz** (written by :func:`save_trace`, read by :func:`load_trace`)
+
+=================  ==========================================================================
+array              contents
+=================  ==========================================================================
+``routing``        int [steps, moe_layers, tokens, k]: expert id of each pick
+``num_experts``    int scalar: the expert-id range is 0 .. num_experts - 1
+``moe_layers``     int [moe_layers]: model layer index of each second-axis entry
+``format``         str scalar ``"sieve-routing-v1"``
+=================  ==========================================================================
+
+**JSONL** (read by :func:`read_jsonl`; e.g. routing logged from a real serving run): one JSON
+object per line, ``{"step": s, "layer": l, "token": t, "experts": [e0, e1, ...]}`` where ``layer``
+is the model layer index (one of the model's MoE layers), ``token`` the position in the batch,
+and ``experts`` the token's top-k expert ids. Every (step, MoE layer, token) must appear exactly
+once; steps and tokens are numbered from 0 without gaps. Blank lines are ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from sieve.model import ModelSpec
+from sieve.routing.families import RoutingError
+from sieve.routing.generate import ROUTING_DTYPE, resolve_model
+from sieve.routing.stats import check_routing
+
+FORMAT = "sieve-routing-v1"
+
+
+def _check_against_model(routing: np.ndarray, spec: ModelSpec, where: str) -> np.ndarray:
+    if routing.ndim != 4:
+        raise RoutingError(f"{where}: routing must have shape [steps, layers, tokens, k], got {routing.shape}")
+    _, layers, _, k = routing.shape
+    if layers != spec.num_moe_layers or k != spec.top_k:
+        raise RoutingError(
+            f"{where}: routing shape {routing.shape} does not match {spec.name}: expected "
+            f"[steps, {spec.num_moe_layers}, tokens, {spec.top_k}] (MoE layers, top_k)")
+    routing = check_routing(routing, spec.num_experts)
+    ordered = np.sort(routing, axis=-1)
+    repeats = np.argwhere((ordered[..., 1:] == ordered[..., :-1]).any(axis=-1))
+    if len(repeats):
+        s, layer, t = (int(x) for x in repeats[0])
+        raise RoutingError(f"{where}: token {t} at step {s}, MoE layer {layer} picks an expert twice: "
+                           f"{routing[s, layer, t].tolist()}")
+    return routing
+
+
+def save_trace(path: str | os.PathLike, routing: np.ndarray, model: ModelSpec | str) -> None:
+    """Write ``routing`` for ``model`` as a compressed npz trace."""
+    spec = resolve_model(model)
+    routing = _check_against_model(np.asarray(routing), spec, "save_trace")
+    np.savez_compressed(path, routing=routing.astype(ROUTING_DTYPE), num_experts=np.int64(spec.num_experts),
+                        moe_layers=np.asarray(spec.moe_layers, dtype=np.int64), format=np.str_(FORMAT))
+
+
+def load_trace(path: str | os.PathLike, model: ModelSpec | str) -> np.ndarray:
+    """Read an npz trace and check it against ``model``; returns int32 [steps, layers, tokens, k]."""
+    spec = resolve_model(model)
+    where = str(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if "routing" not in data:
+                raise RoutingError(f"{where}: no 'routing' array; found {sorted(data.files)}")
+            routing = data["routing"]
+            stored_experts = int(data["num_experts"]) if "num_experts" in data else None
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, RoutingError):
+            raise
+        raise RoutingError(f"{where}: not a readable npz routing trace ({exc})") from exc
+    if stored_experts is not None and stored_experts != spec.num_experts:
+        raise RoutingError(f"{where}: trace was written for num_experts={stored_experts}, "
+                           f"but {spec.name} has {spec.num_experts}")
+    return _check_against_model(routing, spec, where).astype(ROUTING_DTYPE, copy=False)
+
+
+def read_jsonl(path: str | os.PathLike, model: ModelSpec | str) -> np.ndarray:
+    """Read per-token expert lists (format above) into int32 [steps, moe_layers, tokens, k]."""
+    spec = resolve_model(model)
+    where = str(path)
+    layer_slot = {layer: i for i, layer in enumerate(spec.moe_layers)}
+    records: dict[tuple[int, int, int], list[int]] = {}
+    with Path(path).open() as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                key = (int(rec["step"]), int(rec["layer"]), int(rec["token"]))
+                experts = [int(e) for e in rec["experts"]]
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise RoutingError(f"{where}:{lineno}: expected an object with integer step, layer, token "
+                                   f"and a list of experts ({exc})") from exc
+            step, layer, token = key
+            if layer not in layer_slot:
+                raise RoutingError(f"{where}:{lineno}: layer {layer} is not an MoE layer of {spec.name}; "
+                                   f"allowed: {list(spec.moe_layers)}")
+            if step < 0 or token < 0:
+                raise RoutingError(f"{where}:{lineno}: step={step} and token={token} must be >= 0")
+            if len(experts) != spec.top_k:
+                raise RoutingError(f"{where}:{lineno}: {len(experts)} experts listed; {spec.name} routes "
+                                   f"each token to top_k={spec.top_k}")
+            if key in records:
+                raise RoutingError(f"{where}:{lineno}: step {step}, layer {layer}, token {token} appears twice")
+            records[key] = experts
+    if not records:
+        raise RoutingError(f"{where}: no routing records")
+    steps = 1 + max(k[0] for k in records)
+    tokens = 1 + max(k[2] for k in records)
+    routing = np.empty((steps, spec.num_moe_layers, tokens, spec.top_k), dtype=np.int64)
+    expected = steps * spec.num_moe_layers * tokens
+    if len(records) != expected:
+        for s in range(steps):
+            for layer in spec.moe_layers:
+                for t in range(tokens):
+                    if (s, layer, t) not in records:
+                        raise RoutingError(f"{where}: missing step {s}, layer {layer}, token {t} "
+                                           f"(expected {steps} steps x {spec.num_moe_layers} MoE layers x "
+                                           f"{tokens} tokens)")
+    for (s, layer, t), experts in records.items():
+        routing[s, layer_slot[layer], t] = experts
+    return _check_against_model(routing, spec, where).astype(ROUTING_DTYPE)
