@@ -43,6 +43,7 @@ class Tables:
     ent_lat: np.ndarray  # ticks
     ent_sibling: np.ndarray
     # windowed rules: one ring of `win_size` issue ticks per node of `win_level`
+    # (ticks already include the bus-length adjustment of Standard.pair_latency_ticks)
     win_level: np.ndarray  # [W]
     win_size: np.ndarray
     win_lat: np.ndarray
@@ -51,6 +52,10 @@ class Tables:
     win_next_start: np.ndarray  # [W+1] commands gated by window w
     win_next: np.ndarray
     ticks_per_ck: int
+    read_cmd: int  # -1 when the standard serves no read requests
+    write_cmd: int
+    read_latency_ticks: int
+    write_latency_ticks: int
     refresh_cmd: int  # -1 when the standard has no refresh
     refresh_level: int
     refresh_interval_ticks: int
@@ -96,7 +101,8 @@ def resolve(std: Standard) -> Tables:
                 )
             opener[i] = cands[0]
         if c.needs in ("open", "closed"):
-            cands = [j for j, o in enumerate(std.commands) if o.closes_row and scope[j] == scope[i]]
+            cands = [j for j, o in enumerate(std.commands)
+                     if o.closes_row and o.access == "none" and scope[j] == scope[i]]
             if len(cands) != 1:
                 raise StandardError(
                     f"standard {std.name!r}: command {c.name!r} may find rows open at {c.scope!r}, so exactly one "
@@ -108,7 +114,6 @@ def resolve(std: Standard) -> Tables:
     plain: dict[tuple[int, int, int, int], int] = {}
     windows: list[tuple[int, int, int, tuple[int, ...], tuple[int, ...]]] = []
     for con in std.constraints:
-        lat = _ticks(con.latency_ck, tpc)
         prev_ids = tuple(names.index(p) for p in con.prev)
         next_ids = tuple(names.index(n) for n in con.next)
         level = lvl[con.level]
@@ -116,9 +121,15 @@ def resolve(std: Standard) -> Tables:
             for p in prev_ids:
                 for n in next_ids:
                     key = (p, level, n, int(con.sibling))
+                    lat = max(std.pair_latency_ticks(con, names[p], names[n]), 0)
                     plain[key] = max(plain.get(key, 0), lat)
         else:
-            windows.append((level, con.window, lat, prev_ids, next_ids))
+            # one ring per rule: split by following command when bus lengths make latencies differ
+            by_lat: dict[int, list[int]] = {}
+            for n in next_ids:
+                by_lat.setdefault(max(std.pair_latency_ticks(con, names[prev_ids[0]], names[n]), 0), []).append(n)
+            for lat, nexts in sorted(by_lat.items()):
+                windows.append((level, con.window, lat, prev_ids, tuple(nexts)))
 
     keys = sorted(plain)
     ent_start = np.zeros(C + 1, dtype=np.int64)
@@ -165,6 +176,10 @@ def resolve(std: Standard) -> Tables:
         win_next_start=_i64(win_next_start),
         win_next=_i64([n for w in windows for n in w[4]]),
         ticks_per_ck=tpc,
+        read_cmd=names.index(std.read_command) if std.read_command else -1,
+        write_cmd=names.index(std.write_command) if std.write_command else -1,
+        read_latency_ticks=_ticks(std.read_latency_ck, tpc),
+        write_latency_ticks=_ticks(std.write_latency_ck, tpc),
         refresh_cmd=ref_cmd,
         refresh_level=ref_level,
         refresh_interval_ticks=ref_interval,

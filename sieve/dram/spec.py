@@ -86,6 +86,8 @@ class Command:
     """Sub-CK phase on which the command may issue (column commands of double-pumped HBM: ``odd``)."""
     pim: bool = False
     """A processing-in-memory command (counted separately in the statistics)."""
+    cycles: float = 1.0
+    """CK the command occupies its bus (HBM3 ACT: 1.5). A command is recorded at its first tick."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,9 @@ class Constraint:
     sibling: bool = False
     latency_ck: float = 0.0
     """``latency`` evaluated against the resolved timing table (CK, may be a multiple of 1/ticks_per_ck)."""
+    measured: str = "end"
+    """``end``: a JEDEC latency, end of one command to end of the next; ``start``: first tick to first
+    tick (bus occupancy)."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,12 @@ class Standard:
     timing: Mapping[str, float] = field(repr=False)
     """Resolved timing values in CK, keyed by their ``n`` name (``nRCD``)."""
     constraints: tuple[Constraint, ...] = field(repr=False)
+    read_command: str | None = None
+    write_command: str | None = None
+    read_latency_ck: float = 0.0
+    """CK from a read's column command to its last data beat (nCL + nBL)."""
+    write_latency_ck: float = 0.0
+    """CK from a write's column command until its data is in the array side of the bus (nCWL + nBL)."""
     refresh_command: str | None = None
     refresh_scope: str | None = None
     refresh_interval: str | None = None
@@ -151,6 +162,22 @@ class Standard:
     @property
     def tick_ns(self) -> float:
         return self.tCK_ns / self.ticks_per_ck
+
+    def command_ticks(self, name: str) -> int:
+        """Ticks `name` occupies its bus."""
+        return int(round(self.command(name).cycles * self.ticks_per_ck))
+
+    def pair_latency_ticks(self, con: "Constraint", prev: str, next: str) -> int:
+        """Ticks from `prev`'s first tick to `next`'s first tick that `con` demands.
+
+        JEDEC latencies run from the end of one command to the end of the next; commands are recorded
+        at their first tick, so the latency grows by the extra ticks of `prev` and shrinks by those of
+        `next` (an HBM3 ACT of 1.5 CK followed by a 1-CK RD: nRCDRD + 1 tick).
+        """
+        base = int(round(con.latency_ck * self.ticks_per_ck))
+        if con.measured == "start":
+            return base
+        return base + (self.command_ticks(prev) - 1) - (self.command_ticks(next) - 1)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -287,7 +314,7 @@ def standard_from_dict(data: Any, where: str = "<dict>") -> Standard:
     _check_keys(
         data,
         {"name", "source", "tCK_ns", "ticks_per_ck", "levels", "organization", "commands", "timing",
-         "constraints", "refresh"},
+         "constraints", "refresh", "requests", "read_latency", "write_latency"},
         where,
     )
     name = str(_require(data, "name", where))
@@ -326,7 +353,7 @@ def standard_from_dict(data: Any, where: str = "<dict>") -> Standard:
         if not isinstance(meta, Mapping):
             raise StandardError(f"{w}: metadata must be a mapping")
         _check_keys(meta, {"scope", "opens_row", "closes_row", "access", "refreshes", "needs", "bus",
-                           "issue_ticks", "pim"}, w)
+                           "issue_ticks", "pim", "cycles"}, w)
         scope = _require(meta, "scope", w)
         if scope not in levels:
             raise StandardError(f"{w}: scope {scope!r} is not a level; levels: {', '.join(levels)}")
@@ -341,7 +368,12 @@ def standard_from_dict(data: Any, where: str = "<dict>") -> Standard:
             bus=meta.get("bus", "row"),
             issue_ticks=meta.get("issue_ticks", "any"),
             pim=bool(meta.get("pim", False)),
+            cycles=meta.get("cycles", 1),
         )
+        if isinstance(cmd.cycles, bool) or not isinstance(cmd.cycles, (int, float)) or cmd.cycles <= 0 or \
+                abs(cmd.cycles * ticks_per_ck - round(cmd.cycles * ticks_per_ck)) > 1e-9:
+            raise StandardError(f"{w}: cycles must be a positive whole number of ticks "
+                                f"(1/{ticks_per_ck} CK), got {cmd.cycles!r}")
         for attr, allowed in (("access", ACCESS_KINDS), ("needs", NEEDS_KINDS), ("bus", BUSES),
                               ("issue_ticks", ISSUE_TICKS)):
             if getattr(cmd, attr) not in allowed:
@@ -426,6 +458,33 @@ def standard_from_dict(data: Any, where: str = "<dict>") -> Standard:
         if timing[ref_interval] <= 0:
             raise StandardError(f"{w}: interval {ref_interval} must be positive")
 
+    # Each bus carries one command at a time: a command blocks its bus for its own length.
+    for bus in BUSES:
+        on_bus = [c for c in commands if c.bus == bus]
+        for length in sorted({c.cycles for c in on_bus}):
+            constraints.append(Constraint(
+                level=levels[0], prev=tuple(c.name for c in on_bus if c.cycles == length),
+                next=tuple(c.name for c in on_bus), latency=f"{bus} bus: {length} CK", latency_ck=float(length),
+                measured="start"))
+
+    requests = data.get("requests") or {}
+    if not isinstance(requests, Mapping):
+        raise StandardError(f"{where}: 'requests' must map read/write to command names")
+    _check_keys(requests, {"read", "write"}, f"{where}: requests")
+    for kind, cname in requests.items():
+        c = next((c for c in commands if c.name == cname), None)
+        if c is None or c.access != kind:
+            raise StandardError(f"{where}: requests.{kind} must name a command with access: {kind}, got {cname!r}")
+    latencies = {}
+    for key in ("read_latency", "write_latency"):
+        latencies[key] = evaluate_latency(data[key], timing, f"{where}: {key}") if key in data else 0.0
+
+    # Windowed rules count their preceding commands in one ring, so those must share one bus length.
+    for con in constraints:
+        if con.window > 1 and len({raw_cmds[p].get("cycles", 1) if raw_cmds[p] else 1 for p in con.prev}) > 1:
+            raise StandardError(f"{where}: windowed rule {'/'.join(con.prev)} -> {'/'.join(con.next)} mixes "
+                                "commands of different bus lengths")
+
     return Standard(
         name=name,
         source=str(data.get("source", "")),
@@ -439,6 +498,10 @@ def standard_from_dict(data: Any, where: str = "<dict>") -> Standard:
         commands=tuple(commands),
         timing=timing,
         constraints=tuple(constraints),
+        read_command=requests.get("read"),
+        write_command=requests.get("write"),
+        read_latency_ck=latencies["read_latency"],
+        write_latency_ck=latencies["write_latency"],
         refresh_command=ref_cmd,
         refresh_scope=ref_scope,
         refresh_interval=ref_interval,

@@ -78,7 +78,7 @@ class OracleDRAM:
         rows = [self.open_rows.get(b) for b in self.banks(name, addr)]
         same_scope = [c for c in self.std.commands if c.scope == cmd.scope]
         opener = next((c.name for c in same_scope if c.opens_row), None)
-        closer = next((c.name for c in same_scope if c.closes_row), None)
+        closer = next((c.name for c in same_scope if c.closes_row and c.access == "none"), None)
         if cmd.needs == "open":
             if all(r == row for r in rows):
                 return name
