@@ -301,6 +301,12 @@ cdef class TimingEngine:
         self._check_cmd(cmd)
         return self.earliest_at_or_after(cmd, &a[0], floor)
 
+    def ready_tick(self, int cmd, addr):
+        """Earliest tick the timing rules alone allow `cmd` to `addr` (no bus phase, no row state)."""
+        cdef int64_t[::1] a = self._addr(addr)
+        self._check_cmd(cmd)
+        return self.timing_ready(cmd, &a[0])
+
     def required_first(self, int cmd, addr, int64_t row=0):
         """The command that must issue before `cmd` given the row buffers (`cmd` itself when none)."""
         cdef int64_t[::1] a = self._addr(addr)

@@ -48,7 +48,7 @@ def check_log(std: Standard, log) -> list[Violation]:
     meta = {c.name: c for c in std.commands}
     L = len(std.levels)
     order = np.argsort(np.asarray(log.tick), kind="stable")
-    # history[(record index, node)] -> sorted ticks of the record's preceding commands at that node
+    # history[(record, preceding command or '*' for a window, node)] -> sorted ticks issued there
     history: dict[tuple[int, tuple[int, ...]], list[int]] = defaultdict(list)
     open_row: dict[tuple[int, ...], int] = {}
     violations: list[Violation] = []
@@ -72,24 +72,28 @@ def check_log(std: Standard, log) -> list[Violation]:
             bad("may issue only on even ticks")
         # timing records
         for r, rec in records:
+            if name not in rec.next:
+                continue
             level = std.levels.index(rec.level)
-            lat = int(round(rec.latency_ck * tpc))
-            if name in rec.next:
+            # a windowed rule counts all its preceding commands together (they share one bus length)
+            groups = [(rec.prev[0], "*")] if rec.window > 1 else [(prev, prev) for prev in rec.prev]
+            for prev, group in groups:
+                lat = std.pair_latency_ticks(rec, prev, name)
                 for node in _nodes(std, addr, s, level):
                     if rec.sibling:
                         keys = [node[:-1] + (j,) for j in range(std.fanout[level]) if j != node[-1]]
                     else:
                         keys = [node]
                     for key in keys:
-                        ticks = history.get((r, key))
+                        ticks = history.get((r, group, key))
                         if not ticks:
                             continue
                         # preceding commands whose latency has not yet elapsed at t
                         inside = len(ticks) - bisect.bisect_right(ticks, t - lat)
                         if inside >= rec.window:
                             what = f"{rec.window} x " if rec.window > 1 else ""
-                            bad(f"{what}{'/'.join(rec.prev)} -> {name} at {rec.level} {key}"
-                                f"{' (sibling)' if rec.sibling else ''} needs {rec.latency} = {lat} ticks")
+                            bad(f"{what}{prev if group != '*' else '/'.join(rec.prev)} -> {name} at {rec.level} "
+                                f"{key}{' (sibling)' if rec.sibling else ''} needs {rec.latency} = {lat} ticks")
         # row-buffer state
         banks = _nodes(std, addr, s, L - 1)
         if c.needs == "open" and any(open_row.get(b) != row for b in banks):
@@ -105,8 +109,9 @@ def check_log(std: Standard, log) -> list[Violation]:
         for r, rec in records:
             if name in rec.prev:
                 level = std.levels.index(rec.level)
+                group = "*" if rec.window > 1 else name
                 for node in _nodes(std, addr, s, level):
-                    bisect.insort(history[(r, node)], t)
+                    bisect.insort(history[(r, group, node)], t)
     return violations
 
 

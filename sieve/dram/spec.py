@@ -457,6 +457,11 @@ def standard_from_dict(data: Any, where: str = "<dict>") -> Standard:
             raise StandardError(f"{w}: interval {ref_interval!r} is not a timing; timings: {', '.join(sorted(timing))}")
         if timing[ref_interval] <= 0:
             raise StandardError(f"{w}: interval {ref_interval} must be positive")
+        recovery = max((c.latency_ck for c in constraints if ref_cmd in c.prev), default=0.0)
+        if timing[ref_interval] <= recovery:
+            raise StandardError(
+                f"{w}: interval {ref_interval} = {timing[ref_interval]:g} CK must be longer than the "
+                f"refresh's own recovery ({recovery:g} CK), or refreshes never catch up")
 
     # Each bus carries one command at a time: a command blocks its bus for its own length.
     for bus in BUSES:

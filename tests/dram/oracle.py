@@ -29,6 +29,11 @@ class OracleDRAM:
     history: list = field(default_factory=list)
     open_rows: dict = field(default_factory=dict)  # bank address tuple -> row
 
+    def __post_init__(self):
+        # Indexes only to keep the scans short: records by following command, history by command name.
+        self.records_for = {c.name: [r for r in self.std.constraints if c.name in r.next] for c in self.std.commands}
+        self.history_of = {c.name: [] for c in self.std.commands}
+
     def scope(self, name: str) -> int:
         return self.std.levels.index(self.std.command(name).scope)
 
@@ -41,26 +46,23 @@ class OracleDRAM:
         return [tuple(addr[: s + 1]) + tail for tail in product(*extra)]
 
     def timing_ready(self, name: str, addr: tuple) -> int:
-        tpc = self.std.ticks_per_ck
         t = 0
-        for rec in self.std.constraints:
-            if name not in rec.next:
-                continue
+        for rec in self.records_for[name]:
             level = self.std.levels.index(rec.level)
-            lat = round(rec.latency_ck * tpc)
             for node in self.touched(name, addr, level):
-                ticks = []
-                for h in self.history:
-                    if h.name not in rec.prev:
-                        continue
-                    for other in self.touched(h.name, h.addr, level):
-                        same_parent = other[:-1] == node[:-1]
-                        if (rec.sibling and same_parent and other != node) or (not rec.sibling and other == node):
-                            ticks.append(h.tick)
-                            break
+                ticks = []  # (tick, latency) of each preceding command that counts at this node
+                for prev in rec.prev:
+                    lat = self.std.pair_latency_ticks(rec, prev, name)
+                    for h in self.history_of[prev]:
+                        for other in self.touched(h.name, h.addr, level):
+                            same_parent = other[:-1] == node[:-1]
+                            if (rec.sibling and same_parent and other != node) or (not rec.sibling and other == node):
+                                ticks.append((h.tick, lat))
+                                break
                 if len(ticks) >= rec.window:
                     ticks.sort()
-                    t = max(t, ticks[-rec.window] + lat)
+                    tick, lat = ticks[-rec.window]
+                    t = max(t, tick + lat)
         return t
 
     def align(self, name: str, tick: int) -> int:
@@ -94,7 +96,9 @@ class OracleDRAM:
                 self.open_rows[b] = row
             elif cmd.closes_row:
                 self.open_rows.pop(b, None)
-        self.history.append(Issued(tick, name, tuple(addr[: self.scope(name) + 1]), row, col))
+        issued = Issued(tick, name, tuple(addr[: self.scope(name) + 1]), row, col)
+        self.history.append(issued)
+        self.history_of[name].append(issued)
 
 
 def run_stream(std: Standard, stream, *, auto_prereq: bool = True, refresh: bool = False):

@@ -1,0 +1,71 @@
+"""``python -m sieve.dram TRACE --standard hbm3 --refresh off --json``: run a memory request trace.
+
+``python -m sieve.dram --generate {seq,conflict,random} N OUT`` writes a synthetic trace instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .device import REFRESH_MODES, Device
+from .requests import MAPPINGS, TraceError, run_requests
+from .spec import StandardError, available_standards
+from .tracegen import GENERATORS, write_trace
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m sieve.dram",
+        description="Run a memory request trace (lines 'LD <addr>' / 'ST <addr>') through sieve's "
+                    "cycle-level DRAM controllers, or generate a synthetic trace.",
+    )
+    p.add_argument("trace", nargs="?", help="trace file to run")
+    p.add_argument("--standard", default="hbm3",
+                   help=f"DRAM standard preset or YAML file (presets: {', '.join(available_standards())})")
+    p.add_argument("--refresh", default="off", choices=REFRESH_MODES, help="refresh mode (default: off)")
+    p.add_argument("--mapping", default="RoBaRaCoCh", choices=MAPPINGS, help="address mapping")
+    p.add_argument("--queue-size", type=int, default=32, help="read/write queue entries per channel")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--bank-csv", metavar="PATH", help="also write the per-bank table as CSV")
+    p.add_argument("--generate", nargs=3, metavar=("KIND", "N", "OUT"),
+                   help=f"write a trace of N requests of KIND ({', '.join(GENERATORS)}) to OUT and exit")
+    p.add_argument("--seed", type=int, default=0, help="seed for --generate random")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.generate:
+            kind, n, out = args.generate
+            try:
+                count = int(n)
+            except ValueError:
+                raise StandardError(f"N must be an integer number of requests, got {n!r}") from None
+            write_trace(out, kind, count, Device(args.standard), seed=args.seed)
+            return 0
+        if not args.trace:
+            raise StandardError("give a trace file to run (or --generate KIND N OUT)")
+        result = run_requests(Device(args.standard), Path(args.trace), refresh=args.refresh,
+                              mapping=args.mapping, queue_size=args.queue_size)
+    except (StandardError, TraceError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.bank_csv:
+        result.bank.to_csv(args.bank_csv, index=False)
+    summary = result.summary()
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        for key, value in summary.items():
+            if key == "commands":
+                value = ", ".join(f"{k} {v}" for k, v in value.items() if v)
+            print(f"{key:>22}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
