@@ -100,7 +100,7 @@ class Device:
         for i, n in enumerate(names):
             if n not in lookup:
                 raise StandardError(
-                    f"command #{i}: unknown command {n!r} for {self.standard.name}; "
+                    f"command #{i}: unknown command {str(n)!r} for {self.standard.name}; "
                     f"commands: {', '.join(self.standard.command_names)}"
                 )
             out[i] = lookup[n]

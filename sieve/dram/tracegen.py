@@ -26,9 +26,9 @@ def generate(kind: str, n: int, device: Device, seed: int = 0, write_fraction: f
     std = device.standard
     tx = std.column_bytes
     if kind == "seq":
-        addr = np.arange(n, dtype=np.uint64) * np.uint64(tx)
         if n * tx > std.capacity_bytes:
             raise StandardError(f"{n} sequential requests of {tx} B exceed the device ({std.capacity_bytes} B)")
+        addr = np.arange(n, dtype=np.uint64) * np.uint64(tx)
         writes = None
     elif kind == "conflict":
         row_shift = int(np.log2(std.capacity_bytes // std.rows))
@@ -51,8 +51,7 @@ def write_trace(path: str | Path, kind: str, n: int, device: Device, seed: int =
     fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=".trace-")
     try:
         with os.fdopen(fd, "w") as f:
-            for op, a in zip(ops, trace.addr):
-                f.write(f"{op} {int(a):#x}\n")
+            f.writelines(f"{op} {a:#x}\n" for op, a in zip(ops.tolist(), trace.addr.tolist()))
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
