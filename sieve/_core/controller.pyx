@@ -60,6 +60,8 @@ cdef class Controller:
     cdef const int64_t[::1] cmd_closes
     cdef const int64_t[::1] cmd_opens
     cdef const int64_t[::1] cmd_scope
+    cdef const int64_t[::1] cmd_phase
+    cdef int64_t tpc
     cdef int read_cmd, write_cmd, ref_cmd, ref_level
     cdef int64_t read_lat, write_lat, ref_interval, ref_per_ch
     cdef double wr_high, wr_low
@@ -73,6 +75,11 @@ cdef class Controller:
     cdef int64_t[::1] complete
     cdef uint8_t[::1] judged           # 0: first command not issued yet
     cdef uint8_t[::1] outcome          # 0 hit, 1 miss, 2 conflict, 3 forwarded, 4 merged
+    cdef int64_t[::1] cached_cmd       # next command of each request, valid while its bank's version holds
+    cdef int64_t[::1] cached_ready     # lower bound of the tick that command is timing-ready
+    cdef int64_t[::1] cached_version
+    cdef int64_t[::1] bank_version     # bumped whenever a bank's row state changes
+    cdef const int64_t[::1] bank       # flat bank id of each request
     # per-channel buffers, each a list of request ids in buffer order
     cdef int64_t[:, ::1] readq
     cdef int64_t[:, ::1] writeq
@@ -107,6 +114,8 @@ cdef class Controller:
         self.cmd_closes = tables.cmd_closes
         self.cmd_opens = tables.cmd_opens
         self.cmd_scope = tables.cmd_scope
+        self.cmd_phase = tables.cmd_phase
+        self.tpc = tables.ticks_per_ck
         self.read_cmd = tables.read_cmd
         self.write_cmd = tables.write_cmd
         self.read_lat = tables.read_latency_ticks
@@ -132,6 +141,14 @@ cdef class Controller:
         self.complete = np.full(n, -1, dtype=np.int64)
         self.judged = np.zeros(n, dtype=np.uint8)
         self.outcome = np.zeros(n, dtype=np.uint8)
+        self.cached_cmd = np.zeros(n, dtype=np.int64)
+        self.cached_ready = np.zeros(n, dtype=np.int64)
+        self.cached_version = np.full(n, -1, dtype=np.int64)
+        self.bank_version = np.zeros(eng.num_banks, dtype=np.int64)
+        flat = np.zeros(n, dtype=np.int64)
+        for l in range(self.L):
+            flat = flat * tables.fanout[l] + np.asarray(addr[:, l])
+        self.bank = flat
         self.readq = np.zeros((self.nch, queue_size), dtype=np.int64)
         self.writeq = np.zeros((self.nch, queue_size), dtype=np.int64)
         self.active = np.zeros((self.nch, self.banks_per_ch), dtype=np.int64)
@@ -146,9 +163,6 @@ cdef class Controller:
         self.dirty = np.zeros(self.nch, dtype=np.uint8)
 
     # ------------------------------------------------------------------------------------------
-
-    cdef inline int64_t bank_of(self, const int64_t* a) noexcept nogil:
-        return self.eng.node_of(self.L - 1, a)
 
     cdef bint would_close_active(self, int cmd, const int64_t* a) noexcept nogil:
         if not self.cmd_closes[cmd]:
@@ -167,17 +181,38 @@ cdef class Controller:
     cdef int64_t pick(self, int64_t[:, ::1] buf, int64_t ch, int64_t length, int bus, int64_t clk,
                       int64_t* next_tick, int* chosen_cmd) noexcept nogil:
         """FR-FCFS over one buffer for one slot. Returns the position of the winner or -1, and lowers
-        `next_tick` to the first tick at which an eligible request's command becomes legal."""
-        cdef int64_t i, r, t, best = -1, best_arrive = NEVER
+        `next_tick` to the first tick at which an eligible request's command may become legal.
+
+        Each request caches its next command and a lower bound of the tick that command is timing-ready
+        (ready ticks only grow). The command is recomputed when its bank's row state changed; the bound
+        is recomputed only once `clk` reaches it, so the choice is exact and the wake-up never late."""
+        cdef int64_t i, r, t, bank, rem, phase, best = -1, best_arrive = NEVER
         cdef int cmd
         cdef const int64_t* a
         for i in range(length):
             r = buf[ch, i]
-            a = &self.addr[r, 0]
-            cmd = self.eng.prerequisite(self.final_cmd(r), a, self.row[r])
-            if self.cmd_bus[cmd] != bus or self.would_close_active(cmd, a):
+            bank = self.bank[r]
+            if self.cached_version[r] != self.bank_version[bank]:
+                self.cached_version[r] = self.bank_version[bank]
+                self.cached_cmd[r] = self.eng.prerequisite(self.final_cmd(r), &self.addr[r, 0], self.row[r])
+                self.cached_ready[r] = -1
+            cmd = <int>self.cached_cmd[r]
+            if self.cmd_bus[cmd] != bus:
                 continue
-            t = self.eng.align(cmd, imax(self.eng.timing_ready(cmd, a), clk))
+            a = &self.addr[r, 0]
+            if self.cmd_closes[cmd]:
+                if self.cmd_scope[cmd] == self.L - 1:
+                    if self.active_per_bank[bank] > 0:
+                        continue
+                elif self.would_close_active(cmd, a):
+                    continue
+            if self.cached_ready[r] <= clk:
+                self.cached_ready[r] = self.eng.timing_ready(cmd, a)
+            t = imax(self.cached_ready[r], clk)
+            phase = self.cmd_phase[cmd]
+            if phase >= 0:
+                rem = t % self.tpc
+                t += (phase - rem) if rem <= phase else (self.tpc - rem + phase)
             if t == clk:
                 if self.arrive[r] < best_arrive:
                     best = i
@@ -186,6 +221,16 @@ cdef class Controller:
             else:
                 next_tick[0] = imin(next_tick[0], t)
         return best
+
+    cdef void row_state_changed(self, int cmd, const int64_t* a) noexcept nogil:
+        """Invalidate the cached next commands of requests to the banks `cmd` opened or closed."""
+        if not (self.cmd_opens[cmd] or self.cmd_closes[cmd]):
+            return
+        cdef int scope = self.cmd_scope[cmd]
+        cdef int64_t first = self.eng.node_of(scope, a) * self.eng.span_below[scope]
+        cdef int64_t b
+        for b in range(first, first + self.eng.span_below[scope]):
+            self.bank_version[b] += 1
 
     cdef void update_write_mode(self, int64_t ch) noexcept nogil:
         cdef double wq = <double>self.wq_len[ch]
@@ -212,7 +257,7 @@ cdef class Controller:
     cdef void issue_request(self, int64_t ch, int64_t r, int cmd, int64_t clk, int where, int64_t pos) noexcept nogil:
         """where: 0 read queue, 1 write queue, 2 active buffer."""
         cdef const int64_t* a = &self.addr[r, 0]
-        cdef int64_t bank = self.bank_of(a)
+        cdef int64_t bank = self.bank[r]
         cdef int64_t open_row
         if not self.judged[r]:
             self.judged[r] = 1
@@ -227,6 +272,7 @@ cdef class Controller:
                 self.misses += 1
                 self.outcome[r] = 1
         self.eng.issue(cmd, a, self.row[r], self.col[r], clk)
+        self.row_state_changed(cmd, a)
         if cmd == self.final_cmd(r):
             if where == 2:
                 self.active_per_bank[bank] -= 1
@@ -270,6 +316,7 @@ cdef class Controller:
             next_tick[0] = imin(next_tick[0], t)
             return False
         self.eng.issue(cmd, addr, 0, 0, clk)
+        self.row_state_changed(cmd, addr)
         if cmd == self.ref_cmd:
             self.remove_at(self.prio, ch, &self.prio_len[ch], 0)
         return True
