@@ -188,9 +188,8 @@ cdef class TimingEngine:
         """Apply every rule preceded by `cmd` at node `idx` of `level`."""
         cdef int64_t e, j, sib, parent, f, w, wi, size, slot, cnt, oldest, k, roff, coff
         cdef int64_t off = self.level_offset[level]
-        for e in range(self.ent_start[cmd], self.ent_start[cmd + 1]):
-            if self.ent_level[e] != level:
-                continue
+        cdef int64_t group = cmd * self.num_levels + level
+        for e in range(self.ent_start[group], self.ent_start[group + 1]):
             if self.ent_sibling[e]:
                 f = self.fanout[level]
                 parent = idx // f
@@ -200,10 +199,8 @@ cdef class TimingEngine:
                         self._raise_ready(off + sib, <int>self.ent_next[e], tick + self.ent_lat[e])
             else:
                 self._raise_ready(off + idx, <int>self.ent_next[e], tick + self.ent_lat[e])
-        for wi in range(self.win_feed_start[cmd], self.win_feed_start[cmd + 1]):
+        for wi in range(self.win_feed_start[group], self.win_feed_start[group + 1]):
             w = self.win_feed[wi]
-            if self.win_level[w] != level:
-                continue
             size = self.win_size[w]
             coff = self.win_count_offset[w] + idx
             roff = self.win_ring_offset[w] + idx * size

@@ -5,8 +5,8 @@ Trace format: one request per line, ``LD <addr>`` or ``ST <addr>``, the byte add
 Blank lines and lines starting with ``#`` are ignored.
 
 Address mapping ``RoBaRaCoCh`` (LSB first): transaction offset, channel, column, then the levels below
-the channel from the top (pseudo-channel, stack id, bank group, bank), then row. Every field must be a
-power of two; an address at or beyond the device's capacity is an error.
+the channel from the top (pseudo-channel, stack id, bank group, bank), then row; fields that are not
+powers of two are peeled off by division. An address at or beyond the device's capacity is an error.
 
 The controller's semantics are listed in ``sieve._core.controller``; they follow Ramulator 2's HBM3
 controller (FR-FCFS oldest-ready-first, open page, 32-entry read and write queues, requests past their
@@ -80,14 +80,13 @@ def read_trace(path: str | Path) -> Trace:
     return Trace(w, a, line, str(path))
 
 
-def _bits(value: int, what: str) -> int:
-    if value & (value - 1):
-        raise StandardError(f"address mapping needs powers of two; {what} is {value}")
-    return value.bit_length() - 1
-
-
 def map_addresses(device: Device, trace: Trace, mapping: str = "RoBaRaCoCh"):
-    """Split byte addresses into [n, levels] level indices, rows and columns."""
+    """Split byte addresses into [n, levels] level indices, rows and columns.
+
+    Fields are peeled off from the least significant end in mapping order by division and remainder,
+    which is bit slicing when every field is a power of two (HBM3) and stays dense when one is not
+    (24 banks as 6 groups of 4).
+    """
     if mapping not in MAPPINGS:
         raise StandardError(f"unknown address mapping {mapping!r}; available: {', '.join(MAPPINGS)}")
     std = device.standard
@@ -98,23 +97,21 @@ def map_addresses(device: Device, trace: Trace, mapping: str = "RoBaRaCoCh"):
         raise TraceError(
             f"{trace.source}:{trace.line[i]}: address {int(trace.addr[i]):#x} is beyond the device "
             f"({std.name}: {cap} bytes, addresses 0..{cap - 1:#x})")
-    a = trace.addr.astype(np.uint64)
+    rest = (trace.addr // np.uint64(std.column_bytes)).astype(np.int64)
     L = len(std.levels)
-    out = np.empty((len(a), L), dtype=np.int64)
-    shift = _bits(std.column_bytes, "column_bytes")
+    out = np.empty((len(rest), L), dtype=np.int64)
 
-    def take(count: int, what: str) -> np.ndarray:
-        nonlocal shift
-        b = _bits(count, what)
-        v = ((a >> np.uint64(shift)) & np.uint64(count - 1)).astype(np.int64)
-        shift += b
+    def take(count: int) -> np.ndarray:
+        nonlocal rest
+        v = rest % count
+        rest = rest // count
         return v
 
-    out[:, 0] = take(std.fanout[0], std.levels[0])
-    col = take(std.columns, "columns")
+    out[:, 0] = take(std.fanout[0])
+    col = take(std.columns)
     for l in range(1, L):
-        out[:, l] = take(std.fanout[l], std.levels[l])
-    row = take(std.rows, "rows")
+        out[:, l] = take(std.fanout[l])
+    row = take(std.rows)
     return out, row, col
 
 

@@ -36,8 +36,9 @@ class Tables:
     cmd_phase: np.ndarray  # [C] PHASE_CODE
     cmd_opener: np.ndarray  # [C] command that must open the row first (-1 none)
     cmd_closer: np.ndarray  # [C] command that must close rows first (-1 none)
-    # plain (window 1) rules, grouped by preceding command: entries ent_start[p]:ent_start[p+1]
-    ent_start: np.ndarray  # [C+1]
+    # plain (window 1) rules, grouped by preceding command and level: the entries of command p at level l
+    # are ent_start[p * L + l] : ent_start[p * L + l + 1]
+    ent_start: np.ndarray  # [C*L+1]
     ent_level: np.ndarray
     ent_next: np.ndarray
     ent_lat: np.ndarray  # ticks
@@ -47,7 +48,7 @@ class Tables:
     win_level: np.ndarray  # [W]
     win_size: np.ndarray
     win_lat: np.ndarray
-    win_feed_start: np.ndarray  # [C+1] windows fed by command p: win_feed[win_feed_start[p]:...]
+    win_feed_start: np.ndarray  # [C*L+1] windows fed by command p at level l, laid out like ent_start
     win_feed: np.ndarray
     win_next_start: np.ndarray  # [W+1] commands gated by window w
     win_next: np.ndarray
@@ -131,16 +132,17 @@ def resolve(std: Standard) -> Tables:
             for lat, nexts in sorted(by_lat.items()):
                 windows.append((level, con.window, lat, prev_ids, tuple(nexts)))
 
-    keys = sorted(plain)
-    ent_start = np.zeros(C + 1, dtype=np.int64)
-    for p, _, _, _ in keys:
-        ent_start[p + 1] += 1
+    L = len(std.levels)
+    keys = sorted(plain)  # by preceding command, then level
+    ent_start = np.zeros(C * L + 1, dtype=np.int64)
+    for p, level, _, _ in keys:
+        ent_start[p * L + level + 1] += 1
     ent_start = np.cumsum(ent_start)
 
-    win_feed_lists: list[list[int]] = [[] for _ in range(C)]
-    for w, (_, _, _, prev_ids, _) in enumerate(windows):
+    win_feed_lists: list[list[int]] = [[] for _ in range(C * L)]
+    for w, (level, _, _, prev_ids, _) in enumerate(windows):
         for p in prev_ids:
-            win_feed_lists[p].append(w)
+            win_feed_lists[p * L + level].append(w)
     win_next_start = np.cumsum([0] + [len(w[4]) for w in windows])
 
     ref_cmd = ref_level = ref_interval = -1
