@@ -1,3 +1,4 @@
+cimport cython
 from libc.stdint cimport int64_t
 
 cdef enum:
@@ -10,6 +11,7 @@ cdef enum:
     ROW_CONFLICT = 2    # needs an open row, another row is open: close it first
     ROW_MUST_CLOSE = 3  # needs closed banks, some are open: close them first
 
+@cython.final
 cdef class TimingEngine:
     # --- tables (read-only after construction) ---
     cdef readonly int num_levels
@@ -69,7 +71,7 @@ cdef class TimingEngine:
     cdef int64_t earliest_at_or_after(self, int cmd, const int64_t* addr, int64_t floor) noexcept nogil
     cdef int row_state(self, int cmd, const int64_t* addr, int64_t row) noexcept nogil
     cdef int prerequisite(self, int cmd, const int64_t* addr, int64_t row) noexcept nogil
-    cdef void _raise_ready(self, int64_t flat, int next_cmd, int64_t tick) noexcept nogil
+    cdef inline void _raise_ready(self, int64_t flat, int next_cmd, int64_t tick) noexcept nogil
     cdef void _apply_rules(self, int cmd, int level, int64_t idx, int64_t tick) noexcept nogil
     cdef void _log(self, int cmd, const int64_t* addr, int64_t row, int64_t col, int64_t tick) noexcept nogil
     cdef int issue(self, int cmd, const int64_t* addr, int64_t row, int64_t col, int64_t tick) noexcept nogil

@@ -179,7 +179,7 @@ cdef class TimingEngine:
     # ------------------------------------------------------------------------------------------
     # issuing
 
-    cdef void _raise_ready(self, int64_t flat, int next_cmd, int64_t tick) noexcept nogil:
+    cdef inline void _raise_ready(self, int64_t flat, int next_cmd, int64_t tick) noexcept nogil:
         cdef int64_t k = flat * self.num_commands + next_cmd
         if self.ready[k] < tick:
             self.ready[k] = tick

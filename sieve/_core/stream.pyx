@@ -78,11 +78,25 @@ cdef int64_t _refresh(TimingEngine eng, _RefreshState rs, int64_t node, int64_t 
     return floor
 
 
+# execute() status codes beyond the row states of the engine (1..3)
+cdef enum:
+    _BAD_COMMAND = 100
+    _BAD_ROW = 101
+    _BAD_COLUMN = 102
+    _BAD_LEVEL = 200  # + level index
+
+BAD_COMMAND = _BAD_COMMAND
+BAD_ROW = _BAD_ROW
+BAD_COLUMN = _BAD_COLUMN
+BAD_LEVEL = _BAD_LEVEL
+
+
 def execute(TimingEngine eng, const int64_t[::1] cmds, const int64_t[:, ::1] addrs,
             const int64_t[::1] rows, const int64_t[::1] cols, int64_t[::1] out_ticks,
-            bint auto_prereq, _RefreshState refresh):
-    """Run the stream. Returns (0, -1) on success or (row_state, index) for the first command whose
-    banks are in the wrong state when `auto_prereq` is off."""
+            bint auto_prereq, _RefreshState refresh, int64_t num_rows, int64_t num_cols):
+    """Run the stream. Returns (0, -1) on success, or (status, index) for the first bad command: an
+    engine row state (1..3) when `auto_prereq` is off, or one of the BAD_* codes. Commands before it
+    have been executed."""
     cdef int64_t n = cmds.shape[0]
     cdef int L = eng.num_levels
     cdef int64_t i, t, node, ch
@@ -95,8 +109,21 @@ def execute(TimingEngine eng, const int64_t[::1] cmds, const int64_t[:, ::1] add
     with nogil:
         for i in range(n):
             c = <int>cmds[i]
-            for l in range(L):
-                addr[l] = addrs[i, l] if addrs[i, l] >= 0 else 0
+            if c < 0 or c >= eng.num_commands:
+                status = _BAD_COMMAND
+            elif rows[i] < 0 or rows[i] >= num_rows:
+                status = _BAD_ROW
+            elif cols[i] < 0 or cols[i] >= num_cols:
+                status = _BAD_COLUMN
+            else:
+                for l in range(L):
+                    if l <= eng.cmd_scope[c] and (addrs[i, l] < 0 or addrs[i, l] >= eng.fanout[l]):
+                        status = _BAD_LEVEL + l
+                        break
+                    addr[l] = addrs[i, l] if addrs[i, l] >= 0 else 0
+            if status != 0:
+                bad = i
+                break
             ch = addr[0]
             while True:
                 p = eng.prerequisite(c, addr, rows[i])

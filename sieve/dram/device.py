@@ -106,31 +106,17 @@ class Device:
             out[i] = lookup[n]
         return out
 
-    def validate_addresses(self, cmds: np.ndarray, addr: np.ndarray, row: np.ndarray, col: np.ndarray) -> None:
+    def _describe_bad(self, status: int, i: int, cmds, addr, row, col) -> str:
         std = self.standard
-        L = len(std.levels)
-        if addr.ndim != 2 or addr.shape[1] != L:
-            raise StandardError(f"addresses must have shape [n, {L}] ({', '.join(std.levels)}), got {addr.shape}")
-        n = len(cmds)
-        if not (addr.shape[0] == len(row) == len(col) == n):
-            raise StandardError(
-                f"stream arrays differ in length: commands {n}, addresses {addr.shape[0]}, rows {len(row)}, "
-                f"columns {len(col)}")
-        scope = self.tables.cmd_scope[cmds]
-        for l, level in enumerate(std.levels):
-            need = scope >= l
-            bad = need & ((addr[:, l] < 0) | (addr[:, l] >= std.fanout[l]))
-            if bad.any():
-                i = int(np.argmax(bad))
-                raise StandardError(
-                    f"command #{i} ({std.command_names[cmds[i]]}): {level} {addr[i, l]} is outside "
-                    f"0..{std.fanout[l] - 1}")
-        for arr, limit, what in ((row, std.rows, "row"), (col, std.columns, "column")):
-            bad = (arr < 0) | (arr >= limit)
-            if bad.any():
-                i = int(np.argmax(bad))
-                raise StandardError(
-                    f"command #{i} ({std.command_names[cmds[i]]}): {what} {arr[i]} is outside 0..{limit - 1}")
+        if status == _stream.BAD_COMMAND:
+            return f"command #{i}: command id {cmds[i]} out of range 0..{len(std.commands) - 1}"
+        name = std.command_names[cmds[i]]
+        if status == _stream.BAD_ROW:
+            return f"command #{i} ({name}): row {row[i]} is outside 0..{std.rows - 1}"
+        if status == _stream.BAD_COLUMN:
+            return f"command #{i} ({name}): column {col[i]} is outside 0..{std.columns - 1}"
+        l = status - _stream.BAD_LEVEL
+        return f"command #{i} ({name}): {std.levels[l]} {addr[i, l]} is outside 0..{std.fanout[l] - 1}"
 
     # -- engines --------------------------------------------------------------------------------
 
@@ -163,7 +149,14 @@ class Device:
         n = len(cmds)
         row = np.zeros(n, dtype=np.int64) if row is None else np.ascontiguousarray(np.asarray(row, dtype=np.int64))
         col = np.zeros(n, dtype=np.int64) if col is None else np.ascontiguousarray(np.asarray(col, dtype=np.int64))
-        self.validate_addresses(cmds, addr, row, col)
+        L = len(self.standard.levels)
+        if addr.ndim != 2 or addr.shape[1] != L:
+            raise StandardError(f"addresses must have shape [n, {L}] ({', '.join(self.standard.levels)}), "
+                                f"got {addr.shape}")
+        if not (addr.shape[0] == len(row) == len(col) == n):
+            raise StandardError(
+                f"stream arrays differ in length: commands {n}, addresses {addr.shape[0]}, rows {len(row)}, "
+                f"columns {len(col)}")
         if refresh not in REFRESH_MODES:
             raise StandardError(f"refresh {refresh!r} is not one of {', '.join(REFRESH_MODES)}")
         tables = self.tables
@@ -173,7 +166,10 @@ class Device:
         ticks = np.full(n, -1, dtype=np.int64)
         rs = _stream._RefreshState(eng, tables.refresh_cmd, tables.refresh_level, tables.refresh_interval_ticks,
                                    refresh != "off")
-        status, bad = _stream.execute(eng, cmds, addr, row, col, ticks, auto_prereq, rs)
+        std = self.standard
+        status, bad = _stream.execute(eng, cmds, addr, row, col, ticks, auto_prereq, rs, std.rows, std.columns)
+        if status >= _stream.BAD_COMMAND:
+            raise StandardError(self._describe_bad(status, bad, cmds, addr, row, col))
         if status != 0:
             c = self.standard.command_names[cmds[bad]]
             where = ", ".join(f"{lv} {addr[bad, l]}" for l, lv in enumerate(self.standard.levels)
