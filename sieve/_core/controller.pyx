@@ -186,33 +186,42 @@ cdef class Controller:
         Each request caches its next command and a lower bound of the tick that command is timing-ready
         (ready ticks only grow). The command is recomputed when its bank's row state changed; the bound
         is recomputed only once `clk` reaches it, so the choice is exact and the wake-up never late."""
-        cdef int64_t i, r, t, bank, rem, phase, best = -1, best_arrive = NEVER
-        cdef int cmd
+        cdef int64_t i, r, t = NEVER, bank, rem, phase, best = -1, best_arrive = NEVER
+        cdef int64_t last_bank = -1, last_row = -1
+        cdef int cmd = -1, last_final = -1, final
+        cdef bint eligible = False
         cdef const int64_t* a
         for i in range(length):
             r = buf[ch, i]
             bank = self.bank[r]
-            if self.cached_version[r] != self.bank_version[bank]:
-                self.cached_version[r] = self.bank_version[bank]
-                self.cached_cmd[r] = self.eng.prerequisite(self.final_cmd(r), &self.addr[r, 0], self.row[r])
-                self.cached_ready[r] = -1
-            cmd = <int>self.cached_cmd[r]
-            if self.cmd_bus[cmd] != bus:
+            final = self.final_cmd(r)
+            # Neighbours in a queue often target one row of one bank (streams): the same answer holds.
+            if bank != last_bank or self.row[r] != last_row or final != last_final:
+                last_bank = bank
+                last_row = self.row[r]
+                last_final = final
+                if self.cached_version[r] != self.bank_version[bank]:
+                    self.cached_version[r] = self.bank_version[bank]
+                    self.cached_cmd[r] = self.eng.prerequisite(final, &self.addr[r, 0], self.row[r])
+                    self.cached_ready[r] = -1
+                cmd = <int>self.cached_cmd[r]
+                eligible = self.cmd_bus[cmd] == bus
+                if eligible and self.cmd_closes[cmd]:
+                    a = &self.addr[r, 0]
+                    if self.cmd_scope[cmd] == self.L - 1:
+                        eligible = self.active_per_bank[bank] == 0
+                    else:
+                        eligible = not self.would_close_active(cmd, a)
+                if eligible:
+                    if self.cached_ready[r] <= clk:
+                        self.cached_ready[r] = self.eng.timing_ready(cmd, &self.addr[r, 0])
+                    t = imax(self.cached_ready[r], clk)
+                    phase = self.cmd_phase[cmd]
+                    if phase >= 0:
+                        rem = t % self.tpc
+                        t += (phase - rem) if rem <= phase else (self.tpc - rem + phase)
+            if not eligible:
                 continue
-            a = &self.addr[r, 0]
-            if self.cmd_closes[cmd]:
-                if self.cmd_scope[cmd] == self.L - 1:
-                    if self.active_per_bank[bank] > 0:
-                        continue
-                elif self.would_close_active(cmd, a):
-                    continue
-            if self.cached_ready[r] <= clk:
-                self.cached_ready[r] = self.eng.timing_ready(cmd, a)
-            t = imax(self.cached_ready[r], clk)
-            phase = self.cmd_phase[cmd]
-            if phase >= 0:
-                rem = t % self.tpc
-                t += (phase - rem) if rem <= phase else (self.tpc - rem + phase)
             if t == clk:
                 if self.arrive[r] < best_arrive:
                     best = i
