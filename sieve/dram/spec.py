@@ -17,6 +17,7 @@ The YAML schema::
       ACT: {scope: bank, opens_row: true, bus: row}
       RD:  {scope: bank, access: read, needs: open, bus: column, issue_ticks: odd}
       ...
+    command_bus: split         # or shared: row and column commands share one command per cycle
     timing:                     # tX in ns (JEDEC), or nX in cycles (CK) for clock-defined values
       tRCD: 19.375
       nBL: 2
@@ -242,8 +243,7 @@ def available_standards() -> list[str]:
     return sorted(p.stem for p in STANDARDS_DIR.glob("*.yaml"))
 
 
-def load_standard(name_or_path: str | Path) -> Standard:
-    """Load a standard by preset name (``hbm3``) or from a YAML file path."""
+def _resolve_path(name_or_path: str | Path) -> Path:
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
         path = STANDARDS_DIR / f"{name_or_path}.yaml"
@@ -253,12 +253,43 @@ def load_standard(name_or_path: str | Path) -> Standard:
             )
     elif not path.is_file():
         raise StandardError(f"DRAM standard file {str(path)!r} does not exist")
+    return path
+
+
+def _read_raw(name_or_path: str | Path, seen: tuple[str, ...] = ()) -> tuple[dict, str]:
+    """The standard's YAML as a dict, with ``extends: <base>`` merged in: the base's organization,
+    commands and timing are updated by the derived file's, its constraints extended by them."""
+    path = _resolve_path(name_or_path)
     with open(path) as f:
         try:
             data = yaml.safe_load(f)
         except yaml.YAMLError as e:
             raise StandardError(f"{path}: not valid YAML: {e}") from None
-    return standard_from_dict(data, where=str(path))
+    if not isinstance(data, Mapping):
+        raise StandardError(f"{path}: a standard must be a mapping, got {type(data).__name__}")
+    base_name = data.get("extends")
+    if base_name is None:
+        return dict(data), str(path)
+    if str(base_name) in seen:
+        raise StandardError(f"{path}: 'extends' loops through {' -> '.join(seen + (str(base_name),))}")
+    base, _ = _read_raw(str(base_name), seen + (str(base_name),))
+    merged = dict(base)
+    for key, value in data.items():
+        if key == "extends":
+            continue
+        if key in ("organization", "commands", "timing") and isinstance(value, Mapping):
+            merged[key] = {**(base.get(key) or {}), **value}
+        elif key == "constraints" and isinstance(value, list):
+            merged[key] = list(base.get(key) or []) + value
+        else:
+            merged[key] = value
+    return merged, str(path)
+
+
+def load_standard(name_or_path: str | Path) -> Standard:
+    """Load a standard by preset name (``hbm3``) or from a YAML file path."""
+    data, where = _read_raw(name_or_path)
+    return standard_from_dict(data, where=where)
 
 
 def _require(data: Mapping[str, Any], key: str, where: str) -> Any:
@@ -314,7 +345,7 @@ def standard_from_dict(data: Any, where: str = "<dict>") -> Standard:
     _check_keys(
         data,
         {"name", "source", "tCK_ns", "ticks_per_ck", "levels", "organization", "commands", "timing",
-         "constraints", "refresh", "requests", "read_latency", "write_latency"},
+         "constraints", "refresh", "requests", "read_latency", "write_latency", "command_bus"},
         where,
     )
     name = str(_require(data, "name", where))
@@ -463,9 +494,15 @@ def standard_from_dict(data: Any, where: str = "<dict>") -> Standard:
                 f"{w}: interval {ref_interval} = {timing[ref_interval]:g} CK must be longer than the "
                 f"refresh's own recovery ({recovery:g} CK), or refreshes never catch up")
 
-    # Each bus carries one command at a time: a command blocks its bus for its own length.
-    for bus in BUSES:
-        on_bus = [c for c in commands if c.bus == bus]
+    # Each bus carries one command at a time: a command blocks its bus for its own length. With a
+    # shared command bus (one command per cycle, as GDDR6-AiM's controller issues), row and column
+    # commands block each other too.
+    command_bus = data.get("command_bus", "split")
+    if command_bus not in ("split", "shared"):
+        raise StandardError(f"{where}: command_bus must be 'split' or 'shared', got {command_bus!r}")
+    groups = [(bus, [c for c in commands if c.bus == bus]) for bus in BUSES] if command_bus == "split" \
+        else [("command", list(commands))]
+    for bus, on_bus in groups:
         for length in sorted({c.cycles for c in on_bus}):
             constraints.append(Constraint(
                 level=levels[0], prev=tuple(c.name for c in on_bus if c.cycles == length),

@@ -183,3 +183,28 @@ def test_generate_leaves_no_partial_file(tmp_path):
     p = _cli("--generate", "seq", 10**12, tmp_path / "huge.trace")
     assert p.returncode == 2 and "exceed the device" in p.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_extends_loop(tmp_path):
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text(f"extends: {b}\n")
+    b.write_text(f"extends: {a}\n")
+    with pytest.raises(StandardError, match="'extends' loops through"):
+        load_standard(a)
+
+
+def test_extends_merges(tmp_path):
+    derived = tmp_path / "d.yaml"
+    derived.write_text("name: hbm3x\nextends: hbm3\ntiming: {nBL: 4}\n"
+                       "constraints: [{level: bank, prev: [RD], next: [RD], latency: nBL}]\n")
+    std = load_standard(derived)
+    base = load_standard("hbm3")
+    assert std.name == "hbm3x" and std.timing["nBL"] == 4 and std.timing["nCL"] == base.timing["nCL"]
+    assert len(std.constraints) == len(base.constraints) + 1
+
+
+def test_pim_standard_extends_dram():
+    aim = load_standard("gddr6_aim")
+    base = load_standard("gddr6")
+    assert set(base.command_names) < set(aim.command_names)
+    assert aim.command("MAC16").pim and aim.command("MAC16").scope == "channel"

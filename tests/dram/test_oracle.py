@@ -11,7 +11,7 @@ from .oracle import run_stream
 from .streams import random_stream, with_short_refresh
 
 STREAMS = 2000
-PRESETS = ("hbm3", "hbm3e_pim", "gddr6")
+PRESETS = ("hbm3", "hbm3e_pim", "gddr6", "gddr6_aim")
 
 
 def _devices():
