@@ -93,16 +93,17 @@ BAD_LEVEL = _BAD_LEVEL
 
 def execute(TimingEngine eng, const int64_t[::1] cmds, const int64_t[:, ::1] addrs,
             const int64_t[::1] rows, const int64_t[::1] cols, int64_t[::1] out_ticks,
-            bint auto_prereq, _RefreshState refresh, int64_t num_rows, int64_t num_cols):
+            bint auto_prereq, _RefreshState refresh, int64_t num_rows, int64_t num_cols,
+            int64_t[::1] floor):
     """Run the stream. Returns (0, -1) on success, or (status, index) for the first bad command: an
     engine row state (1..3) when `auto_prereq` is off, or one of the BAD_* codes. Commands before it
-    have been executed."""
+    have been executed. `floor` holds, per channel, the tick before which nothing may issue; it is
+    left at each channel's last issue tick, so consecutive calls continue one in-order stream."""
     cdef int64_t n = cmds.shape[0]
     cdef int L = eng.num_levels
     cdef int64_t i, t, node, ch
     cdef int c, p, l, state
     cdef int64_t addr[MAX_LEVELS]
-    cdef int64_t[::1] floor = np.zeros(eng.fanout[0], dtype=np.int64)
     cdef bint do_refresh = refresh.cmd >= 0
     cdef int status = 0
     cdef int64_t bad = -1

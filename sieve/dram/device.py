@@ -19,7 +19,7 @@ from sieve._core import stream as _stream
 from .resolve import Tables, resolve
 from .spec import Standard, StandardError, load_standard
 
-__all__ = ["Device", "CommandLog", "StreamResult", "ROW_STATE_NAMES", "REFRESH_MODES"]
+__all__ = ["Device", "StreamSession", "CommandLog", "StreamResult", "ROW_STATE_NAMES", "REFRESH_MODES"]
 
 ROW_STATE_NAMES = {1: "the bank is closed", 2: "another row is open", 3: "rows are still open"}
 REFRESH_MODES = ("off", "allbank")
@@ -134,52 +134,80 @@ class Device:
         refresh: str = "off",
         auto_prereq: bool = False,
         log: bool = True,
-        engine: TimingEngine | None = None,
     ) -> StreamResult:
-        """Execute a command stream in order, each command at its earliest legal tick.
+        """Execute a command stream in order per channel, each command at its earliest legal tick.
 
         ``commands``: names or ids; ``addr``: [n, levels] (entries below a command's scope are ignored);
         ``row``/``col``: per command (default 0). ``auto_prereq`` inserts the ACT/PRE/PREA the row
         buffers require; otherwise a command in the wrong row state is an error naming it.
         """
-        cmds = self.cmd_ids(commands)
-        addr = np.ascontiguousarray(np.asarray(addr, dtype=np.int64))
-        if addr.ndim == 1 and len(cmds) == 0:
-            addr = addr.reshape(0, len(self.standard.levels))
-        n = len(cmds)
-        row = np.zeros(n, dtype=np.int64) if row is None else np.ascontiguousarray(np.asarray(row, dtype=np.int64))
-        col = np.zeros(n, dtype=np.int64) if col is None else np.ascontiguousarray(np.asarray(col, dtype=np.int64))
-        L = len(self.standard.levels)
-        if addr.ndim != 2 or addr.shape[1] != L:
-            raise StandardError(f"addresses must have shape [n, {L}] ({', '.join(self.standard.levels)}), "
-                                f"got {addr.shape}")
-        if not (addr.shape[0] == len(row) == len(col) == n):
-            raise StandardError(
-                f"stream arrays differ in length: commands {n}, addresses {addr.shape[0]}, rows {len(row)}, "
-                f"columns {len(col)}")
-        if refresh not in REFRESH_MODES:
-            raise StandardError(f"refresh {refresh!r} is not one of {', '.join(REFRESH_MODES)}")
-        tables = self.tables
-        if refresh != "off" and tables.refresh_cmd < 0:
-            raise StandardError(f"standard {self.standard.name!r} declares no refresh command")
-        eng = engine if engine is not None else self.engine(logging=log)
-        ticks = np.full(n, -1, dtype=np.int64)
-        rs = _stream._RefreshState(eng, tables.refresh_cmd, tables.refresh_level, tables.refresh_interval_ticks,
-                                   refresh != "off")
-        std = self.standard
-        status, bad = _stream.execute(eng, cmds, addr, row, col, ticks, auto_prereq, rs, std.rows, std.columns)
-        if status >= _stream.BAD_COMMAND:
-            raise StandardError(self._describe_bad(status, bad, cmds, addr, row, col))
-        if status != 0:
-            c = self.standard.command_names[cmds[bad]]
-            where = ", ".join(f"{lv} {addr[bad, l]}" for l, lv in enumerate(self.standard.levels)
-                              if l <= tables.cmd_scope[cmds[bad]])
-            raise StandardError(
-                f"command #{bad} ({c} at {where}, row {row[bad]}) cannot issue: {ROW_STATE_NAMES[status]}; "
-                f"insert the {self.standard.command_names[eng.required_first(cmds[bad], addr[bad], row[bad])]} "
-                f"it needs first, or execute with auto_prereq=True")
-        return StreamResult(ticks=ticks, log=self.log_of(eng) if log else None, device=self, engine=eng)
+        session = self.session(refresh=refresh, log=log)
+        ticks = session.run(commands, addr, row, col, auto_prereq=auto_prereq)
+        return StreamResult(ticks=ticks, log=self.log_of(session.engine) if log else None, device=self,
+                            engine=session.engine)
+
+    def session(self, *, refresh: str = "off", log: bool = True) -> "StreamSession":
+        """A fresh device for streams executed piece by piece (with barriers between the pieces)."""
+        return StreamSession(self, refresh=refresh, log=log)
 
     def log_of(self, eng: TimingEngine) -> CommandLog:
         tick, cmd, addr, row, col = eng.log()
         return CommandLog(tick=tick, cmd=cmd, addr=addr, row=row, col=col, standard=self.standard)
+
+
+class StreamSession:
+    """One device's state across several stream pieces: engine, refresh schedule, per-channel order.
+
+    ``run`` continues each channel's in-order stream; ``barrier(tick)`` holds every channel until
+    ``tick`` (a front end's SYNC, or a wait for a result to come back)."""
+
+    def __init__(self, device: Device, *, refresh: str = "off", log: bool = True):
+        if refresh not in REFRESH_MODES:
+            raise StandardError(f"refresh {refresh!r} is not one of {', '.join(REFRESH_MODES)}")
+        tables = device.tables
+        if refresh != "off" and tables.refresh_cmd < 0:
+            raise StandardError(f"standard {device.standard.name!r} declares no refresh command")
+        self.device = device
+        self.engine = device.engine(logging=log)
+        self.refresh = _stream._RefreshState(self.engine, tables.refresh_cmd, tables.refresh_level,
+                                             tables.refresh_interval_ticks, refresh != "off")
+        self.floor = np.zeros(device.standard.fanout[0], dtype=np.int64)
+        """Per channel: the last tick a command issued (or a barrier); nothing issues before it."""
+
+    def barrier(self, tick: int, channels=None) -> None:
+        """Nothing issues before `tick` on `channels` (default: all)."""
+        sel = slice(None) if channels is None else np.asarray(channels)
+        self.floor[sel] = np.maximum(self.floor[sel], tick)
+
+    def run(self, commands, addr, row=None, col=None, *, auto_prereq: bool = False) -> np.ndarray:
+        """Execute a piece; returns the issue tick of each of its commands."""
+        device = self.device
+        std = device.standard
+        cmds = device.cmd_ids(commands)
+        addr = np.ascontiguousarray(np.asarray(addr, dtype=np.int64))
+        n = len(cmds)
+        L = len(std.levels)
+        if addr.ndim == 1 and n == 0:
+            addr = addr.reshape(0, L)
+        row = np.zeros(n, dtype=np.int64) if row is None else np.ascontiguousarray(np.asarray(row, dtype=np.int64))
+        col = np.zeros(n, dtype=np.int64) if col is None else np.ascontiguousarray(np.asarray(col, dtype=np.int64))
+        if addr.ndim != 2 or addr.shape[1] != L:
+            raise StandardError(f"addresses must have shape [n, {L}] ({', '.join(std.levels)}), got {addr.shape}")
+        if not (addr.shape[0] == len(row) == len(col) == n):
+            raise StandardError(
+                f"stream arrays differ in length: commands {n}, addresses {addr.shape[0]}, rows {len(row)}, "
+                f"columns {len(col)}")
+        ticks = np.full(n, -1, dtype=np.int64)
+        status, bad = _stream.execute(self.engine, cmds, addr, row, col, ticks, auto_prereq, self.refresh,
+                                      std.rows, std.columns, self.floor)
+        if status >= _stream.BAD_COMMAND:
+            raise StandardError(device._describe_bad(status, bad, cmds, addr, row, col))
+        if status != 0:
+            c = std.command_names[cmds[bad]]
+            where = ", ".join(f"{lv} {addr[bad, l]}" for l, lv in enumerate(std.levels)
+                              if l <= device.tables.cmd_scope[cmds[bad]])
+            first = std.command_names[self.engine.required_first(cmds[bad], addr[bad], row[bad])]
+            raise StandardError(
+                f"command #{bad} ({c} at {where}, row {row[bad]}) cannot issue: {ROW_STATE_NAMES[status]}; "
+                f"insert the {first} it needs first, or execute with auto_prereq=True")
+        return ticks
