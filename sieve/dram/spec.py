@@ -257,8 +257,9 @@ def _resolve_path(name_or_path: str | Path) -> Path:
 
 
 def _read_raw(name_or_path: str | Path, seen: tuple[str, ...] = ()) -> tuple[dict, str]:
-    """The standard's YAML as a dict, with ``extends: <base>`` merged in: the base's organization,
-    commands and timing are updated by the derived file's, its constraints extended by them."""
+    """The standard's YAML as a dict, with ``extends: <base>`` (or a list of bases, e.g. a DRAM standard
+    and a PIM command set from ``pim/``) merged in order: organization, commands and timing are
+    updated by each later part, constraints extended by them."""
     path = _resolve_path(name_or_path)
     with open(path) as f:
         try:
@@ -267,22 +268,27 @@ def _read_raw(name_or_path: str | Path, seen: tuple[str, ...] = ()) -> tuple[dic
             raise StandardError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(data, Mapping):
         raise StandardError(f"{path}: a standard must be a mapping, got {type(data).__name__}")
-    base_name = data.get("extends")
-    if base_name is None:
+    bases = data.get("extends")
+    if bases is None:
         return dict(data), str(path)
-    if str(base_name) in seen:
-        raise StandardError(f"{path}: 'extends' loops through {' -> '.join(seen + (str(base_name),))}")
-    base, _ = _read_raw(str(base_name), seen + (str(base_name),))
-    merged = dict(base)
-    for key, value in data.items():
-        if key == "extends":
-            continue
-        if key in ("organization", "commands", "timing") and isinstance(value, Mapping):
-            merged[key] = {**(base.get(key) or {}), **value}
-        elif key == "constraints" and isinstance(value, list):
-            merged[key] = list(base.get(key) or []) + value
+    bases = [bases] if isinstance(bases, str) else bases
+    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+        raise StandardError(f"{path}: 'extends' must name a standard or a list of them, got {bases!r}")
+    merged: dict = {}
+    for base_name in bases + [None]:
+        if base_name is None:
+            part = {k: v for k, v in data.items() if k != "extends"}
         else:
-            merged[key] = value
+            if base_name in seen:
+                raise StandardError(f"{path}: 'extends' loops through {' -> '.join(seen + (base_name,))}")
+            part, _ = _read_raw(base_name, seen + (base_name,))
+        for key, value in part.items():
+            if key in ("organization", "commands", "timing") and isinstance(value, Mapping):
+                merged[key] = {**(merged.get(key) or {}), **value}
+            elif key == "constraints" and isinstance(value, list):
+                merged[key] = list(merged.get(key) or []) + value
+            else:
+                merged[key] = value
     return merged, str(path)
 
 

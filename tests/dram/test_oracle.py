@@ -11,7 +11,7 @@ from .oracle import run_stream
 from .streams import random_stream, with_short_refresh
 
 STREAMS = 2000
-PRESETS = ("hbm3", "hbm3e_pim", "gddr6", "gddr6_aim")
+PRESETS = ("hbm3", "hbm3_aim", "hbm3e_pim", "hbm3e_aim", "gddr6", "gddr6_aim")
 
 
 def _devices():

@@ -1,0 +1,265 @@
+"""Hardware presets: GPU + memory (with its DRAM/PIM standard) + PIM architecture + link.
+
+Presets live in ``sieve/conf/hw/`` and compose from sub-groups, so a user can pair any of them, e.g.
+AiM-style PIM on HBM3 with H200s::
+
+    sieve.hw.load("aim", overrides=["hw/gpu=h200", "hw/memory=hbm3"])
+
+or on the command line of a Hydra app: ``+hw=aim hw/gpu=h200``. Every value is validated against the
+schemas below (unknown keys and wrong types are errors that name the key).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from sieve.dram import Device, StandardError
+
+__all__ = ["HardwareError", "GPU", "Link", "Memory", "PIMArch", "Hardware", "load", "available"]
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+PIM_COMMAND_ROLES = ("all_bank_activate", "all_bank_precharge", "all_bank_mac", "bank_mac",
+                     "global_buffer_write", "mac_result_read", "mac_register_write")
+
+
+class HardwareError(ValueError):
+    """A hardware preset or override is invalid."""
+
+
+# ---- schemas (OmegaConf structured configs: typos and wrong types fail with the key's name) ----------
+
+@dataclass
+class GPUConfig:
+    name: str
+    bf16_flops: float
+    fp8_flops: float
+    hbm_bytes_per_s: float
+    source: str = ""
+
+
+@dataclass
+class LinkConfig:
+    name: str
+    bytes_per_s_per_direction: float
+    latency_s: float
+    source: str = ""
+
+
+@dataclass
+class MemoryConfig:
+    name: str
+    standard: str
+    stacks: int
+    source: str = ""
+
+
+@dataclass
+class PIMCommands:
+    all_bank_activate: str = "ACT16"
+    all_bank_precharge: str = "PREA"
+    all_bank_mac: str = "MAC16"
+    bank_mac: str = "MAC"
+    global_buffer_write: str = "WRGB"
+    mac_result_read: str = "RDMAC16"
+    mac_register_write: str = "WRMAC16"
+
+
+@dataclass
+class PIMConfig:
+    name: str
+    multipliers_per_bank: int
+    element_bytes: int
+    global_buffer_bytes: int
+    mac_registers_per_bank: int = 1
+    commands: PIMCommands = field(default_factory=PIMCommands)
+    source: str = ""
+
+
+@dataclass
+class HardwareConfig:
+    name: str
+    gpu: GPUConfig
+    link: LinkConfig
+    memory: MemoryConfig
+    pim: PIMConfig
+
+
+# ---- resolved, immutable hardware ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GPU:
+    name: str
+    bf16_flops: float
+    fp8_flops: float
+    hbm_bytes_per_s: float
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Link:
+    name: str
+    bytes_per_s_per_direction: float
+    latency_s: float
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Memory:
+    name: str
+    standard: str
+    stacks: int
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class PIMArch:
+    name: str
+    multipliers_per_bank: int
+    element_bytes: int
+    global_buffer_bytes: int
+    mac_registers_per_bank: int
+    commands: Dict[str, str]
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Hardware:
+    name: str
+    gpu: GPU
+    link: Link
+    memory: Memory
+    pim: PIMArch
+
+    @cached_property
+    def pim_device(self) -> Device:
+        """One memory stack (or device) as the cycle-level engine simulates it."""
+        return Device(self.memory.standard)
+
+    @property
+    def standard(self):
+        return self.pim_device.standard
+
+    @property
+    def pim_level(self) -> int:
+        """Level whose nodes each run one stream of all-bank PIM commands (a pseudo-channel on HBM)."""
+        return self.standard.level_index(self.standard.command(self.pim.commands["all_bank_mac"]).scope)
+
+    @property
+    def pim_channels_per_stack(self) -> int:
+        return math.prod(self.standard.fanout[: self.pim_level + 1])
+
+    @property
+    def pim_channels_per_gpu(self) -> int:
+        return self.pim_channels_per_stack * self.memory.stacks
+
+    @property
+    def banks_per_pim_channel(self) -> int:
+        return math.prod(self.standard.fanout[self.pim_level + 1:])
+
+    @property
+    def memory_bytes_per_gpu(self) -> int:
+        return self.standard.capacity_bytes * self.memory.stacks
+
+    @cached_property
+    def mac_interval_ticks(self) -> int:
+        """Ticks between two all-bank MACs of one PIM channel, from the standard's own rules."""
+        dev = self.pim_device
+        eng = dev.engine(logging=False)
+        mac = dev.cmd_id(self.pim.commands["all_bank_mac"])
+        act = dev.cmd_id(self.pim.commands["all_bank_activate"])
+        addr = [0] * len(self.standard.levels)
+        t = eng.earliest(act, addr)
+        eng.issue_at(act, addr, t, 0, 0, True)
+        t = eng.earliest(mac, addr, t)
+        eng.issue_at(mac, addr, t, 0, 0, True)
+        return eng.earliest(mac, addr, t + 1) - t
+
+    @property
+    def pim_peak_flops_per_gpu(self) -> float:
+        """Peak MAC throughput of all PIM units of one GPU: 2 FLOP per multiplier per all-bank MAC."""
+        per_mac = 2 * self.pim.multipliers_per_bank * self.banks_per_pim_channel
+        seconds = self.mac_interval_ticks * self.standard.tick_ns * 1e-9
+        return per_mac * self.pim_channels_per_gpu / seconds
+
+
+def available() -> list[str]:
+    return sorted(p.stem for p in (CONF_DIR / "hw").glob("*.yaml"))
+
+
+def _compose(name: str, overrides: Sequence[str]) -> DictConfig:
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+
+    args = [f"+hw={name}", *overrides]
+    try:
+        if GlobalHydra.instance().is_initialized():
+            return compose(overrides=args).hw
+        with initialize_config_dir(version_base=None, config_dir=str(CONF_DIR)):
+            return compose(overrides=args).hw
+    except (HydraException, OmegaConfBaseException) as e:
+        msg = str(e).split("\nConfig search path")[0].replace("\n\n", "; ").replace("\n\t", " ")
+        raise HardwareError(f"hardware preset {name!r}: {msg}") from None
+
+
+def from_config(cfg: Any) -> Hardware:
+    """Validate a composed ``hw`` config (DictConfig or dict) and resolve it."""
+    try:
+        typed = OmegaConf.merge(OmegaConf.structured(HardwareConfig), cfg)
+    except OmegaConfBaseException as e:
+        raise HardwareError(f"invalid hardware config: {e}".split("\n    full_key")[0]) from None
+    c = OmegaConf.to_object(typed)
+    for what, value in (("gpu.bf16_flops", c.gpu.bf16_flops), ("gpu.fp8_flops", c.gpu.fp8_flops),
+                        ("gpu.hbm_bytes_per_s", c.gpu.hbm_bytes_per_s),
+                        ("link.bytes_per_s_per_direction", c.link.bytes_per_s_per_direction),
+                        ("memory.stacks", c.memory.stacks), ("pim.multipliers_per_bank", c.pim.multipliers_per_bank),
+                        ("pim.element_bytes", c.pim.element_bytes),
+                        ("pim.global_buffer_bytes", c.pim.global_buffer_bytes)):
+        if not value > 0:
+            raise HardwareError(f"hw.{what} must be positive, got {value!r}")
+    if c.link.latency_s < 0:
+        raise HardwareError(f"hw.link.latency_s must be >= 0, got {c.link.latency_s!r}")
+    hw = Hardware(
+        name=c.name,
+        gpu=GPU(**vars(c.gpu)),
+        link=Link(**vars(c.link)),
+        memory=Memory(**vars(c.memory)),
+        pim=PIMArch(name=c.pim.name, multipliers_per_bank=c.pim.multipliers_per_bank,
+                    element_bytes=c.pim.element_bytes, global_buffer_bytes=c.pim.global_buffer_bytes,
+                    mac_registers_per_bank=c.pim.mac_registers_per_bank, commands=dict(vars(c.pim.commands)),
+                    source=c.pim.source),
+    )
+    try:
+        std = hw.standard
+    except StandardError as e:
+        raise HardwareError(f"hw.memory.standard: {e}") from None
+    for role in PIM_COMMAND_ROLES:
+        cmd = hw.pim.commands[role]
+        if cmd not in std.command_names:
+            raise HardwareError(
+                f"hw.pim.commands.{role} = {cmd!r} is not a command of memory standard {std.name!r} "
+                f"(commands: {', '.join(std.command_names)}); pick a memory with PIM commands")
+    lanes = hw.pim.multipliers_per_bank * hw.pim.element_bytes
+    if lanes != std.column_bytes:
+        raise HardwareError(
+            f"hw.pim: {hw.pim.multipliers_per_bank} multipliers x {hw.pim.element_bytes} B = {lanes} B per MAC, "
+            f"but a column of {std.name} is {std.column_bytes} B")
+    return hw
+
+
+def load(name: str | Hardware = "aim", overrides: Sequence[str] = ()) -> Hardware:
+    """A hardware preset by name (``aim``, ``gddr6_aim``), with optional Hydra overrides."""
+    if isinstance(name, Hardware):
+        return name
+    if isinstance(name, (DictConfig, dict)):
+        return from_config(name)
+    if name not in available():
+        raise HardwareError(f"unknown hardware preset {name!r}; available: {', '.join(available())}")
+    return from_config(_compose(name, overrides))

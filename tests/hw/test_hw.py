@@ -1,0 +1,56 @@
+"""Hardware presets compose from sub-groups and are validated."""
+
+from __future__ import annotations
+
+import pytest
+
+import sieve.hw as hwmod
+from sieve.hw import HardwareError, load
+
+
+@pytest.mark.parametrize("name", hwmod.available())
+def test_every_preset_loads(name):
+    hw = load(name)
+    assert hw.pim_channels_per_gpu > 0 and hw.pim_peak_flops_per_gpu > 0
+    for source in (hw.gpu.source, hw.link.source, hw.memory.source, hw.pim.source):
+        assert source
+
+
+def test_paper_system():
+    hw = load("aim")
+    assert hw.gpu.name == "b200" and hw.gpu.bf16_flops == 2.25e15 and hw.gpu.hbm_bytes_per_s == 8e12
+    assert hw.link.bytes_per_s_per_direction == 900e9 and hw.link.latency_s == 0.8e-6
+    assert hw.memory.stacks == 8 and hw.pim_channels_per_gpu == 8 * 32
+    assert hw.banks_per_pim_channel == 24 and hw.memory_bytes_per_gpu == 96 * 2**30
+    # one all-bank MAC per tCCD_L (4 CK at 2 ticks per CK)
+    assert hw.mac_interval_ticks == 2 * hw.standard.timing["nCCDL"]
+
+
+def test_gddr6_aim_peak_is_1_tflops_per_chip():
+    hw = load("gddr6_aim")
+    chips = hw.pim_channels_per_gpu // 2  # two channels per GDDR6 chip
+    assert hw.pim_peak_flops_per_gpu / chips == pytest.approx(1.024e12)
+
+
+def test_compose_other_parts():
+    hw = load("aim", overrides=["hw/gpu=h200", "hw/memory=hbm3", "hw/link=nvlink4"])
+    assert (hw.gpu.name, hw.memory.standard, hw.link.name) == ("h200", "hbm3_aim", "nvlink4")
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["hw/gpu=h300"], "Could not find 'hw/gpu/h300'; Available options in 'hw/gpu': b200 h100 h200"),
+    (["hw.gpu.bf16_flops=-1"], "hw.gpu.bf16_flops must be positive, got -1.0"),
+    (["hw.gpu.flopz=1"], "Could not override 'hw.gpu.flopz'"),
+    (["hw.memory.standard=hbm3"], "hw.pim.commands.all_bank_activate = 'ACT16' is not a command of memory standard 'hbm3'"),
+    (["hw.memory.standard=ddr9"], "unknown DRAM standard 'ddr9'"),
+    (["hw.pim.multipliers_per_bank=8"], "8 multipliers x 2 B = 16 B per MAC, but a column of hbm3e_aim is 32 B"),
+])
+def test_bad_overrides(overrides, message):
+    with pytest.raises(HardwareError) as e:
+        load("aim", overrides=overrides)
+    assert message in str(e.value)
+
+
+def test_unknown_preset():
+    with pytest.raises(HardwareError, match=r"unknown hardware preset 'aimx'; available: aim, gddr6_aim"):
+        load("aimx")
