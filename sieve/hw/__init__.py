@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -61,7 +61,8 @@ class MemoryConfig:
 
 
 @dataclass
-class PIMCommands:
+class PIMCommandsConfig:
+
     all_bank_activate: str = "ACT16"
     all_bank_precharge: str = "PREA"
     all_bank_mac: str = "MAC16"
@@ -78,7 +79,8 @@ class PIMConfig:
     element_bytes: int
     global_buffer_bytes: int
     mac_registers_per_bank: int = 1
-    commands: PIMCommands = field(default_factory=PIMCommands)
+    handoff_s: float = 2.0e-6
+    commands: PIMCommandsConfig = field(default_factory=PIMCommandsConfig)
     source: str = ""
 
 
@@ -92,6 +94,19 @@ class HardwareConfig:
 
 
 # ---- resolved, immutable hardware ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PIMCommands:
+    """Which command of the memory standard plays each PIM role."""
+
+    all_bank_activate: str
+    all_bank_precharge: str
+    all_bank_mac: str
+    bank_mac: str
+    global_buffer_write: str
+    mac_result_read: str
+    mac_register_write: str
+
 
 @dataclass(frozen=True)
 class GPU:
@@ -125,7 +140,9 @@ class PIMArch:
     element_bytes: int
     global_buffer_bytes: int
     mac_registers_per_bank: int
-    commands: Dict[str, str]
+    handoff_s: float
+    """GPU time between a PIM expert's gate/up results and its down projection's inputs."""
+    commands: PIMCommands
     source: str = ""
 
 
@@ -149,7 +166,7 @@ class Hardware:
     @property
     def pim_level(self) -> int:
         """Level whose nodes each run one stream of all-bank PIM commands (a pseudo-channel on HBM)."""
-        return self.standard.level_index(self.standard.command(self.pim.commands["all_bank_mac"]).scope)
+        return self.standard.level_index(self.standard.command(self.pim.commands.all_bank_mac).scope)
 
     @property
     def pim_channels_per_stack(self) -> int:
@@ -172,8 +189,8 @@ class Hardware:
         """Ticks between two all-bank MACs of one PIM channel, from the standard's own rules."""
         dev = self.pim_device
         eng = dev.engine(logging=False)
-        mac = dev.cmd_id(self.pim.commands["all_bank_mac"])
-        act = dev.cmd_id(self.pim.commands["all_bank_activate"])
+        mac = dev.cmd_id(self.pim.commands.all_bank_mac)
+        act = dev.cmd_id(self.pim.commands.all_bank_activate)
         addr = [0] * len(self.standard.levels)
         t = eng.earliest(act, addr)
         eng.issue_at(act, addr, t, 0, 0, True)
@@ -224,6 +241,8 @@ def from_config(cfg: Any) -> Hardware:
                         ("pim.global_buffer_bytes", c.pim.global_buffer_bytes)):
         if not value > 0:
             raise HardwareError(f"hw.{what} must be positive, got {value!r}")
+    if c.pim.handoff_s < 0:
+        raise HardwareError(f"hw.pim.handoff_s must be >= 0, got {c.pim.handoff_s!r}")
     if c.link.latency_s < 0:
         raise HardwareError(f"hw.link.latency_s must be >= 0, got {c.link.latency_s!r}")
     hw = Hardware(
@@ -233,15 +252,15 @@ def from_config(cfg: Any) -> Hardware:
         memory=Memory(**vars(c.memory)),
         pim=PIMArch(name=c.pim.name, multipliers_per_bank=c.pim.multipliers_per_bank,
                     element_bytes=c.pim.element_bytes, global_buffer_bytes=c.pim.global_buffer_bytes,
-                    mac_registers_per_bank=c.pim.mac_registers_per_bank, commands=dict(vars(c.pim.commands)),
-                    source=c.pim.source),
+                    mac_registers_per_bank=c.pim.mac_registers_per_bank, handoff_s=c.pim.handoff_s,
+                    commands=PIMCommands(**vars(c.pim.commands)), source=c.pim.source),
     )
     try:
         std = hw.standard
     except StandardError as e:
         raise HardwareError(f"hw.memory.standard: {e}") from None
     for role in PIM_COMMAND_ROLES:
-        cmd = hw.pim.commands[role]
+        cmd = getattr(hw.pim.commands, role)
         if cmd not in std.command_names:
             raise HardwareError(
                 f"hw.pim.commands.{role} = {cmd!r} is not a command of memory standard {std.name!r} "
@@ -262,4 +281,10 @@ def load(name: str | Hardware = "aim", overrides: Sequence[str] = ()) -> Hardwar
         return from_config(name)
     if name not in available():
         raise HardwareError(f"unknown hardware preset {name!r}; available: {', '.join(available())}")
+    return _load_preset(name, tuple(overrides))
+
+
+@lru_cache(maxsize=64)
+def _load_preset(name: str, overrides: tuple[str, ...]) -> Hardware:
+    # One object per preset and overrides: composing is slow, and caches keyed on hardware stay warm.
     return from_config(_compose(name, overrides))

@@ -1,0 +1,1 @@
+"""Command-stream generators: PIM work (expert GEMVs, decode attention) as DRAM/PIM commands."""

@@ -1,0 +1,91 @@
+"""Expert GEMV command streams and simulated expert times."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import sieve.hw as hwmod
+import sieve.model as modelmod
+from sieve.dram import check_log
+from sieve.pim import expert_run, expert_time
+from sieve.pim.expert import expert_slices
+from sieve.trace.gemv import GemvShape, LayoutError, PIMGeometry, gemv_stream
+
+MODELS = ("qwen3_30b_a3b", "gpt_oss_120b", "deepseek")
+
+
+@pytest.fixture(scope="module")
+def aim():
+    return hwmod.load("aim")
+
+
+def test_gemv_stream_shape(aim):
+    geom = PIMGeometry.of(aim)
+    names = aim.standard.command_names
+    # 30 output rows (two passes over 24 banks), 1000 inputs (one buffer chunk), bf16: 63 columns per pass
+    cmds, rows, cols = gemv_stream(geom, GemvShape(30, 1000, "bf16"))
+    seq = [names[c] for c in cmds]
+    assert seq == ["WRGB"] * 63 + (["MAC16"] * 63 + ["RDMAC16"] * 2) * 2
+    mac_rows = rows[np.array(seq) == "MAC16"]
+    mac_cols = cols[np.array(seq) == "MAC16"]
+    # pass 1 starts at the next buffer-sized column block: 1024 inputs / 16 = 64 columns = 2 rows
+    assert list(mac_rows[:2]) == [0, 0] and mac_rows[63] == 2 and mac_cols[63] == 0
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_expert_streams_obey_the_protocol(aim, model):
+    ticks, session = expert_run(aim, model, 3, "tp", log=True)
+    log = aim.pim_device.log_of(session.engine)
+    assert len(log) > 100 and not check_log(aim.standard, log)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_time_grows_with_tokens_but_not_proportionally(aim, model):
+    t = [expert_time(aim, model, n) for n in range(1, 17)]
+    print(model, " ".join(f"{x * 1e6:.2f}" for x in t), "us")
+    assert all(b > a for a, b in zip(t, t[1:]))
+    assert t[0] > t[1] / 2  # one token does not take half of two
+    assert t[15] < 16 * t[0]
+
+
+def test_tp_uses_every_channel_alike(aim):
+    m = modelmod.load("deepseek")
+    up, down = expert_slices(aim, m, aim.pim_channels_per_gpu)
+    C = aim.pim_channels_per_gpu
+    # every channel gets the same slice; together the slices cover the matrices
+    assert up.out_rows * C / (2 * m.expert_intermediate_size) * (up.in_elems / m.hidden_size) >= 1
+    assert down.out_rows * C / m.hidden_size * (down.in_elems / m.expert_intermediate_size) >= 1
+    r = expert_time(aim, m, 1, "tp", details=True)
+    assert r.channels == C and r.roofline_ratio > 1
+
+
+def test_ep_is_slower_per_expert_than_tp(aim):
+    tp = expert_time(aim, "deepseek", 2, "tp")
+    ep = expert_time(aim, "deepseek", 2, "ep", channels_per_expert=8)
+    assert ep > tp
+
+
+def test_results_are_cached_and_deterministic(aim):
+    a = expert_time(aim, "qwen3_30b_a3b", 5)
+    b = expert_time("aim", "qwen3_30b_a3b", 5)
+    assert a == b
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(n_tokens=0), "n_tokens must be a positive integer, got 0"),
+    (dict(layout="2d"), "layout '2d' is not one of tp, ep"),
+    (dict(layout="ep", channels_per_expert=1000), "channels_per_expert must be an integer in 1..256, got 1000"),
+    (dict(layout="tp", channels_per_expert=8), "layout 'tp' uses all 256 PIM channels"),
+])
+def test_bad_input(aim, kwargs, message):
+    args = dict(hw=aim, model="qwen3_30b_a3b", n_tokens=1) | kwargs
+    with pytest.raises(LayoutError) as e:
+        expert_time(**args)
+    assert message in str(e.value)
+
+
+def test_matrix_that_does_not_fit(aim):
+    geom = PIMGeometry.of(aim)
+    with pytest.raises(LayoutError, match=r"needs \d+ rows per bank from row 0; a bank has 16384 rows"):
+        gemv_stream(geom, GemvShape(24 * 600, 16384, "bf16"))
