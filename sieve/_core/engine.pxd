@@ -31,6 +31,7 @@ cdef class TimingEngine:
     cdef const int64_t[::1] cmd_phase
     cdef const int64_t[::1] cmd_opener
     cdef const int64_t[::1] cmd_closer
+    cdef const int64_t[::1] cmd_next_levels
     cdef const int64_t[::1] ent_start
     cdef const int64_t[::1] ent_level
     cdef const int64_t[::1] ent_next

@@ -62,6 +62,7 @@ cdef class TimingEngine:
         self.cmd_phase = tables.cmd_phase
         self.cmd_opener = tables.cmd_opener
         self.cmd_closer = tables.cmd_closer
+        self.cmd_next_levels = tables.cmd_next_levels
         self.ent_start = tables.ent_start
         self.ent_level = tables.ent_level
         self.ent_next = tables.ent_next
@@ -127,6 +128,8 @@ cdef class TimingEngine:
         for l in range(scope + 1, self.num_levels):
             first *= self.fanout[l]
             last *= self.fanout[l]
+            if not (self.cmd_next_levels[cmd] >> l) & 1:
+                continue  # no rule at this level gates the command
             for n in range(first, last):
                 t = imax(t, self.ready[(self.level_offset[l] + n) * C + cmd])
         return t
@@ -221,7 +224,7 @@ cdef class TimingEngine:
             return s
         cdef int scope = self.cmd_scope[cmd]
         cdef int C = self.num_commands
-        cdef int64_t idx = 0, first, last, n, b
+        cdef int64_t idx = 0, first, last, n, b, g
         cdef int l
         for l in range(scope + 1):
             idx = idx * self.fanout[l] + addr[l]
@@ -231,6 +234,9 @@ cdef class TimingEngine:
         for l in range(scope + 1, self.num_levels):
             first *= self.fanout[l]
             last *= self.fanout[l]
+            g = cmd * self.num_levels + l
+            if self.ent_start[g] == self.ent_start[g + 1] and self.win_feed_start[g] == self.win_feed_start[g + 1]:
+                continue  # the command precedes no rule at this level
             for n in range(first, last):
                 self._apply_rules(cmd, l, n, tick)
         # row buffers and per-bank statistics

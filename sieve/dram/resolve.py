@@ -36,6 +36,7 @@ class Tables:
     cmd_phase: np.ndarray  # [C] PHASE_CODE
     cmd_opener: np.ndarray  # [C] command that must open the row first (-1 none)
     cmd_closer: np.ndarray  # [C] command that must close rows first (-1 none)
+    cmd_next_levels: np.ndarray  # [C] bit l set when some rule at level l gates the command
     # plain (window 1) rules, grouped by preceding command and level: the entries of command p at level l
     # are ent_start[p * L + l] : ent_start[p * L + l + 1]
     ent_start: np.ndarray  # [C*L+1]
@@ -153,6 +154,13 @@ def resolve(std: Standard) -> Tables:
     if bank_level != len(std.fanout) - 1:  # pragma: no cover - guarded by the spec loader
         raise StandardError("the bank must be the last level")
 
+    next_levels = [0] * C
+    for (_, level, n, _) in keys:
+        next_levels[n] |= 1 << level
+    for (level, _, _, _, nexts) in windows:
+        for n in nexts:
+            next_levels[n] |= 1 << level
+
     return Tables(
         standard=std,
         fanout=_i64(std.fanout),
@@ -165,6 +173,7 @@ def resolve(std: Standard) -> Tables:
         cmd_phase=_i64([PHASE_CODE[c.issue_ticks] for c in std.commands]),
         cmd_opener=_i64(opener),
         cmd_closer=_i64(closer),
+        cmd_next_levels=_i64(next_levels),
         ent_start=_i64(ent_start),
         ent_level=_i64([k[1] for k in keys]),
         ent_next=_i64([k[2] for k in keys]),
