@@ -10,7 +10,7 @@ from sieve.dram import Device, check_log, load_standard
 from .oracle import run_stream
 from .streams import random_stream, with_short_refresh
 
-STREAMS = 2000
+STREAMS = 4000  # half of them on standards with PIM commands
 PRESETS = ("hbm3", "hbm3_aim", "hbm3e_pim", "hbm3e_aim", "gddr6", "gddr6_aim")
 
 
@@ -24,7 +24,8 @@ def _devices():
 
 @pytest.mark.parametrize("block", range(8))
 def test_engine_matches_reference_model(block):
-    """2,000 random streams in all: mixed banks, rows, all commands, half of them with refresh."""
+    """4,000 random streams over every preset (2,000 on standards with PIM commands): mixed banks, rows,
+    every command, half of them with refresh."""
     devices = _devices()
     per_block = STREAMS // 8
     rng = np.random.default_rng(1000 + block)

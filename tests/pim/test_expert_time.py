@@ -89,3 +89,15 @@ def test_matrix_that_does_not_fit(aim):
     geom = PIMGeometry.of(aim)
     with pytest.raises(LayoutError, match=r"needs \d+ rows per bank from row 0; a bank has 16384 rows"):
         gemv_stream(geom, GemvShape(24 * 600, 16384, "bf16"))
+
+
+@pytest.mark.parametrize("hw_name", ["aim", "gddr6_aim"])
+@pytest.mark.parametrize("shape", [(24, 512, "bf16"), (30, 1000, "bf16"), (7, 3000, "fp8"), (100, 64, "mxfp4")])
+def test_generated_streams_obey_the_protocol(hw_name, shape):
+    hw = hwmod.load(hw_name)
+    geom = PIMGeometry.of(hw)
+    cmds, rows, cols = gemv_stream(geom, GemvShape(*shape), repeat=2)
+    session = hw.pim_device.session()
+    session.run(cmds, np.zeros((len(cmds), len(hw.standard.levels)), dtype=np.int64), rows, cols, auto_prereq=True)
+    log = hw.pim_device.log_of(session.engine)
+    assert not check_log(hw.standard, log)
