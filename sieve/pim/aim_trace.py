@@ -1,0 +1,624 @@
+"""AiM instruction traces: parse, unroll into DRAM/PIM commands, execute on the cycle-level core.
+
+An AiM trace is the host program of an SK hynix GDDR6-AiM device, one instruction per line, as the
+public AiM simulator (CENT project, on Ramulator 2.0) reads it::
+
+    # comment
+    AiM WR_GB 64 0 0xffffffff          # opsize GPR channel-mask
+    AiM MAC_ABK 64 0xffffffff 7        # opsize channel-mask row
+    AiM RD_MAC 8 0xffffffff            # GPR channel-mask
+    W MEM 0 2 8                        # channel bank row
+    W CFR 2 1                          # CFR address (0 broadcast, 1 ewmul_bg, 2 afm), data
+    AiM EOC
+
+Both forms of the reference's files are read: fields separated by blanks, or by commas with empty
+leading/trailing fields (``,AiM,MAC_ABK,64,0xffffffff,0`` and ``AiM,ISR_EOC,,,``); a line whose fields
+are all empty is blank; ``#`` starts a comment anywhere; opcodes may carry the ``ISR_`` prefix;
+numbers are decimal or ``0x`` hexadecimal. Fields per opcode are those of :data:`OPCODE_FIELDS`.
+
+Unrolling (:func:`unroll`), as the reference's memory system does it:
+
+* ``opsize`` = that many consecutive 32-byte columns starting at column 0; every column of every
+  selected channel is one command. Instructions without an opsize move one column.
+* Channel mask: bit ``i`` selects channel ``C - 1 - i`` (``0x80000000`` is channel 0, ``0x1`` channel
+  31 on the 32-channel device). A bank index ``b`` is bank group ``b // 4``, bank ``b % 4``.
+* WR_SBK / RD_SBK and ``W MEM`` / ``R MEM`` are conventional WR / RD of one bank; WR_ABK is WRA16
+  (write all banks, then precharge all); WR_GB is WRGB per column; WR_BIAS is WRMAC16; RD_MAC is
+  RDMAC16; RD_AF is RDAF16; COPY_BKGB / COPY_GBBK are RDCP / WRCP per column of one bank; MAC_SBK is
+  MAC per column of one bank; MAC_ABK is MAC16 per column; EWMUL is EWMUL16 per column (always all 16
+  banks: the reference ignores the ewmul_bg register for timing); AF is one AF16. EWADD, GPR accesses
+  and CFR accesses issue nothing (a CFR write sets the register the next AF reads).
+* The ACT / ACT16 / PRE / PREA a command needs are inserted by the stream session's prerequisite rules
+  (those of the ``gddr6_aim`` standard, taken from the reference).
+* Register mode: WR_GB, WR_BIAS, RD_MAC and RD_AF need the channel in register read/write mode, every
+  other instruction needs it off; when an instruction's need differs from the channel's mode a TMOD
+  is issued first, at the tick the instruction's first command (or the prerequisite that command
+  needs) would have been ready — the reference's controller issues TMOD in place of a ready command.
+  Every command then waits nMODCH after it (a timing record of the standard).
+* Blocking instructions: RD_MAC and RD_AF wait until their commands complete (issue + the command's
+  latency, :data:`COMMAND_LATENCY`); SYNC waits until everything issued so far has completed; EOC ends
+  the trace there. Nothing of a later instruction issues before that tick plus one cycle (the next
+  instruction is decoded after the cycle in which the completion is seen). ``cycles`` is the
+  completion of the last command.
+
+Where sieve models the reference's behaviour differently, and why:
+
+* **Clocks.** The reference ticks its instruction decoder ("DMA") ``Controller.clock_ratio`` (8) times
+  per controller cycle and decodes at most one instruction per decoder tick; its
+  ``memory_system_cycles`` count decoder ticks. Sieve counts DRAM command cycles (tCK 0.5 ns, the
+  cycle of the standard's timing values) and treats decoding as free: eight decodes per command cycle
+  never limit a channel that issues at most one command per cycle. Compare sieve's ``cycles`` with the
+  reference's ``memory_system_cycles / 8``. Instructions that issue nothing (EWADD, GPR, CFR) take no
+  time here (1/8 cycle each there).
+* **Queues.** The reference holds an instruction until every channel's controller queue (33 entries)
+  has accepted all its commands, so a channel with a long backlog can delay other channels' next
+  instructions. Sieve executes each channel's commands in order with unbounded queues; the two agree
+  whenever the instructions are spread evenly over channels, as in all of the reference's test traces.
+* **Conventional requests** (WR_SBK, RD_SBK, MEM) go through FR-FCFS queues in the reference, which may
+  reorder them among themselves; sieve issues them in trace order. The reference also "forwards" any
+  read that arrives while a write is queued (its addresses are all -1 for these requests); sieve does
+  not.
+* **AF's row.** The reference activates the pseudo-row ``2**29 + AFM`` for AF, beyond the device's rows.
+  Sieve stands row ``rows - 1 - AFM`` in for it and, should a data access hit that same row number,
+  closes the row first, as the reference would for a different row; row-buffer behaviour is therefore
+  the reference's.
+* **EOC / SYNC.** The reference's lookup of an instruction's final command swaps SYNC and EOC; harmless
+  there (the controller handles both by opcode) and not reproduced. Both are sent to every channel
+  regardless of a mask; here they wait for every channel.
+* **Refresh** never fires in the reference (its refresh manager looks for a rank level GDDR6 lacks);
+  the session runs with refresh off.
+* **Legacy WR_SBK / RD_SBK.** The reference's ``test/all_isr.csv`` gives these an opsize (``opsize GPR
+  mask bank row``), which the reference's current parser rejects; sieve accepts that five-field form
+  and moves ``opsize`` columns, as the file's comments intend. Its comments also read masks 1, 2, 4,
+  8 as channels 0-3; sieve keeps the reference's mask convention (channels 31, 30, 29, 28).
+* **Checks the reference lacks**: opsize must fit a row (1..columns), rows and banks must exist, CFR
+  addresses must be 0, 1 or 2, and any field must be a non-negative integer; each violation is an
+  :class:`AimTraceError` naming the line. WR_AFLUT is rejected, as the reference rejects it at run time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sieve.dram import CommandLog, Device
+from sieve.dram.spec import evaluate_latency
+
+__all__ = [
+    "AimTraceError",
+    "AimInstruction",
+    "AimTraceResult",
+    "OPCODE_FIELDS",
+    "COMMAND_LATENCY",
+    "parse_aim_trace",
+    "unroll",
+    "run_aim_trace",
+]
+
+
+class AimTraceError(ValueError):
+    """An AiM trace line that cannot be read or executed; names the line and what is allowed."""
+
+    def __init__(self, message: str, line_no: int | None = None, line: str | None = None):
+        self.line_no = line_no
+        self.line = line
+        self.reason = message
+        where = f"line {line_no}: " if line_no is not None else ""
+        shown = f" [{line.strip()}]" if line is not None else ""
+        super().__init__(f"{where}{message}{shown}")
+
+
+# Fields after "AiM <OPCODE>", in the reference's fixed order (opsize, GPR0, GPR1, mask, bank, row).
+OPCODE_FIELDS: dict[str, tuple[str, ...]] = {
+    "WR_SBK": ("gpr0", "channel_mask", "bank", "row"),
+    "WR_ABK": ("gpr0", "channel_mask", "row"),
+    "WR_GB": ("opsize", "gpr0", "channel_mask"),
+    "WR_BIAS": ("gpr0", "channel_mask"),
+    "WR_AFLUT": ("opsize",),
+    "RD_MAC": ("gpr0", "channel_mask"),
+    "RD_AF": ("gpr0", "channel_mask"),
+    "RD_SBK": ("gpr0", "channel_mask", "bank", "row"),
+    "COPY_BKGB": ("opsize", "channel_mask", "bank", "row"),
+    "COPY_GBBK": ("opsize", "channel_mask", "bank", "row"),
+    "MAC_SBK": ("opsize", "channel_mask", "bank", "row"),
+    "MAC_ABK": ("opsize", "channel_mask", "row"),
+    "AF": ("channel_mask",),
+    "EWMUL": ("opsize", "channel_mask", "row"),
+    "EWADD": ("opsize", "gpr0", "gpr1"),
+    "SYNC": (),
+    "EOC": (),
+}
+# Older five-field form of single-bank accesses, as in the reference's test/all_isr.csv.
+_LEGACY_FIELDS = {"WR_SBK": ("opsize", "gpr0", "channel_mask", "bank", "row"),
+                  "RD_SBK": ("opsize", "gpr0", "channel_mask", "bank", "row")}
+_RW_FIELDS = {"GPR": ("gpr0",), "CFR": ("cfr_addr", "cfr_data"), "MEM": ("channel", "bank", "row")}
+
+# Device command of each instruction, and whether it acts on one bank or all banks of a channel.
+_COMMAND = {"WR_SBK": "WR", "RD_SBK": "RD", "W_MEM": "WR", "R_MEM": "RD", "WR_ABK": "WRA16",
+            "WR_GB": "WRGB", "WR_BIAS": "WRMAC16", "RD_MAC": "RDMAC16", "RD_AF": "RDAF16",
+            "COPY_BKGB": "RDCP", "COPY_GBBK": "WRCP", "MAC_SBK": "MAC", "MAC_ABK": "MAC16",
+            "AF": "AF16", "EWMUL": "EWMUL16"}
+_ONE_BANK = {"WR_SBK", "RD_SBK", "W_MEM", "R_MEM", "COPY_BKGB", "COPY_GBBK", "MAC_SBK"}
+_REGISTER_MODE = {"WR_GB", "WR_BIAS", "RD_MAC", "RD_AF"}
+_BLOCKING = {"RD_MAC", "RD_AF"}
+_USES_ROW = {"WR_SBK", "RD_SBK", "W_MEM", "R_MEM", "WR_ABK", "COPY_BKGB", "COPY_GBBK", "MAC_SBK",
+             "MAC_ABK", "AF", "EWMUL"}
+CFR_NAMES = {0: "broadcast", 1: "ewmul_bg", 2: "afm"}
+_CFR_MAX = 127  # the reference keeps CFR data in a signed byte
+
+# Issue-to-completion latency of each command that ends an instruction (the reference's request
+# latencies); a blocking instruction or SYNC waits for it. RD/WR take the standard's read/write latency.
+COMMAND_LATENCY: dict[str, str | int] = {
+    "RD": "nCL + nBL", "WR": "nCWL + nBL",
+    "WRGB": "nCWLGB + nBL", "WRMAC16": "nCWLREG + nBL",
+    "RDMAC16": "nCLREG + nBL", "RDAF16": "nCLREG + nBL",
+    "WRA16": "nCWL + nBL + nRP",
+    "RDCP": 1, "WRCP": 1, "MAC": 1, "MAC16": 1, "AF16": 1, "EWMUL16": 1,
+}
+# Cycles between the completion a blocking instruction waits for and the next instruction's first
+# command: the completion is seen in its cycle, the next instruction is decoded after it.
+DECODE_GAP_CK = 1
+
+
+@dataclass(frozen=True)
+class AimInstruction:
+    """One trace line, typed. ``opcode`` is the AiM opcode without ``ISR_`` (``MAC_ABK``), or
+    ``W_MEM``, ``R_GPR``, ... for host accesses. Fields an opcode lacks keep their defaults."""
+
+    line_no: int
+    text: str
+    opcode: str
+    opsize: int = 1
+    gpr0: int = -1
+    gpr1: int = -1
+    channel_mask: int = 0
+    channel: int = -1
+    bank: int = -1
+    row: int = -1
+    cfr_addr: int = -1
+    cfr_data: int = -1
+
+    def error(self, message: str) -> AimTraceError:
+        return AimTraceError(message, self.line_no, self.text)
+
+
+# ---- parsing ------------------------------------------------------------------------------------
+
+def _fields(line: str) -> list[str]:
+    body = line.split("#", 1)[0]
+    tokens = [t.strip() for t in body.split(",")] if "," in body else body.split()
+    while tokens and not tokens[0]:
+        tokens.pop(0)
+    while tokens and not tokens[-1]:
+        tokens.pop()
+    return tokens
+
+
+def _number(token: str, name: str, line_no: int, line: str) -> int:
+    text = token.strip()
+    try:
+        value = int(text[2:], 16) if text[:2].lower() == "0x" else int(text, 10)
+        if text[:2].lower() == "0x" and not text[2:]:
+            raise ValueError
+    except ValueError:
+        raise AimTraceError(f"malformed operand {token!r} for {name}: expected a decimal or 0x-hexadecimal "
+                            "integer", line_no, line) from None
+    if value < 0:
+        raise AimTraceError(f"{name} is {value}: operands must be non-negative", line_no, line)
+    return value
+
+
+def _usage(opcode: str) -> str:
+    forms = [OPCODE_FIELDS[opcode]] + ([_LEGACY_FIELDS[opcode]] if opcode in _LEGACY_FIELDS else [])
+    return " or ".join(f"'AiM {opcode}{''.join(' ' + f for f in form)}'" for form in forms)
+
+
+def _read_text(trace) -> str:
+    if isinstance(trace, Path):
+        try:
+            return trace.read_text()
+        except OSError as e:
+            raise AimTraceError(f"cannot read trace file {str(trace)!r}: {e.strerror or e}") from None
+    if not isinstance(trace, str):
+        raise AimTraceError(f"trace must be a path or the trace's text, got {type(trace).__name__}")
+    if "\n" not in trace and Path(trace).is_file():
+        return Path(trace).read_text()
+    return trace
+
+
+def parse_aim_trace(trace) -> list[AimInstruction]:
+    """Read a trace (a :class:`~pathlib.Path`, a path string, or the text itself) up to its EOC.
+
+    Lines after EOC are not read (as in the reference). Raises :class:`AimTraceError` for an unknown
+    line type or opcode, a wrong number of fields, a malformed number, or a trace without EOC."""
+    text = _read_text(trace)
+    out: list[AimInstruction] = []
+    last = 0
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        last = line_no
+        tokens = _fields(line)
+        if not tokens:
+            continue
+        if any(not t for t in tokens):
+            raise AimTraceError(f"empty field at position {tokens.index('') + 1}: only leading and trailing "
+                                "fields may be empty", line_no, line)
+        kind = tokens[0].upper()
+        if kind == "AIM":
+            if len(tokens) < 2:
+                raise AimTraceError("'AiM' without an opcode; opcodes: " + ", ".join(OPCODE_FIELDS),
+                                    line_no, line)
+            opcode = tokens[1].upper()
+            opcode = opcode[4:] if opcode.startswith("ISR_") else opcode
+            if opcode not in OPCODE_FIELDS:
+                raise AimTraceError(f"unknown opcode {tokens[1]!r}; opcodes (with or without 'ISR_'): "
+                                    + ", ".join(OPCODE_FIELDS), line_no, line)
+            values = tokens[2:]
+            names = OPCODE_FIELDS[opcode]
+            if len(values) != len(names):
+                legacy = _LEGACY_FIELDS.get(opcode)
+                if legacy is None or len(values) != len(legacy):
+                    raise AimTraceError(f"{opcode} takes {len(names)} field(s), got {len(values)}; use "
+                                        + _usage(opcode), line_no, line)
+                names = legacy
+        elif kind in ("R", "W"):
+            if len(tokens) < 2 or tokens[1].upper() not in _RW_FIELDS:
+                raise AimTraceError(f"'{tokens[0]}' needs a region: GPR, CFR or MEM", line_no, line)
+            region = tokens[1].upper()
+            opcode = f"{kind}_{region}"
+            names = _RW_FIELDS[region]
+            values = tokens[2:]
+            if len(values) != len(names):
+                raise AimTraceError(f"{kind} {region} takes {len(names)} field(s) ({' '.join(names)}), "
+                                    f"got {len(values)}", line_no, line)
+        else:
+            raise AimTraceError(f"unknown line type {tokens[0]!r}: lines start with 'AiM', 'R' or 'W' "
+                                "(or '#' for a comment)", line_no, line)
+        kwargs = {n: _number(v, n, line_no, line) for n, v in zip(names, values)}
+        ins = AimInstruction(line_no=line_no, text=line, opcode=opcode, **kwargs)
+        out.append(ins)
+        if opcode == "EOC":
+            return out
+    raise AimTraceError("the trace ends without EOC; every AiM trace must end with 'AiM EOC'",
+                        last if last else None)
+
+
+# ---- unrolling ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Geometry:
+    channels: int
+    bankgroups: int
+    banks: int
+    rows: int
+    columns: int
+
+    @classmethod
+    def of(cls, device: Device) -> "_Geometry":
+        std = device.standard
+        if tuple(std.levels) != ("channel", "bankgroup", "bank"):
+            raise AimTraceError(f"{std.name}: AiM traces need levels channel, bankgroup, bank; the standard "
+                                f"has {', '.join(std.levels)}")
+        missing = [c for c in set(_COMMAND.values()) | {"TMOD", "PRE", "PREA"} if c not in std.command_names]
+        if missing:
+            raise AimTraceError(f"{std.name} lacks the AiM command(s) {', '.join(sorted(missing))}; use a "
+                                "standard with the AiM command set (e.g. gddr6_aim)")
+        ch, bg, ba = std.fanout
+        return cls(ch, bg, ba, std.rows, std.columns)
+
+    @property
+    def banks_per_channel(self) -> int:
+        return self.bankgroups * self.banks
+
+
+def _mask_channels(ins: AimInstruction, geo: _Geometry) -> np.ndarray:
+    mask = ins.channel_mask
+    if mask >> geo.channels:
+        raise ins.error(f"channel mask {mask:#x} selects channels beyond the device's {geo.channels}: "
+                        f"bit i selects channel {geo.channels - 1} - i, so masks go up to "
+                        f"{(1 << geo.channels) - 1:#x}")
+    bits = [i for i in range(geo.channels) if mask >> i & 1]
+    if not bits:
+        raise ins.error("channel mask is 0: it selects no channel")
+    # the reference walks mask bits from bit 0 upward, i.e. from the last channel down
+    return np.array([geo.channels - 1 - i for i in bits], dtype=np.int64)
+
+
+def _validate(ins: AimInstruction, geo: _Geometry) -> None:
+    op = ins.opcode
+    if op == "WR_AFLUT":
+        raise ins.error("WR_AFLUT is not supported (the reference rejects it too)")
+    if op in ("MAC_ABK", "MAC_SBK", "EWMUL", "WR_GB", "COPY_BKGB", "COPY_GBBK", "WR_SBK", "RD_SBK") \
+            and not 1 <= ins.opsize <= geo.columns:
+        raise ins.error(f"opsize {ins.opsize} does not fit a row: 1..{geo.columns} columns of "
+                        f"{geo.columns} per row")
+    if op == "EWADD" and ins.opsize < 1:
+        raise ins.error("opsize must be at least 1")
+    if op in _ONE_BANK and not 0 <= ins.bank < geo.banks_per_channel:
+        raise ins.error(f"bank {ins.bank} is beyond the channel: banks 0..{geo.banks_per_channel - 1}")
+    if op in _USES_ROW and op != "AF" and not 0 <= ins.row < geo.rows:
+        raise ins.error(f"row {ins.row} is beyond the bank: rows 0..{geo.rows - 1}")
+    if op in ("W_MEM", "R_MEM") and not 0 <= ins.channel < geo.channels:
+        raise ins.error(f"channel {ins.channel} is beyond the device: channels 0..{geo.channels - 1} "
+                        "(MEM lines give a channel number, not a mask)")
+    if op in ("W_CFR", "R_CFR"):
+        if ins.cfr_addr not in CFR_NAMES:
+            raise ins.error(f"CFR address {ins.cfr_addr} does not exist: 0 (broadcast), 1 (ewmul_bg), 2 (afm)")
+        if ins.cfr_data > _CFR_MAX:
+            raise ins.error(f"CFR data {ins.cfr_data} does not fit the register: 0..{_CFR_MAX}")
+
+
+def _af_row(afm: int, geo: _Geometry) -> int:
+    # stands in for the reference's pseudo-row 2**29 + AFM (see the module docstring)
+    return geo.rows - 1 - afm
+
+
+def unroll(ins: AimInstruction, device: Device, afm: int = 0) -> tuple[list[str], np.ndarray, np.ndarray,
+                                                                         np.ndarray]:
+    """The device commands one instruction becomes, before prerequisites and mode switches:
+    ``(names, addr [n, 3], row, col)`` in the reference's order (columns outer, channels inner).
+    ``afm`` is the AF-function register an AF reads. Instructions that issue nothing give n = 0."""
+    return _unroll(ins, _Geometry.of(device), afm)
+
+
+def _unroll(ins: AimInstruction, geo: _Geometry, afm: int):
+    _validate(ins, geo)
+    cmd = _COMMAND.get(ins.opcode)
+    if cmd is None:
+        return [], np.zeros((0, 3), dtype=np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    if ins.opcode in ("W_MEM", "R_MEM"):
+        chans = np.array([ins.channel], dtype=np.int64)
+    else:
+        chans = _mask_channels(ins, geo)
+    n_cols = ins.opsize if ins.opcode in ("MAC_ABK", "MAC_SBK", "EWMUL", "WR_GB", "COPY_BKGB", "COPY_GBBK",
+                                          "WR_SBK", "RD_SBK") else 1
+    ch = np.tile(chans, n_cols)
+    col = np.repeat(np.arange(n_cols, dtype=np.int64), len(chans))
+    addr = np.full((len(ch), 3), -1, dtype=np.int64)
+    addr[:, 0] = ch
+    if ins.opcode in _ONE_BANK:
+        addr[:, 1] = ins.bank // geo.banks
+        addr[:, 2] = ins.bank % geo.banks
+    if ins.opcode == "AF":
+        row_value = _af_row(afm, geo)
+    else:
+        row_value = ins.row if ins.opcode in _USES_ROW else 0
+    row = np.full(len(ch), row_value, dtype=np.int64)
+    return [cmd] * len(ch), addr, row, col
+
+
+# ---- execution ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AimTraceResult:
+    cycles: int
+    """Command-clock cycles from the first command to the completion of the last one."""
+    commands: dict[str, int]
+    """Commands issued, by name (inserted ACT/ACT16/PRE/PREA and TMOD included)."""
+    instructions: dict[str, int]
+    """Trace lines executed, by opcode (``MAC_ABK``, ``W_MEM``, ...)."""
+    wall_s: float
+    tck_ns: float
+    mac_peak_fraction: float
+    """MAC work done over what the device could do in ``cycles``: one all-bank MAC per nCCDL in every
+    channel (a single-bank MAC counts 1/banks of one)."""
+    channels: pd.DataFrame
+    """Per channel: commands by name, instructions touching it, and the completion of its last command."""
+    log: CommandLog | None = field(default=None, repr=False)
+
+    @property
+    def seconds(self) -> float:
+        return self.cycles * self.tck_ns * 1e-9
+
+    def summary(self) -> dict:
+        """JSON-ready figures."""
+        return {"cycles": int(self.cycles), "seconds": self.seconds, "tck_ns": self.tck_ns,
+                "commands": {k: int(v) for k, v in self.commands.items()},
+                "instructions": {k: int(v) for k, v in self.instructions.items()},
+                "mac_peak_fraction": self.mac_peak_fraction, "wall_s": self.wall_s}
+
+
+class _Runner:
+    """Feeds unrolled commands to one stream session, batching between the points that need the
+    engine's state (mode switches, blocking instructions)."""
+
+    def __init__(self, device: Device, log: bool):
+        self.device = device
+        self.geo = _Geometry.of(device)
+        self.session = device.session(refresh="off", log=log)
+        std = device.standard
+        self.tpc = std.ticks_per_ck
+        timing = dict(std.timing)
+        self.latency = np.zeros(len(std.command_names), dtype=np.int64)
+        for name, expr in COMMAND_LATENCY.items():
+            if name == "RD" and std.read_latency_ck:
+                ck = std.read_latency_ck
+            elif name == "WR" and std.write_latency_ck:
+                ck = std.write_latency_ck
+            else:
+                ck = evaluate_latency(expr, timing, f"latency of {name}")
+            self.latency[device.cmd_id(name)] = int(round(ck * self.tpc))
+        self.id = {n: device.cmd_id(n) for n in set(_COMMAND.values()) | {"TMOD", "PRE", "PREA"}}
+        C, B = self.geo.channels, self.geo.banks_per_channel
+        self.register_mode = np.zeros(C, dtype=bool)
+        self.done = np.zeros(C, dtype=np.int64)          # per channel: last completion tick
+        self.touched = np.zeros(C, dtype=np.int64)       # per channel: instructions that used it
+        self.af_row = np.full((C, B), -1, dtype=np.int64)  # bank holds AF's row (its stand-in), else -1
+        self.data_rows_near_af: set[int] = set()         # data rows that an AF stand-in could equal
+        self.cfr = {0: 0, 1: 0, 2: 0}
+        self._cmds: list[np.ndarray] = []
+        self._addr: list[np.ndarray] = []
+        self._row: list[np.ndarray] = []
+        self._col: list[np.ndarray] = []
+
+    # -- batching
+
+    def _push(self, cmds: np.ndarray, addr: np.ndarray, row: np.ndarray, col: np.ndarray) -> None:
+        if len(cmds):
+            self._cmds.append(cmds)
+            self._addr.append(addr)
+            self._row.append(row)
+            self._col.append(col)
+
+    def _push_one(self, name: str, addr, row: int = 0) -> None:
+        self._push(np.array([self.id[name]], dtype=np.int64), np.array([addr], dtype=np.int64),
+                   np.array([row], dtype=np.int64), np.zeros(1, dtype=np.int64))
+
+    def flush(self) -> tuple[np.ndarray, np.ndarray]:
+        """Execute what is batched; returns (channel, completion tick) of each command executed."""
+        if not self._cmds:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        cmds = np.concatenate(self._cmds)
+        addr = np.concatenate(self._addr)
+        row = np.concatenate(self._row)
+        col = np.concatenate(self._col)
+        self._cmds, self._addr, self._row, self._col = [], [], [], []
+        ticks = self.session.run(cmds, addr, row, col, auto_prereq=True)
+        finish = ticks + self.latency[cmds]
+        np.maximum.at(self.done, addr[:, 0], finish)
+        return addr[:, 0], finish
+
+    def barrier(self, tick: int) -> None:
+        self.session.barrier(int(tick) + DECODE_GAP_CK * self.tpc)
+
+    # -- one instruction
+
+    def execute(self, ins: AimInstruction) -> None:
+        op = ins.opcode
+        if op == "W_CFR":
+            _validate(ins, self.geo)
+            self.cfr[ins.cfr_addr] = ins.cfr_data
+            return
+        if op in ("SYNC", "EOC"):
+            self.flush()
+            if op == "SYNC":
+                self.barrier(max(int(self.done.max()), int(self.session.floor.max())))
+            return
+        names, addr, row, col = _unroll(ins, self.geo, self.cfr[2])
+        if not names:
+            return
+        cmds = np.full(len(names), self.id[names[0]], dtype=np.int64)
+        chans = np.unique(addr[:, 0])
+        self.touched[chans] += 1
+        closes = self._af_row_closes(ins, chans, int(row[0]))
+        need = op in _REGISTER_MODE
+        switch = chans[self.register_mode[chans] != need]
+        if len(switch):
+            self._switch_mode(switch, cmds, addr, row, closes)
+            self.register_mode[switch] = need
+        for name, a in closes.items():
+            self._push_one(name[0], a)
+        self._push(cmds, addr, row, col)
+        if op in _BLOCKING:
+            _, finish = self.flush()
+            self.barrier(int(finish.max()))
+
+    def _switch_mode(self, chans: np.ndarray, cmds, addr, row, closes: dict) -> None:
+        # The reference issues TMOD in the cycle the instruction's first command (or the row command
+        # that command needs first) becomes ready: ask the engine when that is, hold the channel until
+        # then, and put TMOD first.
+        self.flush()
+        eng = self.session.engine
+        floor = self.session.floor
+        first: dict[int, int] = {}
+        for i in range(len(cmds)):
+            first.setdefault(int(addr[i, 0]), i)
+        close_of = {a[0]: (self.id[name], np.asarray(a), 0) for (name, _), a in closes.items()}
+        for c in (int(c) for c in chans):
+            if c in close_of:
+                cmd, a, r = close_of[c]
+            else:
+                i = first[c]
+                cmd, a, r = int(cmds[i]), addr[i], int(row[i])
+            p = eng.required_first(cmd, a, r)
+            self.session.barrier(eng.earliest(p, a, int(floor[c])), [c])
+            self._push_one("TMOD", [c, -1, -1])
+
+    def _af_row_closes(self, ins: AimInstruction, chans: np.ndarray, row: int) -> dict:
+        """AF's stand-in row and a data row with the same number are different rows in the reference:
+        the explicit PRE/PREA (keyed (name, channel) -> address) that close the one open before the
+        other is used. Empty unless a trace uses the rows just below the last one."""
+        closes: dict = {}
+        op = ins.opcode
+        if op not in _USES_ROW:
+            return closes
+        geo = self.geo
+        if op == "AF":
+            if row in self.data_rows_near_af:
+                self.flush()
+                open_rows = self.session.engine.open_rows().reshape(geo.channels, -1)
+                for c in (int(c) for c in chans):
+                    if np.any((open_rows[c] == row) & (self.af_row[c] != row)):
+                        closes[("PREA", c)] = [c, -1, -1]
+            self.af_row[chans] = row
+            return closes
+        if row >= geo.rows - 1 - _CFR_MAX:
+            self.data_rows_near_af.add(row)
+        if op in _ONE_BANK:
+            b = ins.bank
+            for c in (int(c) for c in chans):
+                if self.af_row[c, b] == row:
+                    closes[("PRE", c)] = [c, b // geo.banks, b % geo.banks]
+            self.af_row[chans, b] = -1
+        else:
+            for c in (int(c) for c in chans):
+                if np.any(self.af_row[c] == row):
+                    closes[("PREA", c)] = [c, -1, -1]
+            self.af_row[chans] = -1
+        return closes
+
+    # -- results
+
+    def channel_table(self) -> pd.DataFrame:
+        std = self.device.standard
+        counts = self.session.engine.bank_counts()  # [banks, commands]; an all-bank command on every bank
+        tables = self.device.tables
+        span = np.ones(len(std.command_names), dtype=np.int64)
+        per_level = [int(np.prod(std.fanout[l + 1:])) for l in range(len(std.levels))]
+        for i in range(len(std.command_names)):
+            span[i] = per_level[int(tables.cmd_scope[i])]
+        per_channel = counts.reshape(self.geo.channels, -1, counts.shape[1]).sum(axis=1) // span
+        df = pd.DataFrame(per_channel, columns=list(std.command_names))
+        df = df.loc[:, df.sum(axis=0) > 0]
+        df.insert(0, "channel", np.arange(self.geo.channels))
+        df.insert(1, "instructions", self.touched)
+        df.insert(2, "completion_cycle", self.done / self.tpc)
+        df["commands"] = per_channel.sum(axis=1)
+        return df
+
+
+def run_aim_trace(trace, device: Device, *, log: bool = True) -> AimTraceResult:
+    """Parse an AiM trace, unroll it and execute it on ``device`` (e.g. ``Device("gddr6_aim")``).
+
+    ``trace`` is a :class:`~pathlib.Path`, a path string, or the trace's text. ``log`` keeps the
+    command log (for the protocol checker; costs memory on long traces). Raises
+    :class:`AimTraceError` (a ``ValueError``) naming the line for any bad input."""
+    start = time.perf_counter()
+    program = parse_aim_trace(trace)
+    runner = _Runner(device, log)
+    for ins in program:
+        try:
+            runner.execute(ins)
+        except AimTraceError:
+            raise
+        except ValueError as e:  # the session's own checks, e.g. a command the device cannot take
+            raise ins.error(str(e)) from None
+    runner.flush()
+    std = device.standard
+    totals = runner.session.engine.command_totals()
+    commands = {n: int(totals[i]) for i, n in enumerate(std.command_names) if totals[i]}
+    instructions = dict(Counter(ins.opcode for ins in program))
+    cycles_ticks = int(runner.done.max())
+    cycles = cycles_ticks // runner.tpc if cycles_ticks % runner.tpc == 0 else cycles_ticks / runner.tpc
+    mac_units = commands.get("MAC16", 0) + commands.get("MAC", 0) / runner.geo.banks_per_channel
+    nccdl = float(std.timing.get("nCCDL", 1.0))
+    capacity = cycles * runner.geo.channels / nccdl
+    channels = runner.channel_table()
+    return AimTraceResult(
+        cycles=cycles, commands=commands, instructions=instructions, wall_s=time.perf_counter() - start,
+        tck_ns=float(std.tCK_ns), mac_peak_fraction=float(mac_units / capacity) if capacity else 0.0,
+        channels=channels, log=device.log_of(runner.session.engine) if log else None)
