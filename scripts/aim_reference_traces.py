@@ -79,7 +79,8 @@ def wrgb_gbbk_bggb(rows: int) -> str:
 
 
 def all_isr() -> str:
-    """Every instruction once, as the reference's test/all_isr.csv lays it out (channels 28-31)."""
+    """Every instruction once, as the reference's test/all_isr.csv lays it out (its masks select
+    channels 28-31)."""
     t = [
         "#,AiM,[opcode],[opsize],[GPR_id_0],[GPR_id_1],[channel_mask],[bank_id],[row_id]",
         "#,R/W,GPR,[GPR_id],,,,,",
@@ -150,7 +151,7 @@ def all_isr() -> str:
     t += [",,,,,,,,", "#,Finishing compute (MUST have this instruction at the end of the trace file),,,,,,,",
           "#,AiM,[opcode],,,,,,", ",AiM,EOC,,,,,,", ",,,,,,,,", ",,,,,,,,", ",,,,,,,,",
           "#,AiM,WR_AFLUT,Not supported yet,,,,,"]
-    return "\n".join(t)
+    return "\r\n".join(t)  # saved by a spreadsheet: CRLF line ends, no final line end
 
 
 MICRO = {

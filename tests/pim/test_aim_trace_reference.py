@@ -61,6 +61,7 @@ def test_reference_layout():
              "micro_wrbias_mac_rdmac_mac_16banks.csv": 109583, "micro_wrgb_gbbk_bggb_16banks.csv": 97124}
     for name, make in refs.MICRO.items():
         assert len(make(1024)) == sizes[name], name
+    assert len(refs.all_isr()) == 5371
 
 
 @pytest.mark.parametrize("name", NAMES)
