@@ -62,6 +62,10 @@ Where sieve models the reference's behaviour differently, and why:
   Sieve stands row ``rows - 1 - AFM`` in for it and, should a data access hit that same row number,
   closes the row first, as the reference would for a different row; row-buffer behaviour is therefore
   the reference's.
+* **Partly open channels.** When some banks of a channel hold the row an all-bank command needs and
+  the others are closed (e.g. WR_SBK to bank 0, then MAC_ABK on the same row), the reference issues
+  ACT16 over the open bank; the gddr6_aim standard's ACT16 needs every bank closed, so sieve issues PREA
+  first (PREA + nRP more). Of the reference's test traces only ``all_isr.csv`` does this.
 * **EOC / SYNC.** The reference's lookup of an instruction's final command swaps SYNC and EOC; harmless
   there (the controller handles both by opcode) and not reproduced. Both are sent to every channel
   regardless of a mask; here they wait for every channel.
