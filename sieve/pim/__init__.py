@@ -1,6 +1,9 @@
-"""Processing in memory: simulated PIM costs of MoE experts, from command streams on the cycle-level core."""
+"""Processing in memory: AiM instruction traces, and simulated PIM costs of MoE experts and decode attention,
+all from command streams on the cycle-level core."""
 
+from .aim_trace import AimTraceError, AimTraceResult, run_aim_trace
 from .attention import AttentionTime, attention_time
 from .expert import LAYOUTS, ExpertTime, expert_run, expert_time
 
-__all__ = ["LAYOUTS", "AttentionTime", "ExpertTime", "attention_time", "expert_run", "expert_time"]
+__all__ = ["LAYOUTS", "AimTraceError", "AimTraceResult", "AttentionTime", "ExpertTime", "attention_time", "expert_run",
+           "expert_time", "run_aim_trace"]

@@ -84,15 +84,9 @@ def test_python_dash_m(short_traces):
     assert out["instructions"]["EOC"] == 1 and out["commands"]["TMOD"] > 0
 
 
-@pytest.fixture
-def slow_selected(request):
-    if "slow" not in (request.config.getoption("-m") or ""):
-        pytest.skip("full-size reference traces run with -m slow")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
-def test_full_reference_trace(tmp_path, slow_selected, name):
+def test_full_reference_trace(tmp_path, name):
     (path,) = [p for p in refs.write_all(tmp_path) if p.name == name]
     proc = subprocess.run([sys.executable, "-m", "sieve.pim", str(path), "--hw", "gddr6_aim", "--json"],
                           capture_output=True, text=True, cwd=ROOT, timeout=600)
