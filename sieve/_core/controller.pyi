@@ -1,0 +1,23 @@
+from typing import Any
+
+import numpy as np
+
+from .engine import TimingEngine
+
+class Controller:
+    hits: int
+    misses: int
+    conflicts: int
+    forwarded: int
+    merged: int
+    reads: int
+    writes: int
+    read_latency_sum: int
+    last_completion: int
+    ticks: int
+    deadlocked: bool
+    def __init__(self, eng: TimingEngine, tables: Any, addr: np.ndarray, row: np.ndarray, col: np.ndarray,
+                 kind: np.ndarray, key: np.ndarray, queue_size: int = ..., priority_size: int = ...,
+                 wr_high: float = ..., wr_low: float = ..., refresh: bool = ...) -> None: ...
+    def run(self) -> None: ...
+    def results(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...

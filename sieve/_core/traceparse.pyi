@@ -1,0 +1,3 @@
+import numpy as np
+
+def parse(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
