@@ -356,35 +356,43 @@ cdef class Controller:
     cdef bint tick_channel(self, int64_t ch, int64_t clk) noexcept nogil:
         """One controller tick. Returns True if a command issued; otherwise sets next_event[ch]."""
         cdef int64_t nxt = NEVER
-        cdef Pick pick
+        cdef Pick col_pick, row_pick
         cdef Entry* act = &self.active[ch * self.banks_per_ch]
         cdef Entry* q
         cdef int64_t* qlen
         cdef bint issued = False
+        cdef bint row_picked = False
         # column slot: judged every tick so `nxt` sees column work; it can only issue on a rising edge
-        pick_reset(&pick)
-        self.scan(act, self.act_len[ch], clk, &pick, NULL, &nxt)
-        if pick.pos >= 0:
-            self.issue_request(ch, act, &self.act_len[ch], pick.pos, pick.cmd, clk)
+        pick_reset(&col_pick)
+        self.scan(act, self.act_len[ch], clk, &col_pick, NULL, &nxt)
+        if col_pick.pos >= 0:
+            self.issue_request(ch, act, &self.act_len[ch], col_pick.pos, col_pick.cmd, clk)
             issued = True
         elif self.prio_len[ch] > 0:
             issued = self.try_refresh(ch, BUS_COLUMN, clk, &nxt)
         else:
+            # One scan judges the queue for both slots: the row slot's winner stands unless the column
+            # slot changes the channel.
             q = self.rw_queue(ch, &qlen)
-            self.scan(q, qlen[0], clk, &pick, NULL, &nxt)
-            if pick.pos >= 0:
-                self.issue_request(ch, q, qlen, pick.pos, pick.cmd, clk)
+            pick_reset(&row_pick)
+            self.scan(q, qlen[0], clk, &col_pick, &row_pick, &nxt)
+            if col_pick.pos >= 0:
+                self.issue_request(ch, q, qlen, col_pick.pos, col_pick.cmd, clk)
                 issued = True
+            else:
+                row_picked = True
         # row slot
         if self.prio_len[ch] > 0:
             if self.try_refresh(ch, BUS_ROW, clk, &nxt):
                 issued = True
         else:
-            q = self.rw_queue(ch, &qlen)
-            pick_reset(&pick)
-            self.scan(q, qlen[0], clk, NULL, &pick, &nxt)
-            if pick.pos >= 0:
-                self.issue_request(ch, q, qlen, pick.pos, pick.cmd, clk)
+            if not row_picked:
+                # The column slot issued, so the row slot must see it; the wake-up tick is not needed.
+                q = self.rw_queue(ch, &qlen)
+                pick_reset(&row_pick)
+                self.scan(q, qlen[0], clk, NULL, &row_pick, NULL)
+            if row_pick.pos >= 0:
+                self.issue_request(ch, q, qlen, row_pick.pos, row_pick.cmd, clk)
                 issued = True
         if not issued:
             self.next_event[ch] = nxt
