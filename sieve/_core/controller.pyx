@@ -216,15 +216,16 @@ cdef class Controller:
                    int64_t* next_tick) noexcept nogil:
         """FR-FCFS over one buffer for the column and the row slot at once (NULL: slot not served).
         Each slot's pick gets the position of its winner; `next_tick` (unless NULL) is lowered to the
-        first tick at which a served request's command may become legal.
+        first tick at which a request's command may become legal, or to an earlier tick.
 
         Each entry caches its next command and a lower bound of the tick it may issue (ready ticks only
         grow). The command is recomputed when its bank's row state changed; the bound is recomputed only
         once `clk` reaches it, so the choice is exact and the wake-up never late."""
-        cdef int64_t i, t = NEVER, last_bank = -1, last_row = -1
+        cdef int64_t i, t = NEVER, last_bank = -1, last_row = -1, nxt = NEVER
         cdef int cmd = -1, last_final = -1
         cdef Pick* slot = NULL
         cdef Entry* e
+        cdef const int64_t* bank_version = &self.bank_version[0]
         for i in range(length):
             e = &buf[i]
             # Neighbours in a queue often target one row of one bank (streams): the same answer holds.
@@ -232,31 +233,40 @@ cdef class Controller:
                 last_bank = e.bank
                 last_row = e.row
                 last_final = e.final
-                if e.version != self.bank_version[e.bank]:
-                    e.version = self.bank_version[e.bank]
-                    e.cmd = self.eng.prerequisite(e.final, e.addr, e.row)
-                    e.ready = -1
-                cmd = e.cmd
-                slot = column if self.cmd_bus[cmd] == BUS_COLUMN else row
-                if slot != NULL and self.cmd_closes[cmd]:
-                    if self.cmd_scope[cmd] == self.L - 1:
-                        if self.active_per_bank[e.bank] != 0:
-                            slot = NULL
-                    elif self.would_close_active(cmd, e.addr):
-                        slot = NULL
-                if slot != NULL:
-                    if e.ready <= clk:
-                        e.ready = self.eng.align(cmd, imax(self.eng.timing_ready(cmd, e.addr), clk))
+                if e.version == bank_version[e.bank] and e.ready > clk:
+                    # Not legal before its cached bound, so it cannot win; only the wake-up needs the
+                    # bound. The slot and the closed-bank check are skipped: an entry of a slot not
+                    # served here or not eligible now may wake the channel early, which is harmless.
+                    slot = NULL
                     t = e.ready
-            if slot == NULL:
-                continue
+                else:
+                    if e.version != bank_version[e.bank]:
+                        e.version = bank_version[e.bank]
+                        e.cmd = self.eng.prerequisite(e.final, e.addr, e.row)
+                        e.ready = -1
+                    cmd = e.cmd
+                    slot = column if self.cmd_bus[cmd] == BUS_COLUMN else row
+                    if slot != NULL and self.cmd_closes[cmd]:
+                        if self.cmd_scope[cmd] == self.L - 1:
+                            if self.active_per_bank[e.bank] != 0:
+                                slot = NULL
+                        elif self.would_close_active(cmd, e.addr):
+                            slot = NULL
+                    if slot != NULL:
+                        if e.ready <= clk:
+                            e.ready = self.eng.align(cmd, imax(self.eng.timing_ready(cmd, e.addr), clk))
+                        t = e.ready
+                    else:
+                        t = NEVER
             if t == clk:
                 if e.arrive < slot.arrive:
                     slot.pos = i
                     slot.arrive = e.arrive
                     slot.cmd = cmd
-            elif next_tick != NULL and t < next_tick[0]:
-                next_tick[0] = t
+            elif t < nxt:
+                nxt = t
+        if next_tick != NULL and nxt < next_tick[0]:
+            next_tick[0] = nxt
 
     cdef void row_state_changed(self, int cmd, const int64_t* a) noexcept nogil:
         """Invalidate the cached next commands of requests to the banks `cmd` opened or closed."""
