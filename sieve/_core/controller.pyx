@@ -26,7 +26,9 @@ only on ticks after a change and on the first tick a command of one of its reque
 the result is identical to evaluating every tick.
 """
 
-from libc.stdint cimport int64_t, uint8_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
+from libc.stdlib cimport malloc, free
+from libc.string cimport memmove
 
 from sieve._core.engine cimport TimingEngine, MAX_LEVELS
 
@@ -49,6 +51,39 @@ cdef inline int64_t imin(int64_t a, int64_t b) noexcept nogil:
     return a if a < b else b
 
 
+# A request waiting in a channel buffer. The buffers hold these by value, so a scan reads one small
+# contiguous array instead of gathering from trace-sized arrays (one cache miss per field per request
+# on random traces). An entry moves with its request from queue to active buffer.
+cdef struct Entry:
+    # read by every scan
+    int64_t bank        # flat bank id
+    int64_t row
+    int64_t arrive
+    int64_t version     # bank_version[bank] when `cmd` was computed; `cmd` is stale once it differs
+    int64_t ready       # lower bound of the first tick, at or after the tick it was computed, at which
+                        # `cmd` may issue (timing and bus phase); recomputed once the clock reaches it
+    int32_t cmd         # next command towards `final`
+    int32_t final       # read or write command
+    # read when the cached command is recomputed, on issue and on offer
+    int64_t r           # request id (trace order)
+    int64_t col
+    uint64_t key        # full address, for forwarding and merging
+    int64_t addr[MAX_LEVELS]
+    bint judged         # first command issued (hit / miss / conflict decided)
+
+
+# The winner of one slot in a scan.
+cdef struct Pick:
+    int64_t pos         # position in its buffer, -1: none
+    int64_t arrive
+    int cmd
+
+
+cdef inline void pick_reset(Pick* p) noexcept nogil:
+    p.pos = -1
+    p.arrive = NEVER
+
+
 cdef class Controller:
     cdef TimingEngine eng
     cdef int L
@@ -60,30 +95,25 @@ cdef class Controller:
     cdef const int64_t[::1] cmd_closes
     cdef const int64_t[::1] cmd_opens
     cdef const int64_t[::1] cmd_scope
-    cdef const int64_t[::1] cmd_phase
-    cdef int64_t tpc
     cdef int read_cmd, write_cmd, ref_cmd, ref_level
     cdef int64_t read_lat, write_lat, ref_interval, ref_per_ch
     cdef double wr_high, wr_low
-    # requests (trace order)
+    # requests (trace order), read on offer
     cdef const int64_t[:, ::1] addr
     cdef const int64_t[::1] row
     cdef const int64_t[::1] col
     cdef const uint8_t[::1] kind
-    cdef const uint64_t[::1] key       # full address, for forwarding and merging
+    cdef const uint64_t[::1] key
+    cdef const int64_t[::1] bank       # flat bank id of each request
+    # results (trace order)
     cdef int64_t[::1] arrive
     cdef int64_t[::1] complete
-    cdef uint8_t[::1] judged           # 0: first command not issued yet
     cdef uint8_t[::1] outcome          # 0 hit, 1 miss, 2 conflict, 3 forwarded, 4 merged
-    cdef int64_t[::1] cached_cmd       # next command of each request, valid while its bank's version holds
-    cdef int64_t[::1] cached_ready     # lower bound of the tick that command is timing-ready
-    cdef int64_t[::1] cached_version
     cdef int64_t[::1] bank_version     # bumped whenever a bank's row state changes
-    cdef const int64_t[::1] bank       # flat bank id of each request
-    # per-channel buffers, each a list of request ids in buffer order
-    cdef int64_t[:, ::1] readq
-    cdef int64_t[:, ::1] writeq
-    cdef int64_t[:, ::1] active
+    # per-channel buffers in buffer order: channel ch owns entries [ch * capacity, (ch + 1) * capacity)
+    cdef Entry* readq
+    cdef Entry* writeq
+    cdef Entry* active
     cdef int64_t[:, ::1] prio          # refresh node ids (at ref_level)
     cdef int64_t[::1] rq_len
     cdef int64_t[::1] wq_len
@@ -97,6 +127,16 @@ cdef class Controller:
     cdef public int64_t hits, misses, conflicts, forwarded, merged
     cdef public int64_t reads, writes, read_latency_sum, last_completion, ticks
     cdef public bint deadlocked
+
+    def __cinit__(self):
+        self.readq = NULL
+        self.writeq = NULL
+        self.active = NULL
+
+    def __dealloc__(self):
+        free(self.readq)
+        free(self.writeq)
+        free(self.active)
 
     def __init__(self, TimingEngine eng, tables, const int64_t[:, ::1] addr, const int64_t[::1] row,
                  const int64_t[::1] col, const uint8_t[::1] kind, const uint64_t[::1] key,
@@ -114,8 +154,6 @@ cdef class Controller:
         self.cmd_closes = tables.cmd_closes
         self.cmd_opens = tables.cmd_opens
         self.cmd_scope = tables.cmd_scope
-        self.cmd_phase = tables.cmd_phase
-        self.tpc = tables.ticks_per_ck
         self.read_cmd = tables.read_cmd
         self.write_cmd = tables.write_cmd
         self.read_lat = tables.read_latency_ticks
@@ -137,21 +175,20 @@ cdef class Controller:
         self.col = col
         self.kind = kind
         self.key = key
-        self.arrive = np.zeros(n, dtype=np.int64)
-        self.complete = np.full(n, -1, dtype=np.int64)
-        self.judged = np.zeros(n, dtype=np.uint8)
-        self.outcome = np.zeros(n, dtype=np.uint8)
-        self.cached_cmd = np.zeros(n, dtype=np.int64)
-        self.cached_ready = np.zeros(n, dtype=np.int64)
-        self.cached_version = np.full(n, -1, dtype=np.int64)
-        self.bank_version = np.zeros(eng.num_banks, dtype=np.int64)
         flat = np.zeros(n, dtype=np.int64)
         for l in range(self.L):
             flat = flat * tables.fanout[l] + np.asarray(addr[:, l])
         self.bank = flat
-        self.readq = np.zeros((self.nch, queue_size), dtype=np.int64)
-        self.writeq = np.zeros((self.nch, queue_size), dtype=np.int64)
-        self.active = np.zeros((self.nch, self.banks_per_ch), dtype=np.int64)
+        self.arrive = np.zeros(n, dtype=np.int64)
+        self.complete = np.full(n, -1, dtype=np.int64)
+        self.outcome = np.zeros(n, dtype=np.uint8)
+        self.bank_version = np.zeros(eng.num_banks, dtype=np.int64)
+        self.readq = <Entry*>malloc(self.nch * self.qcap * sizeof(Entry))
+        self.writeq = <Entry*>malloc(self.nch * self.qcap * sizeof(Entry))
+        # a request is active from its ACT to its final command, and a bank holding one is never closed
+        self.active = <Entry*>malloc(self.nch * self.banks_per_ch * sizeof(Entry))
+        if self.readq == NULL or self.writeq == NULL or self.active == NULL:
+            raise MemoryError()
         self.prio = np.zeros((self.nch, priority_size), dtype=np.int64)
         self.rq_len = np.zeros(self.nch, dtype=np.int64)
         self.wq_len = np.zeros(self.nch, dtype=np.int64)
@@ -175,61 +212,61 @@ cdef class Controller:
                 return True
         return False
 
-    cdef inline int final_cmd(self, int64_t r) noexcept nogil:
-        return self.write_cmd if self.kind[r] == KIND_WRITE else self.read_cmd
+    cdef void scan(self, Entry* buf, int64_t length, int64_t clk, Pick* column, Pick* row,
+                   int64_t* next_tick) noexcept nogil:
+        """FR-FCFS over one buffer for the column and the row slot at once (NULL: slot not served).
+        Each slot's pick gets the position of its winner; `next_tick` (unless NULL) is lowered to the
+        first tick at which a request's command may become legal, or to an earlier tick.
 
-    cdef int64_t pick(self, int64_t[:, ::1] buf, int64_t ch, int64_t length, int bus, int64_t clk,
-                      int64_t* next_tick, int* chosen_cmd) noexcept nogil:
-        """FR-FCFS over one buffer for one slot. Returns the position of the winner or -1, and lowers
-        `next_tick` to the first tick at which an eligible request's command may become legal.
-
-        Each request caches its next command and a lower bound of the tick that command is timing-ready
-        (ready ticks only grow). The command is recomputed when its bank's row state changed; the bound
-        is recomputed only once `clk` reaches it, so the choice is exact and the wake-up never late."""
-        cdef int64_t i, r, t = NEVER, bank, rem, phase, best = -1, best_arrive = NEVER
-        cdef int64_t last_bank = -1, last_row = -1
-        cdef int cmd = -1, last_final = -1, final
-        cdef bint eligible = False
-        cdef const int64_t* a
+        Each entry caches its next command and a lower bound of the tick it may issue (ready ticks only
+        grow). The command is recomputed when its bank's row state changed; the bound is recomputed only
+        once `clk` reaches it, so the choice is exact and the wake-up never late."""
+        cdef int64_t i, t = NEVER, last_bank = -1, last_row = -1, nxt = NEVER
+        cdef int cmd = -1, last_final = -1
+        cdef Pick* slot = NULL
+        cdef Entry* e
+        cdef const int64_t* bank_version = &self.bank_version[0]
         for i in range(length):
-            r = buf[ch, i]
-            bank = self.bank[r]
-            final = self.final_cmd(r)
+            e = &buf[i]
             # Neighbours in a queue often target one row of one bank (streams): the same answer holds.
-            if bank != last_bank or self.row[r] != last_row or final != last_final:
-                last_bank = bank
-                last_row = self.row[r]
-                last_final = final
-                if self.cached_version[r] != self.bank_version[bank]:
-                    self.cached_version[r] = self.bank_version[bank]
-                    self.cached_cmd[r] = self.eng.prerequisite(final, &self.addr[r, 0], self.row[r])
-                    self.cached_ready[r] = -1
-                cmd = <int>self.cached_cmd[r]
-                eligible = self.cmd_bus[cmd] == bus
-                if eligible and self.cmd_closes[cmd]:
-                    a = &self.addr[r, 0]
-                    if self.cmd_scope[cmd] == self.L - 1:
-                        eligible = self.active_per_bank[bank] == 0
+            if e.bank != last_bank or e.row != last_row or e.final != last_final:
+                last_bank = e.bank
+                last_row = e.row
+                last_final = e.final
+                if e.version == bank_version[e.bank] and e.ready > clk:
+                    # Not legal before its cached bound, so it cannot win; only the wake-up needs the
+                    # bound. The slot and the closed-bank check are skipped: an entry of a slot not
+                    # served here or not eligible now may wake the channel early, which is harmless.
+                    slot = NULL
+                    t = e.ready
+                else:
+                    if e.version != bank_version[e.bank]:
+                        e.version = bank_version[e.bank]
+                        e.cmd = self.eng.prerequisite(e.final, e.addr, e.row)
+                        e.ready = -1
+                    cmd = e.cmd
+                    slot = column if self.cmd_bus[cmd] == BUS_COLUMN else row
+                    if slot != NULL and self.cmd_closes[cmd]:
+                        if self.cmd_scope[cmd] == self.L - 1:
+                            if self.active_per_bank[e.bank] != 0:
+                                slot = NULL
+                        elif self.would_close_active(cmd, e.addr):
+                            slot = NULL
+                    if slot != NULL:
+                        if e.ready <= clk:
+                            e.ready = self.eng.align(cmd, imax(self.eng.timing_ready(cmd, e.addr), clk))
+                        t = e.ready
                     else:
-                        eligible = not self.would_close_active(cmd, a)
-                if eligible:
-                    if self.cached_ready[r] <= clk:
-                        self.cached_ready[r] = self.eng.timing_ready(cmd, &self.addr[r, 0])
-                    t = imax(self.cached_ready[r], clk)
-                    phase = self.cmd_phase[cmd]
-                    if phase >= 0:
-                        rem = t % self.tpc
-                        t += (phase - rem) if rem <= phase else (self.tpc - rem + phase)
-            if not eligible:
-                continue
+                        t = NEVER
             if t == clk:
-                if self.arrive[r] < best_arrive:
-                    best = i
-                    best_arrive = self.arrive[r]
-                    chosen_cmd[0] = cmd
-            else:
-                next_tick[0] = imin(next_tick[0], t)
-        return best
+                if e.arrive < slot.arrive:
+                    slot.pos = i
+                    slot.arrive = e.arrive
+                    slot.cmd = cmd
+            elif t < nxt:
+                nxt = t
+        if next_tick != NULL and nxt < next_tick[0]:
+            next_tick[0] = nxt
 
     cdef void row_state_changed(self, int cmd, const int64_t* a) noexcept nogil:
         """Invalidate the cached next commands of requests to the banks `cmd` opened or closed."""
@@ -241,37 +278,30 @@ cdef class Controller:
         for b in range(first, first + self.eng.span_below[scope]):
             self.bank_version[b] += 1
 
-    cdef void update_write_mode(self, int64_t ch) noexcept nogil:
+    cdef bint update_write_mode(self, int64_t ch) noexcept nogil:
+        """Returns True if the channel serves its write queue."""
         cdef double wq = <double>self.wq_len[ch]
         if not self.write_mode[ch]:
             if wq > self.wr_high * self.qcap or self.rq_len[ch] == 0:
                 self.write_mode[ch] = 1
         elif wq < self.wr_low * self.qcap and self.rq_len[ch] > 0:
             self.write_mode[ch] = 0
+        return self.write_mode[ch]
 
-    cdef int64_t pick_rw(self, int64_t ch, int bus, int64_t clk, int64_t* next_tick, int* cmd,
-                         bint* from_write) noexcept nogil:
-        self.update_write_mode(ch)
-        from_write[0] = self.write_mode[ch]
-        if self.write_mode[ch]:
-            return self.pick(self.writeq, ch, self.wq_len[ch], bus, clk, next_tick, cmd)
-        return self.pick(self.readq, ch, self.rq_len[ch], bus, clk, next_tick, cmd)
-
-    cdef void remove_at(self, int64_t[:, ::1] buf, int64_t ch, int64_t* length, int64_t pos) noexcept nogil:
-        cdef int64_t i
-        for i in range(pos, length[0] - 1):
-            buf[ch, i] = buf[ch, i + 1]
+    cdef inline void remove_at(self, Entry* buf, int64_t* length, int64_t pos) noexcept nogil:
+        memmove(&buf[pos], &buf[pos + 1], (length[0] - 1 - pos) * sizeof(Entry))
         length[0] -= 1
 
-    cdef void issue_request(self, int64_t ch, int64_t r, int cmd, int64_t clk, int where, int64_t pos) noexcept nogil:
-        """where: 0 read queue, 1 write queue, 2 active buffer."""
-        cdef const int64_t* a = &self.addr[r, 0]
-        cdef int64_t bank = self.bank[r]
+    cdef void issue_request(self, int64_t ch, Entry* buf, int64_t* length, int64_t pos, int cmd,
+                            int64_t clk) noexcept nogil:
+        """Issue `cmd` for the entry at `pos` of `buf` (a queue or the active buffer of channel ch)."""
+        cdef Entry* e = &buf[pos]
+        cdef int64_t r = e.r
         cdef int64_t open_row
-        if not self.judged[r]:
-            self.judged[r] = 1
-            open_row = self.eng.open_row[bank]
-            if open_row == self.row[r]:
+        if not e.judged:
+            e.judged = True
+            open_row = self.eng.open_row[e.bank]
+            if open_row == e.row:
                 self.hits += 1
                 self.outcome[r] = 0
             elif open_row >= 0:
@@ -280,32 +310,25 @@ cdef class Controller:
             else:
                 self.misses += 1
                 self.outcome[r] = 1
-        self.eng.issue(cmd, a, self.row[r], self.col[r], clk)
-        self.row_state_changed(cmd, a)
-        if cmd == self.final_cmd(r):
-            if where == 2:
-                self.active_per_bank[bank] -= 1
-                self.remove_at(self.active, ch, &self.act_len[ch], pos)
-            elif where == 1:
-                self.remove_at(self.writeq, ch, &self.wq_len[ch], pos)
-            else:
-                self.remove_at(self.readq, ch, &self.rq_len[ch], pos)
-            if self.kind[r] == KIND_WRITE:
+        self.eng.issue(cmd, e.addr, e.row, e.col, clk)
+        self.row_state_changed(cmd, e.addr)
+        if cmd == e.final:
+            if buf == &self.active[ch * self.banks_per_ch]:
+                self.active_per_bank[e.bank] -= 1
+            if cmd == self.write_cmd:
                 self.complete[r] = clk + self.write_lat
                 self.writes += 1
             else:
                 self.complete[r] = clk + self.read_lat
                 self.reads += 1
-                self.read_latency_sum += self.complete[r] - self.arrive[r]
+                self.read_latency_sum += self.complete[r] - e.arrive
             self.last_completion = imax(self.last_completion, self.complete[r])
+            self.remove_at(buf, length, pos)
         elif self.cmd_opens[cmd]:
-            if where == 1:
-                self.remove_at(self.writeq, ch, &self.wq_len[ch], pos)
-            else:
-                self.remove_at(self.readq, ch, &self.rq_len[ch], pos)
-            self.active[ch, self.act_len[ch]] = r
+            self.active_per_bank[e.bank] += 1
+            self.active[ch * self.banks_per_ch + self.act_len[ch]] = e[0]
             self.act_len[ch] += 1
-            self.active_per_bank[bank] += 1
+            self.remove_at(buf, length, pos)
 
     cdef bint try_refresh(self, int64_t ch, int bus, int64_t clk, int64_t* next_tick) noexcept nogil:
         cdef int64_t addr[MAX_LEVELS]
@@ -327,38 +350,59 @@ cdef class Controller:
         self.eng.issue(cmd, addr, 0, 0, clk)
         self.row_state_changed(cmd, addr)
         if cmd == self.ref_cmd:
-            self.remove_at(self.prio, ch, &self.prio_len[ch], 0)
+            for l in range(self.prio_len[ch] - 1):
+                self.prio[ch, l] = self.prio[ch, l + 1]
+            self.prio_len[ch] -= 1
         return True
+
+    cdef Entry* rw_queue(self, int64_t ch, int64_t** length) noexcept nogil:
+        """The queue the channel serves now (read or write) and its length."""
+        if self.update_write_mode(ch):
+            length[0] = &self.wq_len[ch]
+            return &self.writeq[ch * self.qcap]
+        length[0] = &self.rq_len[ch]
+        return &self.readq[ch * self.qcap]
 
     cdef bint tick_channel(self, int64_t ch, int64_t clk) noexcept nogil:
         """One controller tick. Returns True if a command issued; otherwise sets next_event[ch]."""
         cdef int64_t nxt = NEVER
-        cdef int64_t pos
-        cdef int cmd = -1
-        cdef bint from_write = False
+        cdef Pick col_pick, row_pick
+        cdef Entry* act = &self.active[ch * self.banks_per_ch]
+        cdef Entry* q
+        cdef int64_t* qlen
         cdef bint issued = False
+        cdef bint row_picked = False
         # column slot: judged every tick so `nxt` sees column work; it can only issue on a rising edge
-        pos = self.pick(self.active, ch, self.act_len[ch], BUS_COLUMN, clk, &nxt, &cmd)
-        if pos >= 0:
-            self.issue_request(ch, self.active[ch, pos], cmd, clk, 2, pos)
+        pick_reset(&col_pick)
+        self.scan(act, self.act_len[ch], clk, &col_pick, NULL, &nxt)
+        if col_pick.pos >= 0:
+            self.issue_request(ch, act, &self.act_len[ch], col_pick.pos, col_pick.cmd, clk)
             issued = True
         elif self.prio_len[ch] > 0:
             issued = self.try_refresh(ch, BUS_COLUMN, clk, &nxt)
         else:
-            pos = self.pick_rw(ch, BUS_COLUMN, clk, &nxt, &cmd, &from_write)
-            if pos >= 0:
-                self.issue_request(ch, self.writeq[ch, pos] if from_write else self.readq[ch, pos], cmd, clk,
-                                   1 if from_write else 0, pos)
+            # One scan judges the queue for both slots: the row slot's winner stands unless the column
+            # slot changes the channel.
+            q = self.rw_queue(ch, &qlen)
+            pick_reset(&row_pick)
+            self.scan(q, qlen[0], clk, &col_pick, &row_pick, &nxt)
+            if col_pick.pos >= 0:
+                self.issue_request(ch, q, qlen, col_pick.pos, col_pick.cmd, clk)
                 issued = True
+            else:
+                row_picked = True
         # row slot
         if self.prio_len[ch] > 0:
             if self.try_refresh(ch, BUS_ROW, clk, &nxt):
                 issued = True
         else:
-            pos = self.pick_rw(ch, BUS_ROW, clk, &nxt, &cmd, &from_write)
-            if pos >= 0:
-                self.issue_request(ch, self.writeq[ch, pos] if from_write else self.readq[ch, pos], cmd, clk,
-                                   1 if from_write else 0, pos)
+            if not row_picked:
+                # The column slot issued, so the row slot must see it; the wake-up tick is not needed.
+                q = self.rw_queue(ch, &qlen)
+                pick_reset(&row_pick)
+                self.scan(q, qlen[0], clk, NULL, &row_pick, NULL)
+            if row_pick.pos >= 0:
+                self.issue_request(ch, q, qlen, row_pick.pos, row_pick.cmd, clk)
                 issued = True
         if not issued:
             self.next_event[ch] = nxt
@@ -369,45 +413,56 @@ cdef class Controller:
     cdef int offer(self, int64_t r, int64_t clk) noexcept nogil:
         """Offer request r to its channel. Returns 0 if refused (queue full)."""
         cdef int64_t ch = self.addr[r, 0]
-        cdef int64_t i, w
-        if self.kind[r] == KIND_READ:
-            for i in range(self.wq_len[ch]):
-                if self.key[self.writeq[ch, i]] == self.key[r]:
-                    self.arrive[r] = clk
+        cdef Entry* wq = &self.writeq[ch * self.qcap]
+        cdef Entry* e
+        cdef int64_t i
+        cdef int l
+        for i in range(self.wq_len[ch]):
+            if wq[i].key == self.key[r]:
+                self.arrive[r] = clk
+                if self.kind[r] == KIND_READ:
                     self.complete[r] = clk + 1
                     self.outcome[r] = 3
-                    self.judged[r] = 1
                     self.forwarded += 1
                     self.reads += 1
                     self.read_latency_sum += 1
                     self.last_completion = imax(self.last_completion, clk + 1)
-                    return 1
-            if self.rq_len[ch] >= self.qcap:
-                return 0
-            self.readq[ch, self.rq_len[ch]] = r
-            self.rq_len[ch] += 1
-        else:
-            for i in range(self.wq_len[ch]):
-                if self.key[self.writeq[ch, i]] == self.key[r]:
-                    self.arrive[r] = clk
+                else:
                     self.complete[r] = clk
                     self.outcome[r] = 4
-                    self.judged[r] = 1
                     self.merged += 1
                     self.writes += 1
-                    return 1
+                return 1
+        if self.kind[r] == KIND_READ:
+            if self.rq_len[ch] >= self.qcap:
+                return 0
+            e = &self.readq[ch * self.qcap + self.rq_len[ch]]
+            self.rq_len[ch] += 1
+            e.final = self.read_cmd
+        else:
             if self.wq_len[ch] >= self.qcap:
                 return 0
-            self.writeq[ch, self.wq_len[ch]] = r
+            e = &wq[self.wq_len[ch]]
             self.wq_len[ch] += 1
+            e.final = self.write_cmd
+        e.r = r
+        e.bank = self.bank[r]
+        e.row = self.row[r]
+        e.col = self.col[r]
+        e.key = self.key[r]
+        e.arrive = clk
+        e.version = -1
+        e.judged = False
+        for l in range(self.L):
+            e.addr[l] = self.addr[r, l]
         self.arrive[r] = clk
         self.dirty[ch] = 1
         return 1
 
     def run(self):
         cdef int64_t n = self.addr.shape[0]
-        cdef int64_t clk = 0, next_req = 0, ch, target, k, node
-        cdef bint any_dirty
+        cdef int64_t clk = 0, next_req = 0, ch, target, k
+        cdef bint any_dirty, refresh_due
         cdef bint refresh = self.ref_cmd >= 0
         with nogil:
             while True:
@@ -417,8 +472,9 @@ cdef class Controller:
                     break
                 clk += 1
                 any_dirty = False
+                refresh_due = refresh and clk % self.ref_interval == 0
                 for ch in range(self.nch):
-                    if refresh and clk % self.ref_interval == 0:
+                    if refresh_due:
                         for k in range(self.ref_per_ch):
                             if self.prio_len[ch] < self.pcap:
                                 self.prio[ch, self.prio_len[ch]] = ch * self.ref_per_ch + k
