@@ -222,6 +222,11 @@ cdef class TimingEngine:
         cdef int s = self.row_state(cmd, addr, row)
         if s != ROW_OK:
             return s
+        self.apply(cmd, addr, row, col, tick)
+        return 0
+
+    cdef void apply(self, int cmd, const int64_t* addr, int64_t row, int64_t col, int64_t tick) noexcept nogil:
+        """Apply `cmd` at `tick`, its row state known to be right: the command `prerequisite` named."""
         cdef int scope = self.cmd_scope[cmd]
         cdef int C = self.num_commands
         cdef int64_t idx = 0, first, last, n, b, g
@@ -255,7 +260,6 @@ cdef class TimingEngine:
             self.last_tick = tick
         if self.logging:
             self._log(cmd, addr, row, col, tick)
-        return 0
 
     cdef void _log(self, int cmd, const int64_t* addr, int64_t row, int64_t col, int64_t tick) noexcept nogil:
         cdef int64_t cap, l

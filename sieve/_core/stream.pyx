@@ -70,7 +70,7 @@ cdef int64_t _refresh(TimingEngine eng, _RefreshState rs, int64_t node, int64_t 
     while True:
         p = eng.prerequisite(rs.cmd, addr, 0)
         t = eng.earliest_at_or_after(p, addr, floor)
-        eng.issue(p, addr, 0, 0, t)
+        eng.apply(p, addr, 0, 0, t)
         floor = t
         if p == rs.cmd:
             break
@@ -136,7 +136,7 @@ def execute(TimingEngine eng, const int64_t[::1] cmds, const int64_t[:, ::1] add
                 if do_refresh and _most_overdue(refresh, ch, t, &node):
                     floor[ch] = _refresh(eng, refresh, node, floor[ch])
                     continue
-                eng.issue(p, addr, rows[i], cols[i], t)
+                eng.apply(p, addr, rows[i], cols[i], t)
                 floor[ch] = t
                 if p == c:
                     out_ticks[i] = t
