@@ -17,6 +17,7 @@ from sieve._core.engine import TimingEngine
 from sieve._core import stream as _stream
 
 from .resolve import Tables, resolve
+from .stats import bank_table
 from .spec import Standard, StandardError, load_standard
 
 __all__ = ["Device", "StreamSession", "CommandLog", "StreamResult", "ROW_STATE_NAMES", "REFRESH_MODES"]
@@ -64,8 +65,6 @@ class StreamResult:
         return self.engine.last_issue_tick / self.device.standard.ticks_per_ck
 
     def bank_stats(self) -> pd.DataFrame:
-        from .stats import bank_table
-
         return bank_table(self.device, self.engine, self.engine.last_issue_tick)
 
 

@@ -27,6 +27,7 @@ from sieve._core import traceparse as _traceparse
 
 from .device import REFRESH_MODES, Device
 from .spec import StandardError
+from .stats import bank_table
 
 __all__ = ["TraceError", "Trace", "read_trace", "map_addresses", "RequestResult", "run_requests", "MAPPINGS"]
 
@@ -204,8 +205,6 @@ def run_requests(
         "complete_ck": complete / tpc,
         "outcome": OUTCOMES[outcome],
     })
-    from .stats import bank_table
-
     result = RequestResult(
         standard=device.standard.name,
         refresh=refresh,

@@ -6,7 +6,6 @@ converted from CK to engine ticks here (``ticks_per_ck`` per CK).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -196,7 +195,3 @@ def resolve(std: Standard) -> Tables:
         refresh_interval_ticks=ref_interval,
     )
 
-
-def num_nodes(fanout) -> list[int]:
-    """Nodes per level: level l has prod(fanout[:l+1]) nodes."""
-    return [math.prod(fanout[: l + 1]) for l in range(len(fanout))]
