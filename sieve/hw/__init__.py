@@ -41,6 +41,10 @@ class GPUConfig:
     bf16_flops: float
     fp8_flops: float
     hbm_bytes_per_s: float
+    gemm_efficiency: float
+    grouped_gemm_efficiency: float
+    stream_efficiency: float
+    kernel_launch_s: float
     source: str = ""
 
 
@@ -110,10 +114,24 @@ class PIMCommands:
 
 @dataclass(frozen=True)
 class GPU:
+    """One GPU: datasheet peaks and the fractions of them its kernels achieve.
+
+    Peaks are dense (no structured sparsity). The efficiencies scale the peaks in the roofline models
+    of :mod:`sieve.system.gpu`; every preset documents where its values come from.
+    """
+
     name: str
     bf16_flops: float
     fp8_flops: float
     hbm_bytes_per_s: float
+    gemm_efficiency: float
+    """Fraction of the peak FLOP/s a large dense GEMM achieves."""
+    grouped_gemm_efficiency: float
+    """Fraction of the peak FLOP/s an MoE grouped GEMM (one group per expert) achieves."""
+    stream_efficiency: float
+    """Fraction of ``hbm_bytes_per_s`` a kernel streaming weights (or a KV cache) from HBM achieves."""
+    kernel_launch_s: float
+    """Fixed cost of one kernel: launch plus the ramp and drain a roofline does not see."""
     source: str = ""
 
 
@@ -241,6 +259,12 @@ def from_config(cfg: Any) -> Hardware:
                         ("pim.global_buffer_bytes", c.pim.global_buffer_bytes)):
         if not value > 0:
             raise HardwareError(f"hw.{what} must be positive, got {value!r}")
+    for key in ("gemm_efficiency", "grouped_gemm_efficiency", "stream_efficiency"):
+        value = getattr(c.gpu, key)
+        if not 0 < value <= 1:
+            raise HardwareError(f"hw.gpu.{key} must lie in (0, 1], got {value!r}")
+    if not c.gpu.kernel_launch_s >= 0:
+        raise HardwareError(f"hw.gpu.kernel_launch_s must be >= 0, got {c.gpu.kernel_launch_s!r}")
     if c.pim.handoff_s < 0:
         raise HardwareError(f"hw.pim.handoff_s must be >= 0, got {c.pim.handoff_s!r}")
     if c.link.latency_s < 0:

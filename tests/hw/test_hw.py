@@ -16,6 +16,22 @@ def test_every_preset_loads(name):
         assert source
 
 
+GPU_FACTORS = ("gemm_efficiency", "grouped_gemm_efficiency", "stream_efficiency")
+
+
+@pytest.mark.parametrize("gpu", ["b200", "h100", "h200"])
+def test_gpu_presets_have_documented_efficiencies(gpu):
+    hw = load("aim", overrides=[f"hw/gpu={gpu}"])
+    for key in GPU_FACTORS:
+        assert 0 < getattr(hw.gpu, key) <= 1
+    assert hw.gpu.kernel_launch_s >= 0
+    # every efficiency and the launch cost carry their source or rationale in the comment above them
+    lines = (hwmod.CONF_DIR / "hw" / "gpu" / f"{gpu}.yaml").read_text().splitlines()
+    for key in (*GPU_FACTORS, "kernel_launch_s"):
+        at = next(i for i, line in enumerate(lines) if line.startswith(f"{key}:"))
+        assert lines[at - 1].startswith("#"), f"{gpu}.yaml: {key} has no comment"
+
+
 def test_paper_system():
     hw = load("aim")
     assert hw.gpu.name == "b200" and hw.gpu.bf16_flops == 2.25e15 and hw.gpu.hbm_bytes_per_s == 8e12
@@ -41,6 +57,10 @@ def test_compose_other_parts():
     (["hw/gpu=h300"], "Could not find 'hw/gpu/h300'; Available options in 'hw/gpu': b200 h100 h200"),
     (["hw.gpu.bf16_flops=-1"], "hw.gpu.bf16_flops must be positive, got -1.0"),
     (["hw.gpu.flopz=1"], "Could not override 'hw.gpu.flopz'"),
+    (["hw.gpu.gemm_efficiency=1.5"], "hw.gpu.gemm_efficiency must lie in (0, 1], got 1.5"),
+    (["hw.gpu.grouped_gemm_efficiency=0"], "hw.gpu.grouped_gemm_efficiency must lie in (0, 1], got 0.0"),
+    (["hw.gpu.stream_efficiency=-0.1"], "hw.gpu.stream_efficiency must lie in (0, 1], got -0.1"),
+    (["hw.gpu.kernel_launch_s=-1e-6"], "hw.gpu.kernel_launch_s must be >= 0, got -1e-06"),
     (["hw.memory.standard=hbm3"], "hw.pim.commands.all_bank_activate = 'ACT16' is not a command of memory standard 'hbm3'"),
     (["hw.memory.standard=ddr9"], "unknown DRAM standard 'ddr9'"),
     (["hw.pim.multipliers_per_bank=8"], "8 multipliers x 2 B = 16 B per MAC, but a column of hbm3e_aim is 32 B"),
