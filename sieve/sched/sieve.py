@@ -1,0 +1,130 @@
+"""``sieve``: the paper's runtime expert placement.
+
+Per GPU and layer, with ``E`` the activated experts, ``S`` those on PIM and ``G = E - S`` those on the GPU,
+Sieve minimises::
+
+    f = max(T_comm, T_gpu(G), T_pim(S))      T_pim(S) = pim_attention_s + sum over S of cost[N_e]
+
+Cost table. ``cost[N]`` is Sieve's belief of the PIM time of one expert with ``N`` tokens. A token count
+never observed costs ``view.pim_roofline(N)`` (ops / PIM peak). :meth:`Sieve.observe` folds each measured
+time in with an exponential moving average, ``cost[N] <- alpha * measured + (1 - alpha) * cost[N]``; the
+first measurement of an ``N`` replaces the roofline outright (the roofline is a stand-in, not a sample).
+
+Greedy. The activated experts are taken most tokens first (equal counts: lower expert index first).
+All start on PIM. The next expert moves to the GPU when the move lowers ``f``; the first move that
+does not ends the search (so does running out of experts). Moves are never undone, and later experts
+are not tried once one move failed.
+
+Tie rule (``on_comm_tie``). The objective is flat while T_comm is the largest term: a move can then
+leave ``f = T_comm`` unchanged. The paper only says Sieve pushes PIM time below the communication time.
+
+* ``"balance"`` (default): compare splits by ``f`` first and by ``max(T_gpu, T_pim)`` second, i.e. a move
+  that leaves ``f`` unchanged is still made when it lowers ``max(T_gpu, T_pim)``. While T_comm dominates,
+  Sieve keeps moving hot experts while T_pim is the larger compute term and the move brings the larger of
+  the two down; the slack under T_comm then protects the layer from cost-table error on either side.
+  When T_comm is not the maximum, equal ``f`` means equal ``max(T_gpu, T_pim)``, so this rule never acts.
+* ``"stop"``: a move that leaves ``f`` unchanged ends the search (PIM time is already at or below T_comm).
+
+Overhead. ``overhead_s`` (default 20 µs, the paper's measurement per layer on a B200) is reported on
+every placement; the runtime runs it beside the dispatch (SPEC §3 step 5).
+"""
+
+from __future__ import annotations
+
+import math
+from types import MappingProxyType
+from typing import Mapping
+
+import numpy as np
+
+from .base import LayerView, Placement, Scheduler, SchedulerError, _seconds, _tokens, hottest_first
+
+__all__ = ["Sieve", "TIE_RULES", "greedy_prefix"]
+
+TIE_RULES = ("balance", "stop")
+DEFAULT_ALPHA = 0.5
+DEFAULT_OVERHEAD_S = 20e-6
+
+
+def greedy_prefix(view: LayerView, order: np.ndarray, costs: np.ndarray, on_comm_tie: str):
+    """Sieve's greedy over ``order`` (experts, hottest first) with PIM costs ``costs`` (aligned with
+    ``order``). Returns ``(k, f, t_gpu, t_pim)``: the first ``k`` experts of ``order`` go to the GPU."""
+    # T_pim after moving the first k experts: attention + sum of the remaining costs (suffix sums).
+    suffix = np.concatenate([np.cumsum(costs[::-1])[::-1], [0.0]])
+    on_gpu = np.zeros(view.num_experts, dtype=bool)
+    k = 0
+    t_gpu = view.gpu_s(on_gpu)
+    t_pim = view.pim_attention_s + float(suffix[0])
+    f = max(view.comm_s, t_gpu, t_pim)
+    while k < len(order):
+        on_gpu[order[k]] = True
+        new_gpu = view.gpu_s(on_gpu)
+        new_pim = view.pim_attention_s + float(suffix[k + 1])
+        new_f = max(view.comm_s, new_gpu, new_pim)
+        better = new_f < f or (new_f == f and on_comm_tie == "balance"
+                               and max(new_gpu, new_pim) < max(t_gpu, t_pim))
+        if not better:
+            on_gpu[order[k]] = False
+            break
+        k, f, t_gpu, t_pim = k + 1, new_f, new_gpu, new_pim
+    return k, f, t_gpu, t_pim
+
+
+class Sieve(Scheduler):
+    """Greedy hottest-first split minimising max(T_comm, T_gpu, T_pim) with a learned PIM cost table.
+
+    ``alpha``: weight of a new measurement in the moving average, in (0, 1] (1 keeps only the latest).
+    ``on_comm_tie``: ``"balance"`` or ``"stop"``, see the module documentation.
+    ``overhead_s``: the scheduler's own time per layer.
+    """
+
+    name = "sieve"
+    uses_pim_attention = True
+
+    def __init__(self, *, alpha: float = DEFAULT_ALPHA, on_comm_tie: str = "balance",
+                 overhead_s: float = DEFAULT_OVERHEAD_S):
+        super().__init__(overhead_s=overhead_s)
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha <= 1:
+            raise SchedulerError(f"alpha must be a number in (0, 1], got {alpha!r}")
+        if on_comm_tie not in TIE_RULES:
+            raise SchedulerError(f"on_comm_tie must be one of {', '.join(TIE_RULES)}; got {on_comm_tie!r}")
+        self._alpha = float(alpha)
+        self._on_comm_tie = on_comm_tie
+        self._cost: dict[int, float] = {}
+
+    @property
+    def alpha(self) -> float:
+        return self._alpha
+
+    @property
+    def on_comm_tie(self) -> str:
+        return self._on_comm_tie
+
+    @property
+    def cost_table(self) -> Mapping[int, float]:
+        """Observed PIM seconds of one expert, by token count (read-only view)."""
+        return MappingProxyType(self._cost)
+
+    def cost(self, view: LayerView, n_tokens: int) -> float:
+        """Believed PIM seconds of one expert with ``n_tokens`` tokens: the table, else the roofline."""
+        n = _tokens(n_tokens, "n_tokens")
+        if n in self._cost:
+            return self._cost[n]
+        return _seconds(view.pim_roofline(n), f"pim_roofline({n})")
+
+    def place(self, view: LayerView) -> Placement:
+        order = hottest_first(view.counts)
+        costs = np.array([self.cost(view, int(view.counts[e])) for e in order], dtype=float)
+        k, f, _, _ = greedy_prefix(view, order, costs, self._on_comm_tie)
+        on_pim = view.activated.copy()
+        on_pim[order[:k]] = False
+        load = math.fsum(costs[k:])
+        return Placement.of(view, on_pim, estimated_s=f, overhead_s=self.overhead_s,
+                            channel_load_s=np.full(view.num_pim_channels, load))
+
+    def observe(self, counts, placement: Placement, measured_pim_expert_s: Mapping[int, float]) -> None:
+        """Fold the measured PIM time of each token count into the cost table (moving average)."""
+        measured = self._check_observation(counts, placement, measured_pim_expert_s)
+        for n in sorted(measured):
+            old = self._cost.get(n)
+            self._cost[n] = measured[n] if old is None else self._alpha * measured[n] + (1 - self._alpha) * old

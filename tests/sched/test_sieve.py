@@ -1,0 +1,196 @@
+"""Sieve's greedy, its tie rule, its cost table, and the oracle bound."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sieve.sched import Oracle, SchedulerError, Sieve, make, objective
+
+from .helpers import per_expert_gpu, per_token, view
+
+
+def gpu_set(p):
+    return np.flatnonzero(p.on_gpu).tolist()
+
+
+def test_single_token_experts_stay_on_an_idle_pim_when_the_gpu_is_slower_for_them():
+    # 8 one-token experts, 1 s each on PIM; each costs the GPU 10 s of weight streaming.
+    p = Sieve().place(view([1] * 8, gpu=per_expert_gpu(10.0)))
+    assert p.on_pim.all() and p.estimated_s == 8.0
+
+
+def test_hottest_move_first_and_the_search_stops_when_the_objective_stops_falling():
+    # PIM: N s per expert, 68 s in all; GPU: 3 s per expert.
+    # k=0: 68; move expert 1 (30, lower index of the two 30s): max(3, 38) = 38;
+    # move expert 3: max(6, 8) = 8; moving expert 4 (5 tokens) would give max(9, 3) = 9 > 8: stop.
+    p = Sieve().place(view([1, 30, 2, 30, 5], gpu=per_expert_gpu(3.0)))
+    assert gpu_set(p) == [1, 3]
+    assert p.estimated_s == 8.0
+
+
+def test_equal_ties_move_the_lower_index_first():
+    # Only one of the two 6-token experts pays off: max(2, 6+1) = 7 < 13, then max(4, 1) = 4 < 7,
+    # then the 1-token expert would give max(6, 0) = 6 > 4.
+    p = Sieve().place(view([6, 1, 6], gpu=per_expert_gpu(2.0)))
+    assert gpu_set(p) == [0, 2]
+    p = Sieve().place(view([6, 1, 6], gpu=per_expert_gpu(4.0)))  # max(4, 7) = 7 < 13, max(8, 1) = 8 > 7
+    assert gpu_set(p) == [0]
+
+
+def test_a_move_that_leaves_the_objective_equal_is_not_made():
+    # PIM 8 + 2 = 10; moving the 8-token expert gives max(GPU 10, PIM 2) = 10: not lower.
+    for rule in ("balance", "stop"):
+        assert Sieve(on_comm_tie=rule).place(view([8, 2], gpu=per_expert_gpu(10.0))).on_pim.all()
+
+
+def test_pim_attention_load_pushes_experts_to_the_gpu():
+    v = dict(gpu=per_expert_gpu(10.0))
+    assert Sieve().place(view([1] * 8, **v)).on_pim.all()
+    # With 20 s of attention on PIM, moving one-token experts costs the GPU 10 s each but relieves a PIM at 28 s.
+    p = Sieve().place(view([1] * 8, pim_attention_s=20.0, **v))
+    assert gpu_set(p) == [0, 1]  # max(10, 27) = 27, max(20, 26) = 26, max(30, 25) = 30: stop
+    assert p.estimated_s == 26.0
+
+
+def test_tie_rule_balance_keeps_moving_under_the_communication_time():
+    # T_comm = 100 dominates every split. PIM: 13 s; GPU 2 s per expert.
+    # balance: move 8 -> max(T_gpu, T_pim) = max(2, 5) = 5 < 13; move 4 -> max(4, 1) = 4 < 5;
+    # move 1 -> max(6, 0) = 6 > 4: stop.
+    v = view([8, 4, 1], comm_s=100.0, gpu=per_expert_gpu(2.0))
+    p = Sieve(on_comm_tie="balance").place(v)
+    assert gpu_set(p) == [0, 1] and p.estimated_s == 100.0
+    assert Sieve(on_comm_tie="stop").place(v).on_pim.all()
+
+
+def test_tie_rule_when_communication_takes_over_part_way():
+    # T_comm = 6: moving the 8-token expert lowers the objective 13 -> 6 under both rules; then the
+    # objective stays at 6, where only "balance" moves on (max(4, 1) = 4 < max(2, 5) = 5).
+    v = view([8, 4, 1], comm_s=6.0, gpu=per_expert_gpu(2.0))
+    assert gpu_set(Sieve(on_comm_tie="balance").place(v)) == [0, 1]
+    assert gpu_set(Sieve(on_comm_tie="stop").place(v)) == [0]
+
+
+def test_tie_rule_balance_never_acts_without_communication():
+    # Without T_comm an equal objective means an equal max(T_gpu, T_pim): both rules agree on random views.
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        counts = rng.integers(0, 6, size=10)
+        v = view(counts, gpu=per_expert_gpu(float(rng.integers(1, 4))), pim_attention_s=float(rng.integers(0, 5)))
+        assert Sieve(on_comm_tie="balance").place(v).on_gpu.tolist() == \
+            Sieve(on_comm_tie="stop").place(v).on_gpu.tolist()
+
+
+def test_all_experts_move_when_the_gpu_is_free():
+    p = Sieve().place(view([3, 1, 2], gpu=lambda c: 0.0))
+    assert gpu_set(p) == [0, 1, 2] and p.estimated_s == 0.0
+
+
+def test_unseen_token_counts_cost_the_roofline():
+    seen = []
+    roofline = lambda n: seen.append(n) or 0.5 * n  # noqa: E731
+    s = Sieve()
+    assert s.cost(view([1], roofline=roofline), 7) == 3.5
+    s.place(view([4, 0, 2, 4], roofline=roofline, gpu=per_expert_gpu(100.0)))
+    assert sorted(seen) == [2, 4, 4, 7]
+
+
+def test_cost_table_moving_average():
+    s = Sieve(alpha=0.25)
+    v = view([2, 2, 5], gpu=per_expert_gpu(100.0), roofline=per_token(1.0))
+    p = s.place(v)
+    assert p.on_pim.all()
+    s.observe(v.counts, p, {2: 8.0})  # the first sample replaces the roofline
+    assert dict(s.cost_table) == {2: 8.0}
+    assert s.cost(v, 2) == 8.0 and s.cost(v, 5) == 5.0
+    s.observe(v.counts, p, {2: 4.0, 5: 6.0})
+    assert dict(s.cost_table) == {2: 0.25 * 4.0 + 0.75 * 8.0, 5: 6.0}
+    with pytest.raises(TypeError):
+        s.cost_table[3] = 1.0
+
+
+def test_learned_costs_change_the_split():
+    # One-token experts look cheap by the roofline (1 s) but run 50 s on PIM: after one iteration Sieve moves them.
+    s = Sieve(alpha=1.0)
+    v = view([1, 1, 1], gpu=per_expert_gpu(10.0))
+    p = s.place(v)
+    assert p.on_pim.all()
+    s.observe(v.counts, p, {1: 50.0})
+    assert gpu_set(s.place(v)) == [0, 1, 2]  # 150 -> 110 -> 70 -> 30
+
+
+def test_observe_rejects_bad_measurements():
+    s = Sieve()
+    v = view([3, 1], gpu=per_expert_gpu(2.0))
+    p = s.place(v)  # 3 -> GPU (max(2, 1) = 2 < 4), 1 stays on PIM
+    with pytest.raises(SchedulerError, match="no expert with 3 tokens ran on PIM"):
+        s.observe(v.counts, p, {3: 1.0})
+    with pytest.raises(SchedulerError, match="finite and non-negative"):
+        s.observe(v.counts, p, {1: -1.0})
+    with pytest.raises(SchedulerError, match="positive integer"):
+        s.observe(v.counts, p, {0: 1.0})
+    with pytest.raises(SchedulerError, match="Placement over the 3 experts"):
+        s.observe([3, 1, 0], p, {1: 1.0})
+    assert dict(s.cost_table) == {}
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"alpha": 0.0}, "alpha"), ({"alpha": 1.5}, "alpha"), ({"alpha": True}, "alpha"),
+    ({"on_comm_tie": "lexicographic"}, "balance, stop"),
+])
+def test_bad_parameters(params, message):
+    with pytest.raises(SchedulerError, match=message):
+        make("sieve", **params)
+
+
+def test_overhead_is_reported_on_every_placement():
+    assert Sieve().place(view([1, 2])).overhead_s == 20e-6
+    assert Sieve(overhead_s=5e-6).place(view([1, 2])).overhead_s == 5e-6
+
+
+def test_channel_load_is_the_pim_expert_time_in_every_channel():
+    p = Sieve().place(view([1, 30, 2, 30, 5], gpu=per_expert_gpu(3.0), num_pim_channels=3))
+    assert p.channel_load_s.tolist() == [8.0] * 3
+
+
+def test_oracle_picks_the_best_prefix_with_true_costs():
+    # True PIM cost 4 s per token, GPU 3 s per expert; hottest first: experts 0, 2, 1, 15.
+    # k=0: 36, k=1: max(3, 16) = 16, k=2: max(6, 8) = 8, k=3: max(9, 4) = 9, k=4: 12.
+    v = view([5, 1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], gpu=per_expert_gpu(3.0), pim_expert_time=per_token(4.0))
+    p = Oracle().place(v)
+    assert gpu_set(p) == [0, 2] and p.estimated_s == 8.0
+
+
+def test_oracle_ties_keep_the_most_experts_on_pim():
+    v = view([2, 2], comm_s=50.0, pim_expert_time=per_token(1.0))
+    assert Oracle().place(v).on_pim.all()
+
+
+def test_oracle_and_sieve_agree_when_sieve_knows_the_true_costs():
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        counts = rng.integers(0, 12, size=16)
+        true = per_token(float(rng.uniform(0.5, 2.0)), float(rng.uniform(0, 3)))
+        v = view(counts, gpu=per_expert_gpu(float(rng.uniform(1, 8)), float(rng.uniform(0, 5))),
+                 roofline=true, pim_expert_time=true, pim_attention_s=float(rng.uniform(0, 10)))
+        assert objective(v, Sieve().place(v).on_gpu, true) == pytest.approx(Oracle().place(v).estimated_s)
+
+
+def test_oracle_is_never_worse_than_sieve():
+    rng = np.random.default_rng(2)
+    for _ in range(300):
+        counts = rng.integers(0, 20, size=int(rng.integers(1, 24)))
+        true = per_token(float(rng.uniform(0.2, 3.0)), float(rng.uniform(0, 4)))
+        w, a, base = rng.uniform(0.5, 6), rng.uniform(0, 0.5), rng.uniform(0, 5)
+        v = view(counts, gpu=lambda c, w=w, a=a, base=base: base + max(w * np.count_nonzero(c), a * c.sum()),
+                 roofline=per_token(float(rng.uniform(0.2, 3.0))), pim_expert_time=true,
+                 comm_s=float(rng.uniform(0, 30)), pim_attention_s=float(rng.uniform(0, 10)))
+        s = Sieve(alpha=0.5)
+        # a partly learned, partly wrong cost table
+        p0 = s.place(v)
+        if p0.on_pim.any():
+            n = int(v.counts[p0.on_pim][0])
+            s.observe(v.counts, p0, {n: true(n) * float(rng.uniform(0.3, 3))})
+        o = Oracle().place(v)
+        assert o.estimated_s == objective(v, o.on_gpu, true)
+        assert o.estimated_s <= objective(v, s.place(v).on_gpu, true)
