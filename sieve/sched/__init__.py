@@ -25,13 +25,26 @@ from .pimoe import PIMoE
 from .sieve import Sieve
 
 __all__ = [
-    "SCHEDULERS", "make", "LayerView", "Placement", "Scheduler", "SchedulerError", "UnknownSchedulerError",
+    "SCHEDULERS", "make", "from_config", "LayerView", "Placement", "Scheduler", "SchedulerError", "UnknownSchedulerError",
     "objective", "objective_terms", "hottest_first",
     "GpuOnly", "NoExp", "AllExp", "PIMoE", "Sieve", "Oracle",
 ]
 
 SCHEDULERS: dict[str, type[Scheduler]] = {cls.name: cls for cls in (GpuOnly, NoExp, AllExp, PIMoE, Sieve, Oracle)}
 """Policy classes by config option name."""
+
+
+def from_config(cfg) -> Scheduler:
+    """A scheduler from a ``sched`` config (``sieve/conf/sched/<name>.yaml``: ``name`` and ``params``)."""
+    try:
+        name = cfg["name"]
+    except (KeyError, TypeError):
+        raise SchedulerError(f"a sched config needs a 'name' (one of {', '.join(SCHEDULERS)}), got {cfg!r}") from None
+    params = cfg.get("params") or {}
+    unknown = sorted(set(cfg) - {"name", "params"})
+    if unknown:
+        raise SchedulerError(f"sched config has unknown key(s) {', '.join(map(str, unknown))}; allowed: name, params")
+    return make(name, **dict(params))
 
 
 def make(name: str, **params) -> Scheduler:
