@@ -33,39 +33,11 @@ class HardwareError(ValueError):
     """A hardware preset or override is invalid."""
 
 
-# ---- schemas (OmegaConf structured configs: typos and wrong types fail with the key's name) ----------
+# ---- hardware, immutable; the same classes are the schemas configs are validated against ----------------
 
-@dataclass
-class GPUConfig:
-    name: str
-    bf16_flops: float
-    fp8_flops: float
-    hbm_bytes_per_s: float
-    gemm_efficiency: float
-    grouped_gemm_efficiency: float
-    stream_efficiency: float
-    kernel_launch_s: float
-    source: str = ""
-
-
-@dataclass
-class LinkConfig:
-    name: str
-    bytes_per_s_per_direction: float
-    latency_s: float
-    source: str = ""
-
-
-@dataclass
-class MemoryConfig:
-    name: str
-    standard: str
-    stacks: int
-    source: str = ""
-
-
-@dataclass
-class PIMCommandsConfig:
+@dataclass(frozen=True)
+class PIMCommands:
+    """Which command of the memory standard plays each PIM role."""
 
     all_bank_activate: str = "ACT16"
     all_bank_precharge: str = "PREA"
@@ -74,42 +46,6 @@ class PIMCommandsConfig:
     global_buffer_write: str = "WRGB"
     mac_result_read: str = "RDMAC16"
     mac_register_write: str = "WRMAC16"
-
-
-@dataclass
-class PIMConfig:
-    name: str
-    multipliers_per_bank: int
-    element_bytes: int
-    global_buffer_bytes: int
-    mac_registers_per_bank: int = 1
-    handoff_s: float = 2.0e-6
-    commands: PIMCommandsConfig = field(default_factory=PIMCommandsConfig)
-    source: str = ""
-
-
-@dataclass
-class HardwareConfig:
-    name: str
-    gpu: GPUConfig
-    link: LinkConfig
-    memory: MemoryConfig
-    pim: PIMConfig
-
-
-# ---- resolved, immutable hardware ---------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class PIMCommands:
-    """Which command of the memory standard plays each PIM role."""
-
-    all_bank_activate: str
-    all_bank_precharge: str
-    all_bank_mac: str
-    bank_mac: str
-    global_buffer_write: str
-    mac_result_read: str
-    mac_register_write: str
 
 
 @dataclass(frozen=True)
@@ -157,10 +93,10 @@ class PIMArch:
     multipliers_per_bank: int
     element_bytes: int
     global_buffer_bytes: int
-    mac_registers_per_bank: int
-    handoff_s: float
+    mac_registers_per_bank: int = 1
+    handoff_s: float = 2.0e-6
     """GPU time between a PIM expert's gate/up results and its down projection's inputs."""
-    commands: PIMCommands
+    commands: PIMCommands = field(default_factory=PIMCommands)
     source: str = ""
 
 
@@ -244,41 +180,54 @@ def _compose(name: str, overrides: Sequence[str]) -> DictConfig:
         raise HardwareError(f"hardware preset {name!r}: {msg}") from None
 
 
-def from_config(cfg: Any) -> Hardware:
-    """Validate a composed ``hw`` config (DictConfig or dict) and resolve it."""
+def _writable(node: DictConfig) -> DictConfig:
+    """A structured config of frozen dataclasses is read-only at every level; let configs merge into it."""
+    OmegaConf.set_readonly(node, False)
+    for key in node:
+        if OmegaConf.is_missing(node, key):
+            continue  # a leaf still to be given
+        child = node[key]
+        if isinstance(child, DictConfig):
+            _writable(child)
+    return node
+
+
+def _typed(cls, cfg: Any, where: str):
     try:
-        typed = OmegaConf.merge(OmegaConf.structured(HardwareConfig), cfg)
+        return OmegaConf.to_object(OmegaConf.merge(_writable(OmegaConf.structured(cls)), cfg))
     except OmegaConfBaseException as e:
-        raise HardwareError(f"invalid hardware config: {e}".split("\n    full_key")[0]) from None
-    c = OmegaConf.to_object(typed)
-    for what, value in (("gpu.bf16_flops", c.gpu.bf16_flops), ("gpu.fp8_flops", c.gpu.fp8_flops),
-                        ("gpu.hbm_bytes_per_s", c.gpu.hbm_bytes_per_s),
-                        ("link.bytes_per_s_per_direction", c.link.bytes_per_s_per_direction),
-                        ("memory.stacks", c.memory.stacks), ("pim.multipliers_per_bank", c.pim.multipliers_per_bank),
-                        ("pim.element_bytes", c.pim.element_bytes),
-                        ("pim.global_buffer_bytes", c.pim.global_buffer_bytes)):
+        raise HardwareError(f"invalid hardware config hw.{where}: {e}".split("\n    full_key")[0]) from None
+
+
+def from_config(cfg: Any) -> Hardware:
+    """Validate a composed ``hw`` config (DictConfig or dict) against :class:`Hardware` and resolve it."""
+    parts = {"gpu": GPU, "link": Link, "memory": Memory, "pim": PIMArch}
+    if not isinstance(cfg, (DictConfig, dict)):
+        raise HardwareError(f"a hardware config is a mapping, got {type(cfg).__name__}")
+    unknown = sorted(set(cfg) - {"name", *parts})
+    missing = sorted({"name", *parts} - set(cfg))
+    if unknown or missing:
+        raise HardwareError(f"hardware config: unknown key(s) {unknown}, missing key(s) {missing}; "
+                            f"a hardware config has name, {', '.join(parts)}")
+    hw = Hardware(name=str(cfg["name"]), **{k: _typed(cls, cfg[k], k) for k, cls in parts.items()})
+    for what, value in (("gpu.bf16_flops", hw.gpu.bf16_flops), ("gpu.fp8_flops", hw.gpu.fp8_flops),
+                        ("gpu.hbm_bytes_per_s", hw.gpu.hbm_bytes_per_s),
+                        ("link.bytes_per_s_per_direction", hw.link.bytes_per_s_per_direction),
+                        ("memory.stacks", hw.memory.stacks), ("pim.multipliers_per_bank", hw.pim.multipliers_per_bank),
+                        ("pim.element_bytes", hw.pim.element_bytes),
+                        ("pim.global_buffer_bytes", hw.pim.global_buffer_bytes)):
         if not value > 0:
             raise HardwareError(f"hw.{what} must be positive, got {value!r}")
     for key in ("gemm_efficiency", "grouped_gemm_efficiency", "stream_efficiency"):
-        value = getattr(c.gpu, key)
+        value = getattr(hw.gpu, key)
         if not 0 < value <= 1:
             raise HardwareError(f"hw.gpu.{key} must lie in (0, 1], got {value!r}")
-    if not c.gpu.kernel_launch_s >= 0:
-        raise HardwareError(f"hw.gpu.kernel_launch_s must be >= 0, got {c.gpu.kernel_launch_s!r}")
-    if c.pim.handoff_s < 0:
-        raise HardwareError(f"hw.pim.handoff_s must be >= 0, got {c.pim.handoff_s!r}")
-    if c.link.latency_s < 0:
-        raise HardwareError(f"hw.link.latency_s must be >= 0, got {c.link.latency_s!r}")
-    hw = Hardware(
-        name=c.name,
-        gpu=GPU(**vars(c.gpu)),
-        link=Link(**vars(c.link)),
-        memory=Memory(**vars(c.memory)),
-        pim=PIMArch(name=c.pim.name, multipliers_per_bank=c.pim.multipliers_per_bank,
-                    element_bytes=c.pim.element_bytes, global_buffer_bytes=c.pim.global_buffer_bytes,
-                    mac_registers_per_bank=c.pim.mac_registers_per_bank, handoff_s=c.pim.handoff_s,
-                    commands=PIMCommands(**vars(c.pim.commands)), source=c.pim.source),
-    )
+    if not hw.gpu.kernel_launch_s >= 0:
+        raise HardwareError(f"hw.gpu.kernel_launch_s must be >= 0, got {hw.gpu.kernel_launch_s!r}")
+    if hw.pim.handoff_s < 0:
+        raise HardwareError(f"hw.pim.handoff_s must be >= 0, got {hw.pim.handoff_s!r}")
+    if hw.link.latency_s < 0:
+        raise HardwareError(f"hw.link.latency_s must be >= 0, got {hw.link.latency_s!r}")
     try:
         std = hw.standard
     except StandardError as e:
