@@ -1,7 +1,7 @@
 """DRAM standards as data, the cycle-level engine behind them, and its front ends."""
 
 from .spec import Standard, StandardError, available_standards, load_standard
-from .device import CommandLog, Device, StreamResult
+from .device import CommandLog, Device, StreamResult, StreamSession
 from .checker import Violation, check_log
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "Device",
     "CommandLog",
     "StreamResult",
+    "StreamSession",
     "Violation",
     "check_log",
 ]
