@@ -1,0 +1,1 @@
+"""Results of sieve runs as tidy tables, and the figures drawn from them (:mod:`sieve.results.plots`)."""
