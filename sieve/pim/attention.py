@@ -1,8 +1,9 @@
 """Decode attention on PIM: scores and the weighted sum as GEMVs over the KV caches (NeuPIMs style).
 
 Work is cut into units that each own a KV cache slice: one unit per (request, KV head) for GQA, one
-per request for MLA, whose compressed latent all heads share. When there are fewer units than PIM
-channels, each unit's tokens are split into blocks so every channel gets work. Units go to channels
+per request for MLA, whose compressed latent all heads share. A unit longer than an even share of all
+the tokens (``ceil(total / channels)``) is split into equal blocks no longer than that share (split-K,
+as FlashDecoding does on GPUs), so every channel gets work and one long request cannot hold up the layer. Units go to channels
 longest first, each to the least-loaded channel. A channel then runs, for its units one after
 another, the score GEMVs (every query head of the unit over its keys), waits for the GPU's softmax
 (``hw.pim.handoff_s``), and runs the weighted-sum GEMVs (over the values, stored transposed); the GPU
@@ -55,10 +56,12 @@ def attention_units(model: ModelSpec, layer: int, context_lengths: np.ndarray, c
         gemvs = model.num_attention_heads // model.num_key_value_heads
         width = rows = model.head_dim
     units = np.repeat(tokens, per_request)
-    if 0 < len(units) < channels:
-        split = channels // len(units)
-        blocks = [np.full(split, math.ceil(t / split), dtype=np.int64) for t in units]
-        units = np.concatenate(blocks)
+    if len(units):
+        # Split-K (FlashDecoding): no block longer than an even share of all tokens, so one long request
+        # cannot keep a channel busy while the others idle.
+        target = math.ceil(int(units.sum()) / channels)
+        pieces = -(-units // target)
+        units = np.repeat(-(-units // pieces), pieces)
     return units, gemvs, width, rows
 
 

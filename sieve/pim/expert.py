@@ -49,6 +49,16 @@ class ExpertTime:
     roofline_seconds: float
     """Weight bytes of one channel's slices over its peak MAC rate (one column per bank per all-bank
     MAC): the time if every cycle were a MAC."""
+    gate_up_seconds: float = 0.0
+    """The gate/up phase alone: first command to its last partial sums read back."""
+    down_seconds: float = 0.0
+    """The down phase alone: from the GPU's hand-off to its last partial sums read back."""
+
+    @property
+    def busy_seconds(self) -> float:
+        """``gate_up_seconds + down_seconds``: the channel time the expert adds to a layer whose PIM
+        experts share one hand-off (all gate/up phases, one hand-off, all down phases)."""
+        return self.gate_up_seconds + self.down_seconds
 
     @property
     def roofline_ratio(self) -> float:
@@ -115,6 +125,12 @@ def _channels(hw: Hardware, model: ModelSpec, layout: str, channels_per_expert: 
 def expert_run(hw, model, n_tokens: int, layout: str = "tp", *, channels_per_expert: int | None = None,
                log: bool = False):
     """Simulate one expert with `n_tokens` tokens on one of its channels; returns (ticks, session)."""
+    done, _, session = _expert_phases(hw, model, n_tokens, layout, channels_per_expert, log)
+    return done, session
+
+
+def _expert_phases(hw, model, n_tokens, layout, channels_per_expert, log):
+    """(end tick, end tick of the gate/up phase, session) of one expert on one of its channels."""
     hw, model = _hw(hw), _model(model)
     if isinstance(n_tokens, bool) or not isinstance(n_tokens, (int, np.integer)) or n_tokens < 1:
         raise LayoutError(f"n_tokens must be a positive integer, got {n_tokens!r}")
@@ -142,12 +158,13 @@ def expert_run(hw, model, n_tokens: int, layout: str = "tp", *, channels_per_exp
     done_up = run(up, 0)
     session.barrier(done_up + handoff_ticks)
     done = run(down, rows_up)
-    return done, session
+    return done, done_up, session
 
 
 @lru_cache(maxsize=4096)
 def _cached(hw: Hardware, model: ModelSpec, n_tokens: int, layout: str, channels_per_expert) -> ExpertTime:
-    ticks, session = expert_run(hw, model, n_tokens, layout, channels_per_expert=channels_per_expert)
+    ticks, done_up, session = _expert_phases(hw, model, n_tokens, layout, channels_per_expert, False)
+    handoff_ticks = round(hw.pim.handoff_s * 1e9 / hw.standard.tick_ns)
     channels = _channels(hw, model, layout, channels_per_expert)
     totals = session.engine.command_totals()
     names = hw.standard.command_names
@@ -155,9 +172,11 @@ def _cached(hw: Hardware, model: ModelSpec, n_tokens: int, layout: str, channels
     columns = sum(s.out_rows * math.ceil(s.in_elems / s.weights_per_col(geom)) for s in expert_slices(hw, model, channels))
     mac_s = hw.mac_interval_ticks * hw.standard.tick_ns * 1e-9
     roofline = n_tokens * columns / geom.banks * mac_s
-    return ExpertTime(seconds=ticks * hw.standard.tick_ns * 1e-9,
+    tick_s = hw.standard.tick_ns * 1e-9
+    return ExpertTime(seconds=ticks * tick_s,
                       commands={names[i]: int(totals[i]) for i in range(len(names)) if totals[i]},
-                      channels=channels, roofline_seconds=roofline)
+                      channels=channels, roofline_seconds=roofline, gate_up_seconds=done_up * tick_s,
+                      down_seconds=(ticks - done_up - handoff_ticks) * tick_s)
 
 
 def expert_time(hw="aim", model="deepseek", n_tokens: int = 1, layout: str = "tp", *,
