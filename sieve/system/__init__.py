@@ -6,7 +6,8 @@ PIM work is never estimated here; it comes from the cycle-level core (:mod:`siev
 from ._checks import SystemModelError
 from .capacity import CapacityError, MemoryUse, check_capacity, memory_use
 from .gpu import (KERNEL_KINDS, NonExpertTime, decode_attention_time, embedding_time, experts_time, gemm_time,
-                  grouped_gemm_time, lm_head_time, non_expert_time, peak_flops, roofline_time)
+                  grouped_gemm_time, lm_head_time, non_expert_time, peak_flops, prefill_attention_time,
+                  roofline_time)
 from .link import collective_time, combine_time, dispatch_time, expert_owner, routing_allgather_time
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "memory_use",
     "non_expert_time",
     "peak_flops",
+    "prefill_attention_time",
     "roofline_time",
     "routing_allgather_time",
 ]

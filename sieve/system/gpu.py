@@ -45,6 +45,7 @@ __all__ = [
     "lm_head_time",
     "non_expert_time",
     "peak_flops",
+    "prefill_attention_time",
     "roofline_time",
 ]
 
@@ -254,4 +255,39 @@ def decode_attention_time(hw: Hardware | GPU, model: ModelSpec, layer: int, cont
     else:
         nbytes = sum(model.kv_cache_bytes(layer, int(c), kv_dtype_bytes) for c in ctx) \
             + len(ctx) * model.kv_cache_bytes_per_token(layer, kv_dtype_bytes)
+    return roofline_time(hw, float(flops), float(nbytes), _KV_FORMAT[kv_dtype_bytes], "gemm")
+
+
+def prefill_attention_time(hw: Hardware | GPU, model: ModelSpec, layer: int, prompt_lengths: Sequence[int],
+                           kv_dtype_bytes: int = 2) -> float:
+    """Causal self-attention of whole prompts in ``layer`` on the GPU (prefill), one fused kernel.
+
+    Token ``c`` of a prompt of ``L`` tokens attends to its ``c`` predecessors (``min(c, window)`` in
+    sliding-window layers), so with ``f(c) = attention_flops_per_token(layer, c)["mixing"]``, affine in the
+    tokens attended (DeltaNet: constant)::
+
+        F = sum_r sum_{c < L_r} f(c)                   B = sum_r 2 L_r kv_cache_bytes_per_token(layer)
+
+    (the new keys and values written, then read once; queries and outputs stay on chip). Roofline with
+    ``gemm_efficiency`` at the peak of the cache's dtype. No prompts cost 0 s."""
+    lengths = counts("prompt_lengths", prompt_lengths, ndim=1)
+    layer_type = _layer_type(model, layer)
+    if isinstance(kv_dtype_bytes, bool) or kv_dtype_bytes not in _KV_FORMAT:
+        raise SystemModelError(f"kv_dtype_bytes={kv_dtype_bytes!r} is not supported; allowed: 1 (fp8), 2 (bf16)")
+    lengths = lengths[lengths > 0]
+    if lengths.size == 0:
+        return 0.0
+    f0 = model.attention_flops_per_token(layer, 0)["mixing"]
+    slope = model.attention_flops_per_token(layer, 1)["mixing"] - f0
+    window = model.sliding_window if layer_type == "sliding_attention" else None
+    attended = 0  # sum over prompts and positions of the tokens attended
+    for n in lengths.tolist():
+        last = n - 1
+        if window is None or last <= window:
+            attended += last * n // 2
+        else:
+            attended += window * (window + 1) // 2 + (last - window) * window
+    flops = f0 * int(lengths.sum()) + slope * attended
+    per_token = model.kv_cache_bytes_per_token(layer, kv_dtype_bytes) if layer_type != "linear_attention" else 0
+    nbytes = 2 * int(lengths.sum()) * per_token
     return roofline_time(hw, float(flops), float(nbytes), _KV_FORMAT[kv_dtype_bytes], "gemm")
