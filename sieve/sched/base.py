@@ -258,6 +258,9 @@ class Scheduler:
     name: ClassVar[str] = ""
     uses_pim_attention: ClassVar[bool] = True
     """Whether decode attention runs on PIM under this policy (the runtime reads it before attention)."""
+    pim_layout: ClassVar[str] = "tp"
+    """How the runtime lays experts out over a GPU's PIM channels for this policy: ``tp`` (every expert
+    over all channels) or ``ep`` (each expert on some channels, ``LayerView.expert_channels``)."""
 
     def __init__(self, *, overhead_s: float = 0.0):
         self._overhead_s = _seconds(overhead_s, "overhead_s")

@@ -48,6 +48,7 @@ class PIMoE(Scheduler):
 
     name = "pimoe"
     uses_pim_attention = True
+    pim_layout = "ep"
 
     def place(self, view: LayerView) -> Placement:
         if view.expert_channels is None or view.pim_channel_expert_time is None:
