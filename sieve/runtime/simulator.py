@@ -1,0 +1,454 @@
+"""The Sieve runtime: decode steps of a MoE model on GPUs with HBM-PIM, layer by layer, on resource timelines.
+
+Parallelism (SPEC §3): attention is data-parallel (request ``i`` of the batch lives on GPU
+``array_split(range(B), G)``), experts are expert-parallel (GPU ``g`` owns a contiguous block of
+``E / G`` experts, :func:`sieve.system.expert_owner`), and inside a GPU the policy decides per layer
+which of its activated experts execute on PIM and which on the GPU.
+
+Every layer of every GPU is a chain of tasks on that GPU's lanes (see :mod:`sieve.runtime.timeline`)::
+
+    gpu{g}/compute   kernels in issue order: projections, GPU attention, router, metadata, shared expert,
+                     grouped GEMM of the GPU experts, dense FFN, embedding, LM head
+    gpu{g}/memory    weights streamed HBM-PIM -> GPU by those kernels (shown; never a bottleneck of its own,
+                     a kernel's roofline already counts it)
+    gpu{g}/pim       the GPU's PIM channels: decode attention, then the PIM experts (per-channel busy
+                     times are kept beside it)
+    gpu{g}/sched     the placement policy (its own stream, beside the dispatch)
+    gpu{g}/nvlink_send, gpu{g}/nvlink_recv   collectives (every GPU's link lanes at once)
+
+One MoE layer (the dependency graph of SPEC §3)::
+
+    projections -> attention (PIM, or GPU) -> router -> AllGather of routing maps -> metadata
+      -> { dispatch (NVLink)  ||  scheduler (sched lane)  ||  shared expert (GPU) }
+      -> { GPU experts (grouped GEMM)  ||  PIM experts }            (each after dispatch and scheduler)
+      -> combine (NVLink), which waits for both and ends the layer on every GPU
+
+The QKV and output projections are one task before attention: both sit on the chain's critical path
+between the previous combine and the router, so their order inside it does not change any time.
+Dense layers are projections -> attention -> dense FFN, with no collective. A decode step is the
+embedding, every layer, then the LM head; the next step starts when the slowest GPU has finished.
+
+PIM experts of a layer run, on every channel, all their gate/up GEMVs, one hand-off to the GPU for the
+activation (``hw.pim.handoff_s``), then all their down GEMVs. A channel's time is the sum of its experts'
+cycle-level phase times (:attr:`sieve.pim.expert.ExpertTime.busy_seconds`, each phase simulated on the
+DRAM/PIM engine and read back) plus the hand-off. Layouts: the policy's :attr:`pim_layout`: ``tp`` (every
+expert over all channels; ``sieve``, ``allexp``, ``oracle``) or ``ep`` (each expert on
+``channels / experts_per_gpu`` channels; ``pimoe``).
+
+Prefill requests of a mixed batch (``workload.prefill.num_requests``) take the slots
+``(i * B) // P``; each step they bring a whole new prompt, whose tokens go through every projection and
+expert like decode tokens; their attention is causal self-attention on the GPU
+(:func:`sieve.system.prefill_attention_time`), never on PIM (it is a GEMM). Every request emits one
+token per step, so a step yields ``B`` tokens.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from sieve.hw import Hardware
+from sieve.model import ModelSpec, matrix_bytes
+from sieve.pim.attention import attention_time
+from sieve.pim.expert import expert_time
+from sieve.pim.layer import placement as ep_placement
+from sieve.sched import LayerView, Placement, Scheduler, SchedulerError, from_config as sched_from_config
+from sieve.sched import make as make_scheduler
+from sieve.system import (CapacityError, check_capacity, combine_time, decode_attention_time, dispatch_time,
+                          embedding_time, expert_owner, lm_head_time, memory_use, non_expert_time, peak_flops,
+                          prefill_attention_time, routing_allgather_time)
+from sieve.system._checks import SystemModelError
+from sieve.config.workload import WorkloadConfig
+
+from .result import RunResult
+from .timeline import Timeline
+
+__all__ = ["Simulation", "SimulationError", "ExpertGemmCost", "auto_num_gpus"]
+
+log = logging.getLogger(__name__)
+
+
+class SimulationError(ValueError):
+    """A run that cannot be simulated as configured (the message names the setting and what is allowed)."""
+
+
+class ExpertGemmCost:
+    """:func:`sieve.system.experts_time` of one model on one GPU, for many splits of the same counts.
+
+    Same formula (two grouped GEMMs: gate+up, then down), evaluated on plain floats: the schedulers ask
+    for it once per candidate move."""
+
+    def __init__(self, hw: Hardware, model: ModelSpec, activation_bytes: float = 2):
+        gpu, fmt = hw.gpu, model.expert_weight_format
+        h, i = model.hidden_size, model.expert_intermediate_size
+        peak = peak_flops(gpu, fmt) * gpu.grouped_gemm_efficiency
+        bw = gpu.hbm_bytes_per_s * gpu.stream_efficiency
+        # (flops per token, weight bytes per active expert, activation bytes per token) of each GEMM
+        self._gemms = [(2.0 * n * k, matrix_bytes(n, k, fmt), (k + n) * activation_bytes)
+                       for n, k in ((2 * i, h), (h, i))]
+        self._peak, self._bw, self._launch = peak, bw, gpu.kernel_launch_s
+
+    def __call__(self, counts_on_gpu: np.ndarray) -> float:
+        total = int(counts_on_gpu.sum())
+        if total == 0:
+            return 0.0
+        active = int(np.count_nonzero(counts_on_gpu))
+        t = 0.0
+        for flops, weight, act in self._gemms:
+            compute = flops * total / self._peak
+            memory = (active * weight + total * act) / self._bw
+            t += max(compute, memory) + self._launch
+        return t
+
+    def weight_bytes(self, active: int) -> float:
+        return active * sum(w for _, w, _ in self._gemms)
+
+
+def auto_num_gpus(hw: Hardware, model: ModelSpec, context_lengths) -> int:
+    """The fewest GPUs (a divisor of the expert count, at most 64) whose memory holds the model and the KV
+    cache of requests with ``context_lengths``."""
+    tried = [g for g in range(1, min(model.num_experts, 64) + 1) if model.num_experts % g == 0]
+    for g in tried:
+        if memory_use(hw, model, g, context_lengths).fits:
+            return g
+    use = memory_use(hw, model, tried[-1], context_lengths)
+    raise CapacityError(f"{model.name} does not fit even on {tried[-1]} x {hw.name}: {use.describe()}; "
+                        "set num_gpus and allow_over_capacity=true to run anyway")
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """The requests of a run: who decodes, who prefills, where they live, what they route to."""
+
+    home: np.ndarray            # [B] GPU of each request
+    prefill: np.ndarray         # [B] bool
+    context: np.ndarray         # [B] decode context at step 0 (prefill slots: 0)
+    prompts: np.ndarray         # [steps, B] prompt tokens of prefill slots (0 for decode slots)
+    routing: np.ndarray         # [steps, moe_layers, tokens, k]
+
+
+class Simulation:
+    """A configured run: hardware, model, placement policy, workload and GPU count.
+
+    ``sched``: a policy name, a ``sched`` config mapping (``name``, ``params``) or a callable returning a new
+    :class:`~sieve.sched.Scheduler` (one per GPU is made). ``num_gpus``: an integer or ``"auto"``.
+    ``record_timeline``: keep every span (for :mod:`sieve.runtime.trace`)."""
+
+    def __init__(self, hw: Hardware, model: ModelSpec, sched: str | Mapping | Callable[[], Scheduler],
+                 workload: WorkloadConfig, num_gpus: int | str = "auto", *, allow_over_capacity: bool = False,
+                 record_timeline: bool = False):
+        if not isinstance(hw, Hardware):
+            raise SimulationError(f"hw must be a sieve.hw.Hardware, got {type(hw).__name__}")
+        if not isinstance(model, ModelSpec):
+            raise SimulationError(f"model must be a sieve.model.ModelSpec, got {type(model).__name__}")
+        if not isinstance(workload, WorkloadConfig):
+            raise SimulationError(f"workload must be a sieve.config.workload.WorkloadConfig, got {type(workload).__name__}")
+        self.hw, self.model, self.workload = hw, model, workload
+        self._new_scheduler = self._scheduler_factory(sched)
+        probe = self._new_scheduler()
+        self.sched_name = probe.name
+        self.record_timeline = bool(record_timeline)
+        self.allow_over_capacity = bool(allow_over_capacity)
+        rng = workload.rng()
+        B = workload.batch_size
+        context = workload.context_length.sample(B, rng)
+        P = workload.prefill.num_requests
+        prompts = np.stack([workload.prefill.prompt_length.sample(P, rng) for _ in range(workload.decode_steps)]) \
+            if P else np.zeros((workload.decode_steps, 0), dtype=np.int64)
+        final_lengths = context + workload.decode_steps
+        if P:
+            final_lengths = np.concatenate([final_lengths, prompts.max(axis=0)])
+        if num_gpus == "auto":
+            num_gpus = auto_num_gpus(hw, model, final_lengths)
+        if isinstance(num_gpus, bool) or not isinstance(num_gpus, (int, np.integer)) or num_gpus < 1:
+            raise SimulationError(f"num_gpus={num_gpus!r} is invalid; allowed: a positive integer or 'auto'")
+        self.num_gpus = int(num_gpus)
+        try:
+            self.owner = expert_owner(model.num_experts, self.num_gpus)
+        except SystemModelError as e:
+            raise SimulationError(str(e)) from None
+        self.memory = check_capacity(hw, model, self.num_gpus, final_lengths,
+                                     allow_over_capacity=self.allow_over_capacity)
+        self.batch = self._make_batch(rng, context, prompts)
+
+    # ----------------------------------------------------------------------------------------- set-up
+    @staticmethod
+    def _scheduler_factory(sched) -> Callable[[], Scheduler]:
+        if isinstance(sched, str):
+            make_scheduler(sched)
+            return lambda: make_scheduler(sched)
+        if isinstance(sched, Mapping) or hasattr(sched, "keys"):
+            sched_from_config(sched)
+            return lambda: sched_from_config(sched)
+        if callable(sched):
+            made = sched()
+            if not isinstance(made, Scheduler):
+                raise SchedulerError(f"sched() must return a sieve.sched.Scheduler, got {type(made).__name__}")
+            return sched
+        raise SchedulerError(f"sched must be a policy name, a sched config or a factory, got {sched!r}")
+
+    def _make_batch(self, rng: np.random.Generator, context: np.ndarray, prompts: np.ndarray) -> _Batch:
+        wl, model, G = self.workload, self.model, self.num_gpus
+        B, P, steps = wl.batch_size, wl.prefill.num_requests, wl.decode_steps
+        home = np.empty(B, dtype=np.int64)
+        for g, part in enumerate(np.array_split(np.arange(B), G)):
+            home[part] = g
+        prefill = np.zeros(B, dtype=bool)
+        slots = (np.arange(P) * B) // P if P else np.zeros(0, dtype=np.int64)
+        prefill[slots] = True
+        context = np.where(prefill, 0, context)
+        full_prompts = np.zeros((steps, B), dtype=np.int64)
+        full_prompts[:, slots] = prompts
+        max_tokens = int((np.where(prefill, full_prompts, 1)).sum(axis=1).max())
+        routing = self._routing(max_tokens, np.random.default_rng([wl.seed, 1]))
+        return _Batch(home, prefill, context, full_prompts, routing)
+
+    def _routing(self, tokens: int, rng: np.random.Generator) -> np.ndarray:
+        from sieve.routing import RoutingError, generate, load_trace, read_jsonl
+
+        wl, model = self.workload, self.model
+        r = wl.routing
+        try:
+            if r.family == "trace":
+                path = Path(r.trace)
+                if not path.is_file():
+                    raise SimulationError(f"workload.routing.trace={r.trace!r}: no such file")
+                routing = read_jsonl(path, model) if path.suffix == ".jsonl" else load_trace(path, model)
+                steps, _, have, _ = routing.shape
+                if steps < wl.decode_steps or have < tokens:
+                    raise SimulationError(
+                        f"routing trace {r.trace} has {steps} steps x {have} tokens; this workload needs "
+                        f"{wl.decode_steps} steps x {tokens} tokens (decode_steps, batch_size and prompts)")
+                return routing[:wl.decode_steps, :, :tokens]
+            return generate(model, tokens, wl.decode_steps, family=r.family, seed=rng, drift=r.drift,
+                            **dict(r.params))
+        except RoutingError as e:
+            raise SimulationError(f"workload.routing: {e}") from None
+
+    # ----------------------------------------------------------------------------------------- costs
+    def _costs(self):
+        """Per-run memo tables of costs that repeat across layers and steps."""
+        hw, model = self.hw, self.model
+        scheds = [self._new_scheduler() for _ in range(self.num_gpus)]
+        layout = getattr(scheds[0], "pim_layout", "tp")
+        experts_per_gpu = model.num_experts // self.num_gpus
+        C = hw.pim_channels_per_gpu
+        channels_per_expert = max(1, C // experts_per_gpu) if layout == "ep" else None
+        return scheds, layout, experts_per_gpu, channels_per_expert
+
+    def run(self, progress: bool = False) -> RunResult:
+        """Simulate ``workload.decode_steps`` decode steps; returns the tables and the summary."""
+        from tqdm.auto import tqdm
+
+        hw, model, wl, batch = self.hw, self.model, self.workload, self.batch
+        G, B, C = self.num_gpus, wl.batch_size, hw.pim_channels_per_gpu
+        scheds, layout, Eg, S = self._costs()
+        uses_pim = scheds[0].uses_pim_attention
+        pim_enabled = scheds[0].name != "gpu_only"
+        gpu_experts = ExpertGemmCost(hw, model)
+        tl = Timeline(record=self.record_timeline)
+        handoff = hw.pim.handoff_s
+        launch = hw.gpu.kernel_launch_s
+        stream_bw = hw.gpu.hbm_bytes_per_s * hw.gpu.stream_efficiency
+        roofline_per_token = 2 * model.expert_params / hw.pim_peak_flops_per_gpu
+
+        memo: dict[Any, Any] = {}
+
+        def memoized(key, fn):
+            if key not in memo:
+                memo[key] = fn()
+            return memo[key]
+
+        def pim_busy(n: int, lay: str) -> float:
+            return memoized(("pim", n, lay), lambda: expert_time(
+                hw, model, n, lay, channels_per_expert=S if lay == "ep" else None, details=True).busy_seconds)
+
+        ep_channels = ep_placement(hw, model, Eg, "ep", S) if layout == "ep" else None
+        if ep_channels is not None:
+            ep_slices = np.zeros((Eg, C))
+            np.add.at(ep_slices, (np.repeat(np.arange(Eg), ep_channels.shape[1]), ep_channels.ravel()), 1.0)
+
+        lanes = [{k: f"gpu{g}/{k}" for k in ("compute", "memory", "pim", "sched", "nvlink_send", "nvlink_recv")}
+                 for g in range(G)]
+        link_lanes = [lane[k] for lane in lanes for k in ("nvlink_send", "nvlink_recv")]
+        moe_index = {layer: i for i, layer in enumerate(model.moe_layers)}
+
+        layer_rows: list[tuple] = []
+        expert_rows: list[np.ndarray] = []
+        step_rows: list[tuple] = []
+        pim_phases: list[tuple] = []
+        channel_att = np.zeros((G, C))
+        channel_exp = np.zeros((G, C))
+        busy = {"gpu": 0.0, "link": 0.0, "sched": 0.0}
+
+        def gpu_task(g, name, duration, ready, weight_bytes=0.0):
+            start, end = tl.place(name, lanes[g]["compute"], duration, ready)
+            busy["gpu"] += end - start
+            if weight_bytes and duration:
+                tl.place(name, lanes[g]["memory"], min(weight_bytes / stream_bw, end - start), start)
+            return end
+
+        def collective(name, duration, ready):
+            start, end = tl.place(name, link_lanes, duration, ready)
+            busy["link"] += end - start
+            return end
+
+        steps = wl.decode_steps
+        bar = tqdm(total=steps * model.num_layers, disable=not progress, unit="layer",
+                   desc=f"{model.name} {self.sched_name} B={B}", leave=False)
+        now = 0.0
+        for s in range(steps):
+            tl.step = s
+            prompts = batch.prompts[s]
+            tokens_per_req = np.where(batch.prefill, prompts, 1)
+            token_home = np.repeat(batch.home, tokens_per_req)
+            T = int(tokens_per_req.sum())
+            home_onehot = np.zeros((T, G), dtype=np.int64)
+            home_onehot[np.arange(T), token_home] = 1
+            tokens_g = np.bincount(token_home, minlength=G)
+            requests_g = np.bincount(batch.home, minlength=G)
+            decode_ctx = [np.sort(batch.context[(batch.home == g) & ~batch.prefill] + s) for g in range(G)]
+            prompt_g = [prompts[(batch.home == g) & batch.prefill] for g in range(G)]
+            ready = [now] * G
+            tl.layer = -1
+            for g in range(G):
+                ready[g] = gpu_task(g, "embedding", embedding_time(hw, model, int(tokens_g[g])), ready[g])
+            for layer in range(model.num_layers):
+                tl.layer = layer
+                layer_start = list(ready)
+                ltype = model.layer_types[layer]
+                is_moe = layer in moe_index
+                rows = []
+                att_s = [0.0] * G
+                att_where = []
+                for g in range(G):
+                    ne = memoized(("ne", layer, int(tokens_g[g])),
+                                  lambda: non_expert_time(hw, model, layer, int(tokens_g[g])))
+                    t = gpu_task(g, "attention projections", ne.attention_projections_s, ready[g],
+                                 model.attention_weight_bytes(layer))
+                    on_pim = pim_enabled and uses_pim and ltype != "linear_attention"
+                    if on_pim:
+                        att = memoized(("att", ltype, decode_ctx[g].tobytes()),
+                                       lambda: attention_time(hw, model, layer, decode_ctx[g]))
+                        start, t_att = tl.place("attention", lanes[g]["pim"], float(att), t)
+                        channel_att[g] += att.channel_seconds
+                        if self.record_timeline and float(att):
+                            pim_phases.append((s, layer, g, "attention", start, att.channel_seconds))
+                        att_s[g] = float(att)
+                        t = t_att
+                        att_where.append("pim")
+                    else:
+                        att = memoized(("gatt", ltype, decode_ctx[g].tobytes()),
+                                       lambda: decode_attention_time(hw, model, layer, decode_ctx[g]))
+                        t0 = t
+                        t = gpu_task(g, "attention", att, t)
+                        att_s[g] = t - t0
+                        att_where.append("gpu")
+                    if len(prompt_g[g]):
+                        t = gpu_task(g, "prefill attention", prefill_attention_time(hw, model, layer, prompt_g[g]), t)
+                    if is_moe:
+                        t = gpu_task(g, "router", ne.router_s, t,
+                                     matrix_bytes(model.num_experts, model.hidden_size, model.weight_format))
+                    else:
+                        t = gpu_task(g, "dense FFN", ne.dense_ffn_s, t, model.dense_ffn_weight_bytes)
+                    ready[g] = t
+                    rows.append(ne)
+                if not is_moe:
+                    for g in range(G):
+                        layer_rows.append((s, layer, g, "dense", att_where[g], att_s[g], 0.0, 0, 0, 0, 0,
+                                           math.nan, 0.0, layer_start[g], ready[g]))
+                    bar.update()
+                    continue
+
+                # ---- MoE: routing, placement, experts, collectives
+                r = batch.routing[s, moe_index[layer], :T]
+                counts = np.bincount(r.ravel(), minlength=model.num_experts)
+                owners = self.owner[r]
+                present = np.zeros((T, G), dtype=np.int64)
+                present[np.arange(T)[:, None], owners] = 1
+                traffic = home_onehot.T @ present  # [src, dst] tokens sent (once per destination GPU)
+                t_gather = routing_allgather_time(hw, model, tokens_g)
+                t_dispatch = dispatch_time(hw, model, traffic)
+                t_combine = combine_time(hw, model, traffic)
+                t_ag = collective("routing AllGather", t_gather, max(ready))
+                meta_end = [gpu_task(g, "grouped-GEMM metadata", launch, t_ag) for g in range(G)]
+                t_disp = collective("dispatch", t_dispatch, max(meta_end))
+                ends = []
+                per_gpu = []
+                for g in range(G):
+                    local = counts[g * Eg:(g + 1) * Eg]
+                    ne = rows[g]
+                    base_gpu = (ne.attention_projections_s + ne.router_s + ne.shared_expert_s + launch
+                                + (att_s[g] if att_where[g] == "gpu" else 0.0))
+                    view = LayerView(
+                        counts=local,
+                        gpu_time=lambda c, base=base_gpu: base + gpu_experts(c),
+                        pim_roofline=lambda n: n * roofline_per_token,
+                        comm_s=t_gather + t_dispatch + t_combine,
+                        pim_attention_s=att_s[g] if att_where[g] == "pim" else 0.0,
+                        pim_expert_time=lambda n: pim_busy(n, "tp"),
+                        num_pim_channels=C,
+                        expert_channels=ep_channels,
+                        pim_channel_expert_time=(lambda n: pim_busy(n, "ep")) if layout == "ep" else None,
+                    )
+                    place: Placement = scheds[g].place(view)
+                    if not pim_enabled and place.on_pim.any():
+                        raise SchedulerError(f"{self.sched_name} placed experts on PIM, which it does not use")
+                    sched_start, sched_end = tl.place(f"{self.sched_name} placement", lanes[g]["sched"],
+                                                      place.overhead_s, meta_end[g])
+                    busy["sched"] += sched_end - sched_start
+                    t_shared = gpu_task(g, "shared experts", ne.shared_expert_s, meta_end[g],
+                                        model.shared_expert_weight_bytes)
+                    go = max(t_disp, sched_end)
+                    on_gpu_counts = np.where(place.on_gpu, local, 0)
+                    n_gpu = int(np.count_nonzero(on_gpu_counts))
+                    t_gx = gpu_task(g, "GPU experts", gpu_experts(on_gpu_counts), max(go, t_shared),
+                                    gpu_experts.weight_bytes(n_gpu))
+                    pim_counts = local[place.on_pim]
+                    if pim_counts.size:
+                        cost = np.array([pim_busy(int(n), layout) for n in pim_counts])
+                        if layout == "ep":
+                            load = (ep_slices[place.on_pim] * cost[:, None]).sum(axis=0)
+                            load = np.where(load > 0, load + handoff, 0.0)
+                        else:
+                            load = np.full(C, math.fsum(cost) + handoff)
+                        start, t_px = tl.place("PIM experts", lanes[g]["pim"], float(load.max()), go)
+                        channel_exp[g] += load
+                        if self.record_timeline:
+                            pim_phases.append((s, layer, g, "experts", start, load))
+                        measured = {int(n): pim_busy(int(n), "tp") for n in np.unique(pim_counts)}
+                    else:
+                        load, t_px, measured = np.zeros(C), go, {}
+                    scheds[g].observe(local, place, measured)
+                    ends.append(max(t_gx, t_px, t_shared))
+                    active = local > 0
+                    idx = np.flatnonzero(active)
+                    expert_rows.append(np.stack([np.full(idx.size, s), np.full(idx.size, layer), np.full(idx.size, g),
+                                                 idx + g * Eg, local[idx], place.on_pim[idx].astype(np.int64)],
+                                                axis=1))
+                    per_gpu.append((place, local, load))
+                t_comb = collective("combine", t_combine, max(ends))
+                for g in range(G):
+                    place, local, load = per_gpu[g]
+                    layer_rows.append((s, layer, g, "moe", att_where[g], att_s[g], float(load.max()),
+                                       int((local > 0).sum()), int(place.on_pim.sum()), int(local.sum()),
+                                       int(local[place.on_pim].sum()), float(place.estimated_s),
+                                       t_gather + t_dispatch + t_combine, layer_start[g], t_comb))
+                    ready[g] = t_comb
+                bar.update()
+            tl.layer = -1
+            for g in range(G):
+                ready[g] = gpu_task(g, "LM head", lm_head_time(hw, model, int(requests_g[g])), ready[g],
+                                    matrix_bytes(model.vocab_size, model.hidden_size, model.weight_format))
+            end = max(ready)
+            step_rows.append((s, now, end, end - now, int((~batch.prefill).sum()), int(prompts.sum())))
+            now = end
+        bar.close()
+        return RunResult.build(self, layer_rows=layer_rows, expert_rows=expert_rows, step_rows=step_rows,
+                               channel_att=channel_att, channel_exp=channel_exp, busy=busy, timeline=tl,
+                               pim_phases=pim_phases)
