@@ -1,0 +1,202 @@
+"""The Sieve paper's evaluation figures, as sweeps of the runtime.
+
+    python -m sieve.reproduce fig9  --model qwen3_30b_a3b --out results/
+    python -m sieve.reproduce fig10 --out results/
+    python -m sieve.reproduce fig11 --out results/
+
+``fig9``: throughput per GPU against interactivity for the schedulers noexp, allexp, pimoe, sieve and
+gpu_only at B = 1, 2, 4, ..., 256 on the paper's GPU count for the model (Qwen3-30B-A3B 1,
+GPT-OSS-120B 4, Qwen3.5-397B-A17B 8; Qwen3.5 in bf16 exceeds 8 x 96 GB and runs with
+``allow_over_capacity``, as in the paper). Writes ``fig9_<model>.csv`` (model, sched, batch_size,
+num_gpus, tpot_s, tokens_per_s_per_gpu, tokens_per_s_per_user) and ``fig9_<model>.png``.
+
+``fig10``: per-channel PIM utilization of pimoe and sieve, GPT-OSS-120B on 4 GPUs (``--batch-size``,
+default 64). Writes ``fig10_<model>.csv`` (model, sched, batch_size, gpu, channel, attention_busy_s,
+expert_busy_s, busy_s, utilization) and ``fig10_<model>.png``.
+
+``fig11``: mixed prefill + decode batches, Qwen3-30B-A3B on 1 GPU: 2 prefill requests per batch for
+B <= 32 and 8 for B >= 64 (``workload=mixed``), schedulers noexp, allexp, pimoe, sieve. Writes
+``fig11_<model>.csv`` (the fig9 columns plus prefill_requests and speedup_over_noexp) and a bar plot.
+
+Every point is one :func:`sieve.runtime.simulate` run with the default decode workload (override with
+``--set key=value``, any main-config key, e.g. ``--set workload.decode_steps=4``). Points run in
+``--jobs`` worker processes. Each finished point is kept in ``DIR/.points/``; an interrupted sweep run
+again with the same arguments resumes from there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+__all__ = ["FIGURES", "PAPER_GPUS", "points", "run_figure", "main"]
+
+PAPER_GPUS = {"qwen3_30b_a3b": 1, "gpt_oss_120b": 4, "qwen3_5_397b_a17b": 8}
+FIG9_SCHEDS = ("noexp", "allexp", "pimoe", "sieve", "gpu_only")
+FIG11_SCHEDS = ("noexp", "allexp", "pimoe", "sieve")
+BATCH_SIZES = tuple(2 ** i for i in range(9))
+FIGURES = ("fig9", "fig10", "fig11")
+DEFAULT_MODEL = {"fig9": "qwen3_30b_a3b", "fig10": "gpt_oss_120b", "fig11": "qwen3_30b_a3b"}
+
+
+class ReproduceError(ValueError):
+    """Bad arguments for a figure."""
+
+
+def _gpus(model: str, num_gpus: int | None) -> int:
+    if num_gpus is not None:
+        return num_gpus
+    if model not in PAPER_GPUS:
+        raise ReproduceError(f"the paper gives no GPU count for {model!r} (it has {', '.join(PAPER_GPUS)}); "
+                             "pass --gpus")
+    return PAPER_GPUS[model]
+
+
+def points(figure: str, model: str, *, num_gpus: int | None = None, batch_sizes: Sequence[int] = BATCH_SIZES,
+           extra: Sequence[str] = ()) -> list[list[str]]:
+    """The Hydra overrides of every run of ``figure``."""
+    if figure not in FIGURES:
+        raise ReproduceError(f"unknown figure {figure!r}; available: {', '.join(FIGURES)}")
+    gpus = _gpus(model, num_gpus)
+    base = ["+hw=aim", f"+model={model}", f"num_gpus={gpus}", "progress=false", "output.timeline=false"]
+    if model == "qwen3_5_397b_a17b":
+        base.append("allow_over_capacity=true")
+    if figure == "fig9":
+        runs = [[*base, f"sched={s}", f"workload.batch_size={b}"] for s in FIG9_SCHEDS for b in batch_sizes]
+    elif figure == "fig10":
+        runs = [[*base, f"sched={s}", f"workload.batch_size={b}"] for s in ("pimoe", "sieve") for b in batch_sizes]
+    else:
+        runs = [[*base, f"sched={s}", "workload=mixed", f"workload.batch_size={b}",
+                 f"workload.prefill.num_requests={2 if b <= 32 else 8}"]
+                for s in FIG11_SCHEDS for b in batch_sizes if b >= 8]
+    return [[*r, *extra] for r in runs]
+
+
+def _run_point(overrides: list[str], store: str) -> dict:
+    """One run; its summary (and per-channel table for fig10) is stored under ``store`` by override hash."""
+    key = hashlib.sha256(json.dumps(overrides).encode()).hexdigest()[:20]
+    path = Path(store) / f"{key}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    import sieve.runtime as rt
+
+    result = rt.simulate(overrides)
+    record = {"overrides": overrides, "summary": result.summary,
+              "channels": result.channels.to_dict(orient="list")}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record))
+    os.replace(tmp, path)  # a point is stored whole or not at all
+    return record
+
+
+def run_figure(figure: str, model: str | None = None, out: str | os.PathLike = ".", *, num_gpus: int | None = None,
+               batch_sizes: Sequence[int] = BATCH_SIZES, jobs: int = 1, extra: Sequence[str] = (),
+               plots: bool = True, progress: bool = True) -> Path:
+    """Run (or resume) the sweep of ``figure`` and write its CSV and plot into ``out``; returns the CSV path."""
+    import pandas as pd
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
+
+    model = model or DEFAULT_MODEL.get(figure, "")
+    runs = points(figure, model, num_gpus=num_gpus, batch_sizes=batch_sizes, extra=extra)
+    out = Path(out)
+    store = out / ".points"
+    store.mkdir(parents=True, exist_ok=True)
+    import sieve.runtime as rt
+
+    rt.compose(runs[0])  # a bad model, option or key fails here, before any worker starts
+    bar = tqdm(total=len(runs), desc=f"{figure} {model}", disable=not progress)
+    records = []
+    with Parallel(n_jobs=jobs, return_as="generator") as parallel:
+        for record in parallel(delayed(_run_point)(r, str(store)) for r in runs):
+            records.append(record)
+            bar.update()
+    bar.close()
+    summaries = pd.DataFrame([r["summary"] for r in records])
+    cols = ["model", "sched", "batch_size", "num_gpus", "tpot_s", "tokens_per_s_per_gpu", "tokens_per_s_per_user"]
+    csv = out / f"{figure}_{model}.csv"
+    if figure == "fig10":
+        frames = []
+        for r in records:
+            ch = pd.DataFrame(r["channels"])
+            s = r["summary"]
+            ch.insert(0, "batch_size", s["batch_size"])
+            ch.insert(0, "sched", s["sched"])
+            ch.insert(0, "model", s["model"])
+            frames.append(ch)
+        table = pd.concat(frames, ignore_index=True)
+    elif figure == "fig11":
+        table = summaries[cols + ["prefill_requests"]].copy()
+        base = table[table["sched"] == "noexp"].set_index("batch_size")["tokens_per_s_per_gpu"]
+        table["speedup_over_noexp"] = table["tokens_per_s_per_gpu"] / table["batch_size"].map(base)
+    else:
+        table = summaries[cols]
+    table = table.sort_values([c for c in ("sched", "batch_size", "gpu", "channel") if c in table]).reset_index(drop=True)
+    tmp = csv.with_suffix(".csv.tmp")
+    table.to_csv(tmp, index=False)
+    os.replace(tmp, csv)
+    if plots:
+        _plot(figure, table, out / f"{figure}_{model}.png")
+    return csv
+
+
+def _plot(figure: str, table, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sieve.results import plots
+
+    if figure == "fig9":
+        fig = plots.pareto(table, title=f"{table['model'].iloc[0]}: throughput vs interactivity")
+    elif figure == "fig10":
+        b = int(table["batch_size"].max() if 64 not in set(table["batch_size"]) else 64)
+        fig = plots.channel_utilization(table[table["batch_size"] == b],
+                                        title=f"{table['model'].iloc[0]}, B={b}: PIM channel utilization")
+    else:
+        fig = plots.speedup_bars(table, value="speedup_over_noexp",
+                                 title=f"{table['model'].iloc[0]} with prefill: speedup over noexp")
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sieve.reproduce", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("figure", choices=FIGURES)
+    parser.add_argument("--model", help="model preset (default: the paper's model of the figure)")
+    parser.add_argument("--out", default=".", help="output directory (default: .)")
+    parser.add_argument("--gpus", type=int, help="GPU count (default: the paper's for the model)")
+    parser.add_argument("--batch-sizes", default=",".join(map(str, BATCH_SIZES)),
+                        help="comma-separated batch sizes (default: 1,2,4,...,256)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra main-config override for every run (repeatable)")
+    parser.add_argument("--no-plot", action="store_true", help="write the CSV only")
+    args = parser.parse_args(argv)
+    try:
+        sizes = [int(b) for b in args.batch_sizes.split(",") if b.strip()]
+    except ValueError:
+        parser.error(f"--batch-sizes {args.batch_sizes!r}: expected comma-separated integers")
+    if not sizes or min(sizes) < 1:
+        parser.error(f"--batch-sizes {args.batch_sizes!r}: batch sizes must be positive integers")
+    if args.jobs < 1:
+        parser.error(f"--jobs {args.jobs}: must be at least 1")
+    try:
+        csv = run_figure(args.figure, args.model, args.out, num_gpus=args.gpus, batch_sizes=sizes, jobs=args.jobs,
+                         extra=args.set, plots=not args.no_plot)
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(csv)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

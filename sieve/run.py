@@ -1,0 +1,89 @@
+"""sieve's main job: simulate serving a MoE model on GPUs with HBM-PIM and write the run directory.
+
+    python -m sieve.run +hw=aim +model=deepseek
+    python -m sieve.run +hw=aim +model=gpt_oss_120b sched=pimoe num_gpus=4 workload.batch_size=128
+    python -m sieve.run --multirun +hw=aim +model=qwen3_30b_a3b num_gpus=1 sched=sieve,pimoe \\
+        workload.batch_size=1,4,16,64,256 hydra/launcher=joblib
+
+The run directory (Hydra's, ``outputs/<date>/<time>`` or one sub-directory per job of a sweep) receives
+``summary.json``, the tables ``layers``, ``channels``, ``experts``, ``steps`` (``output.tables=csv|parquet``),
+``config.yaml`` (the resolved configuration), figures (``output.plots``) and, with ``output.timeline=true``,
+``timeline.json``. A job whose directory already holds a ``summary.json`` is not run again, so a sweep
+interrupted and started again with ``hydra.sweep.dir=<its directory>`` only runs what is missing.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from sieve.runtime import CONF_DIR, compose, simulate, write_run
+
+log = logging.getLogger("sieve.run")
+
+
+def _timeline_options(cfg: DictConfig) -> dict | None:
+    out = cfg.output
+    if not out.timeline:
+        return None
+    return {"step": int(out.timeline_step), "channels": int(out.timeline_channels),
+            "dram": bool(out.timeline_dram), "dram_us": float(out.timeline_dram_us)}
+
+
+def run_job(cfg: DictConfig, run_dir: str | Path) -> dict:
+    """Simulate ``cfg`` and write ``run_dir``; a directory with a ``summary.json`` is complete and is kept."""
+    import json
+
+    run_dir = Path(run_dir)
+    done = run_dir / "summary.json"
+    if done.exists():
+        log.info("%s already holds a finished run; skipped", run_dir)
+        return json.loads(done.read_text())
+    result = simulate(cfg)
+    write_run(result, run_dir, tables=str(cfg.output.tables), plots=bool(cfg.output.plots),
+              timeline=_timeline_options(cfg))
+    print(result.describe())
+    print(f"  written to {run_dir}")
+    return result.summary
+
+
+@hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="config")
+def _main(cfg: DictConfig) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    run_job(cfg, HydraConfig.get().runtime.output_dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: check the overrides first (clear one-line errors with the valid choices), then hand the
+    command line to Hydra."""
+    from sieve.config import register_all
+    from sieve.runtime import ConfigError
+
+    register_all()
+    args = sys.argv[1:] if argv is None else argv
+    overrides = [a for a in args if "=" in a and not a.startswith("-") and not a.startswith("hydra")]
+    if not any(a in ("--multirun", "-m") for a in args) and not any(a.startswith("-") for a in args):
+        try:
+            cfg = compose(overrides)
+            from sieve.runtime import simulation_from_config
+
+            simulation_from_config(cfg)  # validates hw, model, workload, scheduler, GPUs and capacity
+        except (ConfigError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+    sys.argv = [sys.argv[0], *args]
+    try:
+        _main()
+    except (ConfigError, ValueError) as e:  # e.g. one job of a sweep with a bad value
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
