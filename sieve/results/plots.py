@@ -3,8 +3,9 @@
 Every function checks the columns it needs (a missing one raises ``ValueError`` naming it and the
 columns the table has), draws on ``ax=`` when given or on a new :class:`~matplotlib.figure.Figure`,
 and returns the figure. Figures are built without pyplot: nothing is registered, shown or changed
-globally, so they work without a display and a sweep can draw hundreds of them; save one with
-``fig.savefig(path)``, or let a notebook display the returned figure.
+globally, so they work without a display and a sweep can draw hundreds of them. Save one with
+``fig.savefig(path)``; a notebook displays a returned figure once ``%matplotlib inline`` has run
+(figures made without pyplot reach the notebook only through the display hook it installs).
 
 ==================  ====================================================================================
 function            columns
