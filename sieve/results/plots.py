@@ -35,7 +35,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, PercentFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 __all__ = [
     "SCHED_COLORS",
@@ -61,6 +61,7 @@ SCHED_COLORS: dict[str, str] = {
 
 INTERACTIVITY, THROUGHPUT = "tokens_per_s_per_user", "tokens_per_s_per_gpu"
 ANNOTATE_MAX_POINTS = 12
+LABEL_EVERY_CHANNEL_UP_TO = 32
 
 # The Sieve paper's token-count bins (Fig. 5): column of sieve.routing.stats -> label.
 TOKEN_BINS = {"frac_1": "N=1", "frac_2": "N=2", "frac_3_4": "N=3–4", "frac_gt4": "N>4"}
@@ -231,8 +232,11 @@ def channel_utilization(table: pd.DataFrame, *, gpu: int = 0, ax: Axes | None = 
     for sched, a in zip(scheds, axes):
         rows = table if sched is None else table[table["sched"] == sched]
         per_channel = rows.groupby("channel", sort=True)["utilization"].mean()
-        a.bar(per_channel.index.astype(str), per_channel.to_numpy(),
-              color=colors.get(sched, "tab:blue"), width=0.8)
+        a.bar(per_channel.index, per_channel.to_numpy(), color=colors.get(sched, "tab:blue"), width=0.8)
+        if len(per_channel) <= LABEL_EVERY_CHANNEL_UP_TO:
+            a.set_xticks(per_channel.index, [str(c) for c in per_channel.index])
+        else:
+            a.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
         a.set_xlabel("channel")
         if sched is not None:
             a.set_title(str(sched))
@@ -398,16 +402,17 @@ def command_mix(counts: Mapping[str, float] | pd.Series, *, ax: Axes | None = No
 # ---- runtime ------------------------------------------------------------------------------------
 
 
-def layer_timeline(table: pd.DataFrame, *, where: Mapping[str, Any] | None = None, ax: Axes | None = None,
-                   title: str | None = None) -> Figure:
+def layer_timeline(table: pd.DataFrame, *, where: Mapping[str, Any] | None = None, relative: bool = False,
+                   ax: Axes | None = None, title: str | None = None) -> Figure:
     """One decode step, layer by layer: each layer's span, with the busy time of each resource.
 
     Columns: ``layer``, ``start_s``, ``end_s``, and whichever of ``attention_s``, ``gpu_busy_s``,
     ``pim_busy_s``, ``pim_experts_s`` and ``link_s`` are present. Each layer is a band (first layer on top): a grey bar
     from ``start_s`` to ``end_s`` and, stacked within the band, one bar per component starting at the
     layer's start, as long as the component kept its resource busy (the table holds durations, not
-    start times, of the components). A table with several steps or GPUs must be narrowed with
-    ``where``, e.g. ``where={"step": 0, "gpu": 0}``: each layer may appear once.
+    start times, of the components). ``relative`` starts every layer at 0 instead, so layers that are
+    short next to the whole step can be compared. A table with several steps or GPUs must be narrowed
+    with ``where``, e.g. ``where={"step": 0, "gpu": 0}``: each layer may appear once.
     """
     table = _select(_require(table, ["layer", "start_s", "end_s"], "layer_timeline"), where, "layer_timeline")
     if table["layer"].duplicated().any():
@@ -419,7 +424,10 @@ def layer_timeline(table: pd.DataFrame, *, where: Mapping[str, Any] | None = Non
     fig, (a,) = _panels(ax, 1, "layer_timeline", size=(8.0, min(12.0, 0.3 * len(table) + 1.5)))
     y = np.arange(len(table), dtype=float)
     start = table["start_s"].to_numpy(float)
-    a.barh(y, table["end_s"].to_numpy(float) - start, left=start, height=0.9, color="0.85", label="layer")
+    span = table["end_s"].to_numpy(float) - start
+    if relative:
+        start = np.zeros_like(start)
+    a.barh(y, span, left=start, height=0.9, color="0.85", label="layer")
     slot = 0.8 / max(1, len(parts))
     for i, col in enumerate(parts):
         offset = -0.4 + slot * (i + 0.5)
@@ -428,7 +436,7 @@ def layer_timeline(table: pd.DataFrame, *, where: Mapping[str, Any] | None = Non
     a.set_yticks(y, [str(v) for v in table["layer"]], fontsize=7)
     a.invert_yaxis()
     a.set_ylabel("layer")
-    a.set_xlabel("time (s)")
+    a.set_xlabel("time since the layer started (s)" if relative else "time (s)")
     a.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     _title(fig, [a], title)
     return fig

@@ -130,6 +130,12 @@ def test_channel_utilization_one_panel_per_scheduler_one_bar_per_channel():
         assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "2", "3"]
 
 
+def test_channel_utilization_labels_every_channel_only_when_few():
+    many = pd.DataFrame({"channel": range(128), "utilization": 0.5})
+    (ax,) = plots.channel_utilization(many).axes
+    assert len(ax.patches) == 128 and len(ax.get_xticks()) < 20
+
+
 def test_channel_utilization_picks_the_gpu_and_needs_no_sched():
     fig = plots.channel_utilization(channel_table(), gpu=1)
     assert fig.axes[0].patches[0].get_height() == pytest.approx(1.25)
@@ -267,6 +273,9 @@ def test_layer_timeline_a_band_per_layer_with_its_components():
     np.testing.assert_allclose([p.get_width() for p in gpu.patches], [0.4, 0.3, 0.5])
     np.testing.assert_allclose([p.get_x() for p in link.patches], [0.0, 1.0, 2.0])
     assert [t.get_text() for t in ax.get_yticklabels()] == ["0", "1", "2"]
+    (ax,) = plots.layer_timeline(timeline_table(), where={"step": 1}, relative=True).axes
+    assert all(p.get_x() == 0.0 for p in ax.patches)
+    np.testing.assert_allclose([p.get_width() for p in ax.containers[0].patches], [0.8, 0.7, 0.9])
 
 
 def test_layer_timeline_needs_only_start_and_end_and_one_row_per_layer():
