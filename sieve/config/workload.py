@@ -81,6 +81,9 @@ class RoutingConfig:
     drift: Optional[float] = None
     # npz (sieve-routing-v1) or JSONL trace, used when family is "trace".
     trace: Optional[str] = None
+    # With family "preset", for a model without a calibrated preset: this family and parameters.
+    fallback_family: str = "zipf"
+    fallback_params: Dict[str, float] = field(default_factory=lambda: {"s": 1.0})
 
     def __post_init__(self) -> None:
         if self.family == "trace" and not self.trace:

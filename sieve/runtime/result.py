@@ -16,7 +16,7 @@ Tables (pandas DataFrames, one row per observation; times in seconds):
 ``steps`` — one row per decode step: ``step, start_s, end_s, time_s, decode_tokens, prefill_tokens``.
 
 ``summary`` (a dict, ``summary.json``): ``model, hw, sched, batch_size, num_gpus, decode_steps,
-prefill_requests, tpot_s, tokens_per_s_per_user, tokens_per_s_per_gpu, gpu_busy, pim_busy, nvlink_busy,
+prefill_requests, seed, routing, tpot_s, tokens_per_s_per_user, tokens_per_s_per_gpu, gpu_busy, pim_busy, nvlink_busy,
 sched_busy, pim_expert_share, pim_token_share, memory_per_gpu_gb, memory_capacity_gb, seed``.
 Busy fractions are of the run time, averaged over GPUs (and channels for PIM).
 """
@@ -56,6 +56,8 @@ class RunResult:
     """(step, layer, gpu, kind, start_s, per-channel busy seconds) of every PIM phase, when recorded."""
     config: dict | None = None
     """The resolved configuration of the run, when it came from one."""
+    simulation: Any = None
+    """The :class:`~sieve.runtime.Simulation` that ran (hardware, model, layout); not written out."""
 
     @property
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -91,6 +93,7 @@ class RunResult:
             "decode_steps": wl.decode_steps,
             "prefill_requests": wl.prefill.num_requests,
             "seed": wl.seed,
+            "routing": sim.routing_family,
             "tpot_s": tpot,
             "tokens_per_s_per_user": 1.0 / tpot,
             "tokens_per_s_per_gpu": wl.batch_size / tpot / sim.num_gpus,
@@ -104,7 +107,7 @@ class RunResult:
             "memory_capacity_gb": sim.memory.capacity / 1e9,
         }
         return cls(summary=summary, layers=layers, channels=channels, experts=experts, steps=steps,
-                   timeline=timeline if timeline.record else None, pim_phases=pim_phases)
+                   timeline=timeline if timeline.record else None, pim_phases=pim_phases, simulation=sim)
 
     def describe(self) -> str:
         """A few readable lines: time per token, rates, busy fractions and what ran on PIM."""

@@ -224,9 +224,18 @@ class Simulation:
                     raise SimulationError(
                         f"routing trace {r.trace} has {steps} steps x {have} tokens; this workload needs "
                         f"{wl.decode_steps} steps x {tokens} tokens (decode_steps, batch_size and prompts)")
+                self.routing_family = f"trace({r.trace})"
                 return routing[:wl.decode_steps, :, :tokens]
-            return generate(model, tokens, wl.decode_steps, family=r.family, seed=rng, drift=r.drift,
-                            **dict(r.params))
+            family, params = r.family, dict(r.params)
+            if family == "preset":
+                from sieve.routing.presets import available
+
+                if model.name not in available():
+                    family, params = r.fallback_family, dict(r.fallback_params)
+                    log.info("no calibrated routing preset for %s; routing.fallback_family %s %s", model.name,
+                             family, params)
+            self.routing_family = f"{family}({', '.join(f'{k}={v}' for k, v in params.items())})"
+            return generate(model, tokens, wl.decode_steps, family=family, seed=rng, drift=r.drift, **params)
         except RoutingError as e:
             raise SimulationError(f"workload.routing: {e}") from None
 
