@@ -13,6 +13,7 @@ function            columns
 ``pareto``          ``sched``, ``batch_size``, ``tokens_per_s_per_user``, ``tokens_per_s_per_gpu``;
                     optional ``model``
 ``pareto_front``    ``tokens_per_s_per_user``, ``tokens_per_s_per_gpu``; optional ``model``
+``speedup_bars``    ``sched``, ``batch_size`` and the value column (e.g. ``speedup_over_noexp``)
 ``channel_          ``channel``, ``utilization``; optional ``gpu``, ``sched``
 utilization``
 ``token_histogram`` ``model``, ``batch_size``, ``frac_1``, ``frac_2``, ``frac_3_4``, ``frac_gt4``
@@ -46,6 +47,7 @@ __all__ = [
     "layer_timeline",
     "pareto",
     "pareto_front",
+    "speedup_bars",
     "token_histogram",
 ]
 
@@ -185,6 +187,30 @@ def pareto(table: pd.DataFrame, *, ax: Axes | None = None, title: str | None = N
         a.grid(True, alpha=0.3)
     axes[0].legend(title="scheduler", fontsize=8)
     _title(fig, axes, title)
+    return fig
+
+
+def speedup_bars(table: pd.DataFrame, *, value: str = "speedup_over_noexp", ax: Axes | None = None,
+                 title: str | None = None) -> Figure:
+    """Grouped bars: ``value`` per batch size (groups), one bar per scheduler, with a line at 1.
+
+    Columns: ``sched``, ``batch_size`` and ``value``. Repeated (sched, batch_size) rows are averaged."""
+    table = _require(table, ["sched", "batch_size", value], "speedup_bars")
+    rows = table.groupby(["batch_size", "sched"], sort=True)[value].mean().unstack("sched")
+    scheds = _sched_order(rows.columns)
+    colors = _sched_colors(scheds)
+    fig, (a,) = _panels(ax, 1, "speedup_bars", size=(6.0, 3.2))
+    x = np.arange(len(rows.index), dtype=float)
+    width = 0.8 / max(1, len(scheds))
+    for i, sched in enumerate(scheds):
+        a.bar(x - 0.4 + width * (i + 0.5), rows[sched].to_numpy(float), width=width * 0.95, color=colors[sched],
+              label=str(sched))
+    a.axhline(1.0, color="0.3", linewidth=0.8)
+    a.set_xticks(x, [str(b) for b in rows.index])
+    a.set_xlabel("batch size")
+    a.set_ylabel(value.replace("_", " "))
+    a.legend(fontsize=8)
+    _title(fig, [a], title)
     return fig
 
 

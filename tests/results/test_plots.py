@@ -322,3 +322,17 @@ def test_importing_plots_needs_neither_pyplot_nor_a_display():
             "assert 'matplotlib.pyplot' not in sys.modules")
     out = subprocess.run([sys.executable, "-c", code, os.devnull], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_speedup_bars_one_bar_per_scheduler_and_batch():
+    from sieve.results.plots import speedup_bars
+
+    table = pd.DataFrame({"sched": ["noexp", "sieve", "noexp", "sieve"], "batch_size": [16, 16, 32, 32],
+                          "speedup_over_noexp": [1.0, 2.4, 1.0, 2.3]})
+    fig = speedup_bars(table)
+    (ax,) = fig.axes
+    assert len(ax.patches) == 4
+    heights = sorted(round(p.get_height(), 3) for p in ax.patches)
+    assert heights == [1.0, 1.0, 2.3, 2.4]
+    with pytest.raises(ValueError, match="speedup_bars: table lacks"):
+        speedup_bars(table.drop(columns="sched"))

@@ -1,0 +1,73 @@
+"""python -m sieve.reproduce: sweeps of the paper's figures, their files, resuming and bad arguments."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from sieve import reproduce
+
+FAST = ["--batch-sizes", "1,8", "--set", "workload.decode_steps=1", "--jobs", "1"]
+
+
+def _cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "sieve.reproduce", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=600)
+
+
+def test_points_follow_the_paper():
+    runs = reproduce.points("fig9", "gpt_oss_120b")
+    assert len(runs) == 5 * 9
+    assert all("num_gpus=4" in r for r in runs)
+    assert {r[-1] for r in runs} == {f"workload.batch_size={2 ** i}" for i in range(9)}
+    assert all("allow_over_capacity=true" in r for r in reproduce.points("fig9", "qwen3_5_397b_a17b"))
+    mixed = reproduce.points("fig11", "qwen3_30b_a3b")
+    assert {"workload.prefill.num_requests=2", "workload.prefill.num_requests=8"} <= {r[-1] for r in mixed}
+
+
+def test_fig9_csv_plot_and_resume(tmp_path):
+    p = _cli("fig9", "--model", "qwen3_30b_a3b", "--out", str(tmp_path), *FAST, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    table = pd.read_csv(tmp_path / "fig9_qwen3_30b_a3b.csv")
+    assert list(table.columns[:3]) == ["model", "sched", "batch_size"]
+    assert {"tokens_per_s_per_gpu", "tokens_per_s_per_user"} <= set(table.columns)
+    assert set(table["sched"]) == set(reproduce.FIG9_SCHEDS) and len(table) == 10
+    assert (tmp_path / "fig9_qwen3_30b_a3b.png").stat().st_size > 0
+    points = sorted((tmp_path / ".points").glob("*.json"))
+    assert len(points) == 10
+    # an interrupted sweep: one point is missing; the rerun computes only that one
+    kept = {q: q.stat().st_mtime_ns for q in points[1:]}
+    points[0].unlink()
+    p = _cli("fig9", "--model", "qwen3_30b_a3b", "--out", str(tmp_path), *FAST, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert points[0].exists()
+    assert all(q.stat().st_mtime_ns == t for q, t in kept.items())
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "fig9_qwen3_30b_a3b.csv"), table)
+
+
+def test_fig10_and_fig11_tables(tmp_path):
+    csv = reproduce.run_figure("fig10", "gpt_oss_120b", tmp_path, batch_sizes=[4], extra=["workload.decode_steps=1"],
+                               progress=False)
+    t = pd.read_csv(csv)
+    assert set(t["sched"]) == {"pimoe", "sieve"} and t.groupby("sched").size().tolist() == [4 * 256, 4 * 256]
+    assert {"gpu", "channel", "utilization"} <= set(t.columns)
+    csv = reproduce.run_figure("fig11", "qwen3_30b_a3b", tmp_path, batch_sizes=[16], extra=["workload.decode_steps=1"],
+                               progress=False)
+    t = pd.read_csv(csv)
+    assert set(t["prefill_requests"]) == {2}
+    assert t.loc[t["sched"] == "noexp", "speedup_over_noexp"].tolist() == [1.0]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["fig9", "--model", "deepseek"], "the paper gives no GPU count for 'deepseek'"),
+    (["fig9", "--model", "nope", "--gpus", "1"], "nope"),
+    (["fig9", "--batch-sizes", "0,2"], "batch sizes must be positive"),
+    (["fig12"], "invalid choice: 'fig12'"),
+])
+def test_bad_arguments(tmp_path, args, message):
+    p = _cli(*args, "--out", str(tmp_path), cwd=tmp_path)
+    assert p.returncode == 2
+    assert message in p.stderr and "Traceback" not in p.stderr
