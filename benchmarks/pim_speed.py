@@ -31,6 +31,7 @@ from tests.dram.oracle import run_stream  # noqa: E402
 
 def clear_caches() -> None:
     expert._cached.cache_clear()
+    expert._simulated.cache_clear()
     expert.expert_slices.cache_clear()
     attention._phase_ticks.cache_clear()
 

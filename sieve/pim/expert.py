@@ -161,12 +161,33 @@ def _expert_phases(hw, model, n_tokens, layout, channels_per_expert, log):
     return done, done_up, session
 
 
+SIMULATED_UP_TO = 64
+"""Token counts up to this are simulated whole; beyond it the stream is periodic (see :func:`_cached`)."""
+
+
+@lru_cache(maxsize=4096)
+def _simulated(hw: Hardware, model: ModelSpec, n_tokens: int, layout: str, channels_per_expert):
+    """(end tick, end tick of gate/up, commands by index) of one expert simulated on the engine."""
+    ticks, done_up, session = _expert_phases(hw, model, n_tokens, layout, channels_per_expert, False)
+    return ticks, done_up, session.engine.command_totals().astype(np.int64)
+
+
 @lru_cache(maxsize=4096)
 def _cached(hw: Hardware, model: ModelSpec, n_tokens: int, layout: str, channels_per_expert) -> ExpertTime:
-    ticks, done_up, session = _expert_phases(hw, model, n_tokens, layout, channels_per_expert, False)
+    """One expert's time. Up to :data:`SIMULATED_UP_TO` tokens the whole stream is simulated. A longer stream
+    repeats the same per-token commands, and once the engine's state at a token boundary repeats, every
+    further token adds the same ticks and commands: the time of ``N`` tokens is that of ``M`` tokens plus
+    ``(N - M)`` times the increment from ``M`` to ``M + 1``, in whole ticks (``M = SIMULATED_UP_TO``).
+    The tests check this against whole simulations of longer streams, tick for tick."""
+    if isinstance(n_tokens, int) and not isinstance(n_tokens, bool) and n_tokens > SIMULATED_UP_TO:
+        m = SIMULATED_UP_TO
+        (t0, u0, c0), (t1, u1, c1) = (_simulated(hw, model, k, layout, channels_per_expert) for k in (m, m + 1))
+        extra = n_tokens - m
+        ticks, done_up, totals = t0 + extra * (t1 - t0), u0 + extra * (u1 - u0), c0 + extra * (c1 - c0)
+    else:
+        ticks, done_up, totals = _simulated(hw, model, n_tokens, layout, channels_per_expert)
     handoff_ticks = round(hw.pim.handoff_s * 1e9 / hw.standard.tick_ns)
     channels = _channels(hw, model, layout, channels_per_expert)
-    totals = session.engine.command_totals()
     names = hw.standard.command_names
     geom = PIMGeometry.of(hw)
     columns = sum(s.out_rows * math.ceil(s.in_elems / s.weights_per_col(geom)) for s in expert_slices(hw, model, channels))
