@@ -64,7 +64,7 @@ def explain_config_error(exc: BaseException) -> str:
     if "Available options" not in msg:
         if "not in struct" in msg or "Could not override" in msg or "Could not append" in msg:
             text += (f"; config groups: {', '.join(GROUPS)} (hw and model are added with +hw=..., +model=...); "
-                     "top-level keys: num_gpus, allow_over_capacity, progress, output.*")
+                     "top-level keys: num_gpus, sub_batches, allow_over_capacity, progress, output.*")
         for group in GROUPS:
             if f"'{group}/" in msg or f"{group}=" in msg:
                 text += f"; {group} options: {', '.join(_options(group))}"
@@ -92,9 +92,12 @@ def simulation_from_config(cfg) -> Simulation:
     num_gpus = cfg.num_gpus
     if isinstance(num_gpus, str) and num_gpus != "auto":
         raise ConfigError(f"num_gpus={num_gpus!r} is invalid; allowed: a positive integer or auto")
+    sub_batches = cfg.sub_batches
+    if isinstance(sub_batches, str) and sub_batches != "auto":
+        raise ConfigError(f"sub_batches={sub_batches!r} is invalid; allowed: a positive integer or auto")
     return Simulation(hw, model, dict(cfg.sched), workload, num_gpus,
                       allow_over_capacity=bool(cfg.allow_over_capacity),
-                      record_timeline=bool(cfg.output.timeline))
+                      record_timeline=bool(cfg.output.timeline), sub_batches=sub_batches)
 
 
 def simulate(cfg_or_overrides=(), progress: bool | None = None) -> RunResult:
@@ -107,5 +110,6 @@ def simulate(cfg_or_overrides=(), progress: bool | None = None) -> RunResult:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     resolved.pop("hydra", None)
     resolved["num_gpus"] = sim.num_gpus
+    resolved["sub_batches"] = result.summary["sub_batches"]
     result.config = resolved
     return result

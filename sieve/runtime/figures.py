@@ -9,7 +9,7 @@ __all__ = ["save_run_figures"]
 
 def save_run_figures(result, run_dir: str | Path) -> list[Path]:
     """``channels.png`` (PIM utilization per channel of GPU 0, over the run) and ``layers.png`` (layer by
-    layer timeline of step 0 on GPU 0); returns the paths written."""
+    layer timeline of step 0 on GPU 0, first sub-batch); returns the paths written."""
     from sieve.results import plots
 
     run_dir = Path(run_dir)
@@ -18,7 +18,7 @@ def save_run_figures(result, run_dir: str | Path) -> list[Path]:
     written = []
     figures = {
         "channels.png": lambda: plots.channel_utilization(result.channels, gpu=0, title=f"{name}: PIM channels"),
-        "layers.png": lambda: plots.layer_timeline(result.layers, where={"step": 0, "gpu": 0},
+        "layers.png": lambda: plots.layer_timeline(result.layers, where={"step": 0, "gpu": 0, "sub_batch": 0},
                                                    title=f"{name}: step 0, GPU 0"),
     }
     for filename, draw in figures.items():

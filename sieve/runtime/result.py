@@ -2,8 +2,8 @@
 
 Tables (pandas DataFrames, one row per observation; times in seconds):
 
-``layers`` — one row per (step, layer, gpu):
-    ``step, layer, gpu, kind`` (``dense`` | ``moe``), ``attention_on`` (``pim`` | ``gpu``), ``attention_s``
+``layers`` — one row per (step, layer, gpu, sub-batch):
+    ``step, layer, gpu, sub_batch, kind`` (``dense`` | ``moe``), ``attention_on`` (``pim`` | ``gpu``), ``attention_s``
     (decode attention), ``pim_experts_s`` (the PIM expert phase: busiest channel, hand-off included),
     ``experts_active, experts_on_pim`` (this GPU's activated experts, and those run on PIM),
     ``tokens, tokens_on_pim`` (token-expert pairs), ``estimated_s`` (the policy's objective for its split;
@@ -11,11 +11,11 @@ Tables (pandas DataFrames, one row per observation; times in seconds):
     (the layer on this GPU's timeline), ``time_s`` (``end_s - start_s``).
 ``channels`` — one row per (gpu, channel): ``attention_busy_s, expert_busy_s, busy_s`` summed over the run,
     ``utilization`` (``busy_s`` / run time).
-``experts`` — one row per activated expert per (step, layer, gpu): ``step, layer, gpu, expert`` (global
-    index), ``tokens``, ``where`` (``pim`` | ``gpu``).
+``experts`` — one row per activated expert per (step, layer, gpu, sub-batch): ``step, layer, gpu, sub_batch,
+    expert`` (global index), ``tokens``, ``where`` (``pim`` | ``gpu``).
 ``steps`` — one row per decode step: ``step, start_s, end_s, time_s, decode_tokens, prefill_tokens``.
 
-``summary`` (a dict, ``summary.json``): ``model, hw, sched, batch_size, num_gpus, decode_steps,
+``summary`` (a dict, ``summary.json``): ``model, hw, sched, batch_size, num_gpus, sub_batches, decode_steps,
 prefill_requests, seed, routing, tpot_s, tokens_per_s_per_user, tokens_per_s_per_gpu, gpu_busy, pim_busy, nvlink_busy,
 sched_busy, pim_expert_share, pim_token_share, memory_per_gpu_gb, memory_capacity_gb, seed``.
 Busy fractions are of the run time, averaged over GPUs (and channels for PIM).
@@ -39,7 +39,7 @@ __all__ = ["RunResult", "TABLES", "write_run"]
 TABLES = ("layers", "channels", "experts", "steps")
 TABLE_FORMATS = ("csv", "parquet")
 
-_LAYER_COLUMNS = ["step", "layer", "gpu", "kind", "attention_on", "attention_s", "pim_experts_s", "experts_active",
+_LAYER_COLUMNS = ["step", "layer", "gpu", "sub_batch", "kind", "attention_on", "attention_s", "pim_experts_s", "experts_active",
                   "experts_on_pim", "tokens", "tokens_on_pim", "estimated_s", "link_s", "start_s", "end_s"]
 
 
@@ -65,7 +65,7 @@ class RunResult:
 
     @classmethod
     def build(cls, sim, *, layer_rows, expert_rows, step_rows, channel_att, channel_exp, busy, timeline,
-              pim_phases) -> "RunResult":
+              pim_phases, sub_batches=1) -> "RunResult":
         layers = pd.DataFrame(layer_rows, columns=_LAYER_COLUMNS)
         layers["time_s"] = layers["end_s"] - layers["start_s"]
         steps = pd.DataFrame(step_rows, columns=["step", "start_s", "end_s", "time_s", "decode_tokens",
@@ -78,8 +78,8 @@ class RunResult:
         })
         channels["busy_s"] = channels["attention_busy_s"] + channels["expert_busy_s"]
         channels["utilization"] = channels["busy_s"] / total
-        rows = np.concatenate(expert_rows) if expert_rows else np.zeros((0, 6), dtype=np.int64)
-        experts = pd.DataFrame(rows, columns=["step", "layer", "gpu", "expert", "tokens", "where"])
+        rows = np.concatenate(expert_rows) if expert_rows else np.zeros((0, 7), dtype=np.int64)
+        experts = pd.DataFrame(rows, columns=["step", "layer", "gpu", "sub_batch", "expert", "tokens", "where"])
         experts["where"] = np.where(experts["where"].to_numpy() == 1, "pim", "gpu")
         moe = layers[layers["kind"] == "moe"]
         wl = sim.workload
@@ -90,6 +90,7 @@ class RunResult:
             "sched": sim.sched_name,
             "batch_size": wl.batch_size,
             "num_gpus": sim.num_gpus,
+            "sub_batches": sub_batches,
             "decode_steps": wl.decode_steps,
             "prefill_requests": wl.prefill.num_requests,
             "seed": wl.seed,

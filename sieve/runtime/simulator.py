@@ -141,7 +141,7 @@ class Simulation:
 
     def __init__(self, hw: Hardware, model: ModelSpec, sched: str | Mapping | Callable[[], Scheduler],
                  workload: WorkloadConfig, num_gpus: int | str = "auto", *, allow_over_capacity: bool = False,
-                 record_timeline: bool = False):
+                 record_timeline: bool = False, sub_batches: int | str = 1):
         if not isinstance(hw, Hardware):
             raise SimulationError(f"hw must be a sieve.hw.Hardware, got {type(hw).__name__}")
         if not isinstance(model, ModelSpec):
@@ -153,6 +153,10 @@ class Simulation:
         probe = self._new_scheduler()
         self.sched_name = probe.name
         self.record_timeline = bool(record_timeline)
+        if sub_batches != "auto" and (isinstance(sub_batches, bool) or not isinstance(sub_batches, (int, np.integer))
+                                      or sub_batches < 1):
+            raise SimulationError(f"sub_batches={sub_batches!r} is invalid; allowed: a positive integer or 'auto'")
+        self.sub_batches = sub_batches
         self.allow_over_capacity = bool(allow_over_capacity)
         rng = workload.rng()
         B = workload.batch_size
@@ -251,11 +255,31 @@ class Simulation:
         return scheds, layout, experts_per_gpu, channels_per_expert
 
     def run(self, progress: bool = False) -> RunResult:
-        """Simulate ``workload.decode_steps`` decode steps; returns the tables and the summary."""
+        """Simulate ``workload.decode_steps`` decode steps; returns the tables and the summary.
+
+        With ``sub_batches="auto"`` both one and two sub-batches are simulated (two only when some GPU holds
+        at least two requests) and the faster run is returned; its summary says which."""
+        if self.sub_batches != "auto":
+            return self._run(int(self.sub_batches), progress)
+        runs = [self._run(1, progress)]
+        if int(np.bincount(self.batch.home, minlength=self.num_gpus).max()) >= 2:
+            runs.append(self._run(2, progress))
+        return min(runs, key=lambda r: r.summary["tpot_s"])  # equal times: one sub-batch
+
+    def _sub_batches(self, count: int) -> np.ndarray:
+        """[B] sub-batch of each request: each GPU's requests cut into ``count`` contiguous parts."""
+        of = np.zeros(self.workload.batch_size, dtype=np.int64)
+        for g in range(self.num_gpus):
+            mine = np.flatnonzero(self.batch.home == g)
+            for k, part in enumerate(np.array_split(mine, count)):
+                of[part] = k
+        return of
+
+    def _run(self, sub_batches: int, progress: bool) -> RunResult:
         from tqdm.auto import tqdm
 
         hw, model, wl, batch = self.hw, self.model, self.workload, self.batch
-        G, B, C = self.num_gpus, wl.batch_size, hw.pim_channels_per_gpu
+        G, B, C, SB = self.num_gpus, wl.batch_size, hw.pim_channels_per_gpu, sub_batches
         scheds, layout, Eg, S = self._costs()
         uses_pim = scheds[0].uses_pim_attention
         pim_enabled = scheds[0].name != "gpu_only"
@@ -286,6 +310,7 @@ class Simulation:
                  for g in range(G)]
         link_lanes = [lane[k] for lane in lanes for k in ("nvlink_send", "nvlink_recv")]
         moe_index = {layer: i for i, layer in enumerate(model.moe_layers)}
+        sub_of = self._sub_batches(SB)
 
         layer_rows: list[tuple] = []
         expert_rows: list[np.ndarray] = []
@@ -309,155 +334,169 @@ class Simulation:
 
         steps = wl.decode_steps
         bar = tqdm(total=steps * model.num_layers, disable=not progress, unit="layer",
-                   desc=f"{model.name} {self.sched_name} B={B}", leave=False)
+                   desc=f"{model.name} {self.sched_name} B={B}" + (f" x{SB} sub-batches" if SB > 1 else ""),
+                   leave=False)
         now = 0.0
         for s in range(steps):
             tl.step = s
             prompts = batch.prompts[s]
             tokens_per_req = np.where(batch.prefill, prompts, 1)
-            token_home = np.repeat(batch.home, tokens_per_req)
-            T = int(tokens_per_req.sum())
-            home_onehot = np.zeros((T, G), dtype=np.int64)
-            home_onehot[np.arange(T), token_home] = 1
-            tokens_g = np.bincount(token_home, minlength=G)
-            requests_g = np.bincount(batch.home, minlength=G)
-            decode_ctx = [np.sort(batch.context[(batch.home == g) & ~batch.prefill] + s) for g in range(G)]
-            prompt_g = [prompts[(batch.home == g) & batch.prefill] for g in range(G)]
-            ready = [now] * G
+            token_req = np.repeat(np.arange(B), tokens_per_req)
+            subs = []
+            for k in range(SB):
+                mask = sub_of[token_req] == k
+                home = batch.home[token_req[mask]]
+                mine = sub_of == k
+                subs.append({
+                    "tokens": np.flatnonzero(mask),
+                    "home_onehot": np.eye(G, dtype=np.int64)[home],
+                    "tokens_g": np.bincount(home, minlength=G),
+                    "requests_g": np.bincount(batch.home[mine], minlength=G),
+                    "ctx": [np.sort(batch.context[mine & (batch.home == g) & ~batch.prefill] + s) for g in range(G)],
+                    "prompts": [prompts[mine & (batch.home == g) & batch.prefill] for g in range(G)],
+                })
+            ready = [[now] * G for _ in range(SB)]
             tl.layer = -1
-            for g in range(G):
-                ready[g] = gpu_task(g, "embedding", embedding_time(hw, model, int(tokens_g[g])), ready[g])
+            for k, sub in enumerate(subs):
+                for g in range(G):
+                    ready[k][g] = gpu_task(g, "embedding", embedding_time(hw, model, int(sub["tokens_g"][g])),
+                                           ready[k][g])
             for layer in range(model.num_layers):
                 tl.layer = layer
-                layer_start = list(ready)
+                start_of = [list(r) for r in ready]
                 ltype = model.layer_types[layer]
                 is_moe = layer in moe_index
-                rows = []
-                att_s = [0.0] * G
-                att_where = []
-                for g in range(G):
-                    ne = memoized(("ne", layer, int(tokens_g[g])),
-                                  lambda: non_expert_time(hw, model, layer, int(tokens_g[g])))
-                    t = gpu_task(g, "attention projections", ne.attention_projections_s, ready[g],
-                                 model.attention_weight_bytes(layer))
-                    on_pim = pim_enabled and uses_pim and ltype != "linear_attention"
-                    if on_pim:
-                        att = memoized(("att", ltype, decode_ctx[g].tobytes()),
-                                       lambda: attention_time(hw, model, layer, decode_ctx[g]))
-                        start, t_att = tl.place("attention", lanes[g]["pim"], float(att), t)
-                        channel_att[g] += att.channel_seconds
-                        if self.record_timeline and float(att):
-                            pim_phases.append((s, layer, g, "attention", start, att.channel_seconds))
-                        att_s[g] = float(att)
-                        t = t_att
-                        att_where.append("pim")
-                    else:
-                        att = memoized(("gatt", ltype, decode_ctx[g].tobytes()),
-                                       lambda: decode_attention_time(hw, model, layer, decode_ctx[g]))
-                        t0 = t
-                        t = gpu_task(g, "attention", att, t)
-                        att_s[g] = t - t0
-                        att_where.append("gpu")
-                    if len(prompt_g[g]):
-                        t = gpu_task(g, "prefill attention", prefill_attention_time(hw, model, layer, prompt_g[g]), t)
-                    if is_moe:
-                        t = gpu_task(g, "router", ne.router_s, t,
-                                     matrix_bytes(model.num_experts, model.hidden_size, model.weight_format))
-                    else:
-                        t = gpu_task(g, "dense FFN", ne.dense_ffn_s, t, model.dense_ffn_weight_bytes)
-                    ready[g] = t
-                    rows.append(ne)
-                if not is_moe:
+                ne_of = [[None] * G for _ in range(SB)]
+                att_s = [[0.0] * G for _ in range(SB)]
+                att_on = [["gpu"] * G for _ in range(SB)]
+                # projections of every sub-batch, then attention of every sub-batch, then router or dense FFN
+                for k, sub in enumerate(subs):
                     for g in range(G):
-                        layer_rows.append((s, layer, g, "dense", att_where[g], att_s[g], 0.0, 0, 0, 0, 0,
-                                           math.nan, 0.0, layer_start[g], ready[g]))
+                        n = int(sub["tokens_g"][g])
+                        ne = ne_of[k][g] = memoized(("ne", layer, n), lambda: non_expert_time(hw, model, layer, n))
+                        ready[k][g] = gpu_task(g, "attention projections", ne.attention_projections_s, ready[k][g],
+                                               model.attention_weight_bytes(layer))
+                for k, sub in enumerate(subs):
+                    for g in range(G):
+                        ctx, t = sub["ctx"][g], ready[k][g]
+                        if pim_enabled and uses_pim and ltype != "linear_attention":
+                            att = memoized(("att", ltype, ctx.tobytes()), lambda: attention_time(hw, model, layer, ctx))
+                            start, t = tl.place("attention", lanes[g]["pim"], float(att), t)
+                            channel_att[g] += att.channel_seconds
+                            if self.record_timeline and float(att):
+                                pim_phases.append((s, layer, g, "attention", start, att.channel_seconds))
+                            att_s[k][g], att_on[k][g] = float(att), "pim"
+                        else:
+                            att = memoized(("gatt", ltype, ctx.tobytes()),
+                                           lambda: decode_attention_time(hw, model, layer, ctx))
+                            t0 = t
+                            t = gpu_task(g, "attention", att, t)
+                            att_s[k][g] = t - t0
+                        if len(sub["prompts"][g]):
+                            t = gpu_task(g, "prefill attention",
+                                         prefill_attention_time(hw, model, layer, sub["prompts"][g]), t)
+                        ready[k][g] = t
+                for k in range(SB):
+                    for g in range(G):
+                        if is_moe:
+                            ready[k][g] = gpu_task(g, "router", ne_of[k][g].router_s, ready[k][g],
+                                                   matrix_bytes(model.num_experts, model.hidden_size, model.weight_format))
+                        else:
+                            ready[k][g] = gpu_task(g, "dense FFN", ne_of[k][g].dense_ffn_s, ready[k][g],
+                                                   model.dense_ffn_weight_bytes)
+                if not is_moe:
+                    for k in range(SB):
+                        for g in range(G):
+                            layer_rows.append((s, layer, g, k, "dense", att_on[k][g], att_s[k][g], 0.0, 0, 0, 0, 0,
+                                               math.nan, 0.0, start_of[k][g], ready[k][g]))
                     bar.update()
                     continue
 
-                # ---- MoE: routing, placement, experts, collectives
-                r = batch.routing[s, moe_index[layer], :T]
-                counts = np.bincount(r.ravel(), minlength=model.num_experts)
-                owners = self.owner[r]
-                present = np.zeros((T, G), dtype=np.int64)
-                present[np.arange(T)[:, None], owners] = 1
-                traffic = home_onehot.T @ present  # [src, dst] tokens sent (once per destination GPU)
-                t_gather = routing_allgather_time(hw, model, tokens_g)
-                t_dispatch = dispatch_time(hw, model, traffic)
-                t_combine = combine_time(hw, model, traffic)
-                t_ag = collective("routing AllGather", t_gather, max(ready))
-                meta_end = [gpu_task(g, "grouped-GEMM metadata", launch, t_ag) for g in range(G)]
-                t_disp = collective("dispatch", t_dispatch, max(meta_end))
-                ends = []
-                per_gpu = []
-                for g in range(G):
-                    local = counts[g * Eg:(g + 1) * Eg]
-                    ne = rows[g]
-                    base_gpu = (ne.attention_projections_s + ne.router_s + ne.shared_expert_s + launch
-                                + (att_s[g] if att_where[g] == "gpu" else 0.0))
-                    view = LayerView(
-                        counts=local,
-                        gpu_time=lambda c, base=base_gpu: base + gpu_experts(c),
-                        pim_roofline=lambda n: n * roofline_per_token,
-                        comm_s=t_gather + t_dispatch + t_combine,
-                        pim_attention_s=att_s[g] if att_where[g] == "pim" else 0.0,
-                        pim_expert_time=lambda n: pim_busy(n, "tp"),
-                        num_pim_channels=C,
-                        expert_channels=ep_channels,
-                        pim_channel_expert_time=(lambda n: pim_busy(n, "ep")) if layout == "ep" else None,
-                    )
-                    place: Placement = scheds[g].place(view)
-                    if not pim_enabled and place.on_pim.any():
-                        raise SchedulerError(f"{self.sched_name} placed experts on PIM, which it does not use")
-                    sched_start, sched_end = tl.place(f"{self.sched_name} placement", lanes[g]["sched"],
-                                                      place.overhead_s, meta_end[g])
-                    busy["sched"] += sched_end - sched_start
-                    t_shared = gpu_task(g, "shared experts", ne.shared_expert_s, meta_end[g],
-                                        model.shared_expert_weight_bytes)
-                    go = max(t_disp, sched_end)
-                    on_gpu_counts = np.where(place.on_gpu, local, 0)
-                    n_gpu = int(np.count_nonzero(on_gpu_counts))
-                    t_gx = gpu_task(g, "GPU experts", gpu_experts(on_gpu_counts), max(go, t_shared),
-                                    gpu_experts.weight_bytes(n_gpu))
-                    pim_counts = local[place.on_pim]
-                    if pim_counts.size:
-                        cost = np.array([pim_busy(int(n), layout) for n in pim_counts])
-                        if layout == "ep":
-                            load = (ep_slices[place.on_pim] * cost[:, None]).sum(axis=0)
-                            load = np.where(load > 0, load + handoff, 0.0)
+                # ---- MoE: routing maps, metadata, dispatch, placement and experts, combine
+                plan = []
+                for k, sub in enumerate(subs):
+                    r = batch.routing[s, moe_index[layer], sub["tokens"]]
+                    counts = np.bincount(r.ravel(), minlength=model.num_experts)
+                    present = np.zeros((len(r), G), dtype=np.int64)
+                    present[np.arange(len(r))[:, None], self.owner[r]] = 1
+                    traffic = sub["home_onehot"].T @ present  # [src, dst] tokens sent once per destination GPU
+                    plan.append((counts, routing_allgather_time(hw, model, sub["tokens_g"]),
+                                 dispatch_time(hw, model, traffic), combine_time(hw, model, traffic)))
+                gathered = [collective("routing AllGather", plan[k][1], max(ready[k])) for k in range(SB)]
+                meta_end = [[gpu_task(g, "grouped-GEMM metadata", launch, gathered[k]) for g in range(G)]
+                            for k in range(SB)]
+                dispatched = [collective("dispatch", plan[k][2], max(meta_end[k])) for k in range(SB)]
+                for k in range(SB):
+                    counts, t_gather, t_dispatch, t_combine = plan[k]
+                    ends, per_gpu = [], []
+                    for g in range(G):
+                        local = counts[g * Eg:(g + 1) * Eg]
+                        ne = ne_of[k][g]
+                        base_gpu = (ne.attention_projections_s + ne.router_s + ne.shared_expert_s + launch
+                                    + (att_s[k][g] if att_on[k][g] == "gpu" else 0.0))
+                        view = LayerView(
+                            counts=local,
+                            gpu_time=lambda c, base=base_gpu: base + gpu_experts(c),
+                            pim_roofline=lambda n: n * roofline_per_token,
+                            comm_s=t_gather + t_dispatch + t_combine,
+                            pim_attention_s=att_s[k][g] if att_on[k][g] == "pim" else 0.0,
+                            pim_expert_time=lambda n: pim_busy(n, "tp"),
+                            num_pim_channels=C,
+                            expert_channels=ep_channels,
+                            pim_channel_expert_time=(lambda n: pim_busy(n, "ep")) if layout == "ep" else None,
+                        )
+                        place: Placement = scheds[g].place(view)
+                        if not pim_enabled and place.on_pim.any():
+                            raise SchedulerError(f"{self.sched_name} placed experts on PIM, which it does not use")
+                        sched_start, sched_end = tl.place(f"{self.sched_name} placement", lanes[g]["sched"],
+                                                          place.overhead_s, meta_end[k][g])
+                        busy["sched"] += sched_end - sched_start
+                        t_shared = gpu_task(g, "shared experts", ne.shared_expert_s, meta_end[k][g],
+                                            model.shared_expert_weight_bytes)
+                        go = max(dispatched[k], sched_end)
+                        on_gpu_counts = np.where(place.on_gpu, local, 0)
+                        t_gx = gpu_task(g, "GPU experts", gpu_experts(on_gpu_counts), max(go, t_shared),
+                                        gpu_experts.weight_bytes(int(np.count_nonzero(on_gpu_counts))))
+                        pim_counts = local[place.on_pim]
+                        if pim_counts.size:
+                            cost = np.array([pim_busy(int(n), layout) for n in pim_counts])
+                            if layout == "ep":
+                                load = (ep_slices[place.on_pim] * cost[:, None]).sum(axis=0)
+                                load = np.where(load > 0, load + handoff, 0.0)
+                            else:
+                                load = np.full(C, math.fsum(cost) + handoff)
+                            start, t_px = tl.place("PIM experts", lanes[g]["pim"], float(load.max()), go)
+                            channel_exp[g] += load
+                            if self.record_timeline:
+                                pim_phases.append((s, layer, g, "experts", start, load))
+                            measured = {int(n): pim_busy(int(n), "tp") for n in np.unique(pim_counts)}
                         else:
-                            load = np.full(C, math.fsum(cost) + handoff)
-                        start, t_px = tl.place("PIM experts", lanes[g]["pim"], float(load.max()), go)
-                        channel_exp[g] += load
-                        if self.record_timeline:
-                            pim_phases.append((s, layer, g, "experts", start, load))
-                        measured = {int(n): pim_busy(int(n), "tp") for n in np.unique(pim_counts)}
-                    else:
-                        load, t_px, measured = np.zeros(C), go, {}
-                    scheds[g].observe(local, place, measured)
-                    ends.append(max(t_gx, t_px, t_shared))
-                    active = local > 0
-                    idx = np.flatnonzero(active)
-                    expert_rows.append(np.stack([np.full(idx.size, s), np.full(idx.size, layer), np.full(idx.size, g),
-                                                 idx + g * Eg, local[idx], place.on_pim[idx].astype(np.int64)],
-                                                axis=1))
-                    per_gpu.append((place, local, load))
-                t_comb = collective("combine", t_combine, max(ends))
-                for g in range(G):
-                    place, local, load = per_gpu[g]
-                    layer_rows.append((s, layer, g, "moe", att_where[g], att_s[g], float(load.max()),
-                                       int((local > 0).sum()), int(place.on_pim.sum()), int(local.sum()),
-                                       int(local[place.on_pim].sum()), float(place.estimated_s),
-                                       t_gather + t_dispatch + t_combine, layer_start[g], t_comb))
-                    ready[g] = t_comb
+                            load, t_px, measured = np.zeros(C), go, {}
+                        scheds[g].observe(local, place, measured)
+                        ends.append(max(t_gx, t_px, t_shared))
+                        idx = np.flatnonzero(local)
+                        expert_rows.append(np.stack([np.full(idx.size, s), np.full(idx.size, layer),
+                                                     np.full(idx.size, g), np.full(idx.size, k), idx + g * Eg,
+                                                     local[idx], place.on_pim[idx].astype(np.int64)], axis=1))
+                        per_gpu.append((place, local, load))
+                    t_comb = collective("combine", t_combine, max(ends))
+                    for g in range(G):
+                        place, local, load = per_gpu[g]
+                        layer_rows.append((s, layer, g, k, "moe", att_on[k][g], att_s[k][g], float(load.max()),
+                                           int((local > 0).sum()), int(place.on_pim.sum()), int(local.sum()),
+                                           int(local[place.on_pim].sum()), float(place.estimated_s),
+                                           t_gather + t_dispatch + t_combine, start_of[k][g], t_comb))
+                        ready[k][g] = t_comb
                 bar.update()
             tl.layer = -1
-            for g in range(G):
-                ready[g] = gpu_task(g, "LM head", lm_head_time(hw, model, int(requests_g[g])), ready[g],
-                                    matrix_bytes(model.vocab_size, model.hidden_size, model.weight_format))
-            end = max(ready)
+            for k, sub in enumerate(subs):
+                for g in range(G):
+                    ready[k][g] = gpu_task(g, "LM head", lm_head_time(hw, model, int(sub["requests_g"][g])), ready[k][g],
+                                           matrix_bytes(model.vocab_size, model.hidden_size, model.weight_format))
+            end = max(max(r) for r in ready)
             step_rows.append((s, now, end, end - now, int((~batch.prefill).sum()), int(prompts.sum())))
             now = end
         bar.close()
         return RunResult.build(self, layer_rows=layer_rows, expert_rows=expert_rows, step_rows=step_rows,
                                channel_att=channel_att, channel_exp=channel_exp, busy=busy, timeline=tl,
-                               pim_phases=pim_phases)
+                               pim_phases=pim_phases, sub_batches=SB)

@@ -293,3 +293,20 @@ def test_command_errors_are_one_line_with_the_choices(tmp_path):
     p = _cli("+hw=aim", "+model=qwen3_30b_a3b", "workload.batch_size=0", cwd=tmp_path)
     assert p.returncode == 2 and "batch_size=0" in p.stderr and "Traceback" not in p.stderr
     assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").rglob("summary.json"))
+
+
+def test_sub_batches_interleave_and_auto_keeps_the_faster():
+    _, one = run("sched=sieve", "workload.batch_size=16")
+    _, two = run("sched=sieve", "workload.batch_size=16", "sub_batches=2", record=True)
+    _, auto = run("sched=sieve", "workload.batch_size=16", "sub_batches=auto")
+    assert set(two.layers["sub_batch"]) == {0, 1} and len(two.layers) == 2 * len(one.layers)
+    assert two.layers.groupby(["step", "layer"])["tokens"].sum().max() <= 16 * 8
+    # the second sub-batch's projections are issued right after the first's, before the first one's attention ends
+    proj = [s for s in _spans(two, "attention projections") if s.layer == 5]
+    att = [s for s in _spans(two, "attention") if s.layer == 5]
+    assert len(proj) == 2 and proj[1].start_s < att[0].end_s
+    best = min(one.summary["tpot_s"], two.summary["tpot_s"])
+    assert auto.summary["tpot_s"] == best
+    assert auto.summary["sub_batches"] == (1 if one.summary["tpot_s"] <= two.summary["tpot_s"] else 2)
+    with pytest.raises((ConfigError, SimulationError), match="sub_batches=0 is invalid"):
+        run("sub_batches=0")
