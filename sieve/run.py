@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import hydra
+import hydra.errors
 from omegaconf import DictConfig
 
 from sieve.runtime import CONF_DIR, compose, simulate, write_run
@@ -51,37 +52,57 @@ def run_job(cfg: DictConfig, run_dir: str | Path) -> dict:
     return result.summary
 
 
+class JobError(hydra.errors.CompactHydraException):
+    """A job of a sweep with a value that only fails in its combination (e.g. one batch size does not fit)."""
+
+
 @hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="config")
 def _main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
-    run_job(cfg, HydraConfig.get().runtime.output_dir)
+    try:
+        run_job(cfg, HydraConfig.get().runtime.output_dir)
+    except ValueError as e:
+        raise JobError(f"error: {e}") from None
+
+
+def sweep_checks(overrides: list[str]) -> list[list[str]]:
+    """Override lists that try every value of every swept key once (the others at their first value), so a
+    bad value in a sweep fails before any job starts, without composing every point of the sweep."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    first = [f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()))}" if o.is_sweep_override()
+             else o.input_line for o in parsed]
+    checks = [first]
+    for i, o in enumerate(parsed):
+        if o.is_sweep_override():
+            for value in list(o.sweep_string_iterator())[1:]:
+                checks.append([*first[:i], f"{o.get_key_element()}={value}", *first[i + 1:]])
+    return checks
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: check the overrides first (clear one-line errors with the valid choices), then hand the
-    command line to Hydra."""
+    """Entry point: check the overrides first (clear one-line errors with the valid choices; for a sweep,
+    every swept value), then hand the command line to Hydra."""
+    from hydra.errors import HydraException
+
     from sieve.config import register_all
-    from sieve.runtime import ConfigError
+    from sieve.runtime import ConfigError, simulation_from_config
 
     register_all()
     args = sys.argv[1:] if argv is None else argv
+    multirun = any(a in ("--multirun", "-m") for a in args)
     overrides = [a for a in args if "=" in a and not a.startswith("-") and not a.startswith("hydra")]
-    if not any(a in ("--multirun", "-m") for a in args) and not any(a.startswith("-") for a in args):
+    if multirun or not any(a.startswith("-") for a in args):
         try:
-            cfg = compose(overrides)
-            from sieve.runtime import simulation_from_config
-
-            simulation_from_config(cfg)  # validates hw, model, workload, scheduler, GPUs and capacity
-        except (ConfigError, ValueError) as e:
+            for job in (sweep_checks(overrides) if multirun else [overrides]):
+                simulation_from_config(compose(job))  # hw, model, workload, scheduler, GPUs and capacity
+        except (ConfigError, ValueError, HydraException) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
     sys.argv = [sys.argv[0], *args]
-    try:
-        _main()
-    except (ConfigError, ValueError) as e:  # e.g. one job of a sweep with a bad value
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    _main()
     return 0
 
 

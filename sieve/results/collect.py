@@ -1,7 +1,7 @@
 """A sweep as one table: the summaries of every finished run below a directory, and optionally their tables.
 
-    python -m sieve.results.collect multirun/2026-11-29/09-03-20
-    python -m sieve.results.collect multirun/2026-11-29/09-03-20 --out fig9.csv    (or .parquet)
+    python -m sieve.results multirun/2026-11-29/09-03-20
+    python -m sieve.results multirun/2026-11-29/09-03-20 --out fig9.csv    (or .parquet)
 
 From Python::
 
@@ -161,7 +161,7 @@ def collect(sweep_dir: str | os.PathLike, *, tables: str | Sequence[str] | None 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m sieve.results.collect",
+        prog="python -m sieve.results",
         description="One row per finished run of a sweep (its summary.json, overrides and directory).")
     parser.add_argument("sweep_dir", metavar="SWEEP_DIR", help="a sweep directory (hydra.sweep.dir) or any "
                         "directory with run directories below it")

@@ -171,7 +171,7 @@ def test_command_errors_are_one_line_and_exit_2(tmp_path, capsys, args, message)
 
 def test_python_dash_m_runs_the_command(tmp_path):
     make_run(tmp_path, "a")
-    proc = subprocess.run([sys.executable, "-m", "sieve.results.collect", str(tmp_path), "--out",
+    proc = subprocess.run([sys.executable, "-m", "sieve.results", str(tmp_path), "--out",
                            str(tmp_path / "runs.csv")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert pd.read_csv(tmp_path / "runs.csv")["run_dir"].tolist() == ["a"]

@@ -310,3 +310,18 @@ def test_sub_batches_interleave_and_auto_keeps_the_faster():
     assert auto.summary["sub_batches"] == (1 if one.summary["tpot_s"] <= two.summary["tpot_s"] else 2)
     with pytest.raises((ConfigError, SimulationError), match="sub_batches=0 is invalid"):
         run("sub_batches=0")
+
+
+def test_a_bad_value_in_a_sweep_fails_before_any_job(tmp_path):
+    p = _cli("--multirun", *config("workload.batch_size=2,0"), f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path)
+    assert p.returncode == 2 and "batch_size=0" in p.stderr and "Traceback" not in p.stderr
+    assert not (tmp_path / "sweep").exists()
+
+
+def test_a_job_that_fails_alone_reports_one_line(tmp_path):
+    # every value is fine with the first value of the other key; only 1024 requests of 30000 tokens do not fit
+    p = _cli("--multirun", *config("workload.batch_size=4,1024", "workload.context_length.distribution=fixed",
+                                   "workload.context_length.mean=100,30000", "workload.decode_steps=1"),
+             f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path)
+    assert "Traceback" not in p.stderr
+    assert p.returncode != 0 and "does not fit" in p.stderr and "GB short per GPU" in p.stderr
