@@ -58,22 +58,30 @@ def _gpus(model: str, num_gpus: int | None) -> int:
 
 
 def points(figure: str, model: str, *, num_gpus: int | None = None, batch_sizes: Sequence[int] = BATCH_SIZES,
-           extra: Sequence[str] = ()) -> list[list[str]]:
-    """The Hydra overrides of every run of ``figure``."""
+           extra: Sequence[str] = (), scheds: Sequence[str] | None = None) -> list[list[str]]:
+    """The Hydra overrides of every run of ``figure`` (``scheds``: instead of the figure's schedulers)."""
     if figure not in FIGURES:
         raise ReproduceError(f"unknown figure {figure!r}; available: {', '.join(FIGURES)}")
+    if scheds is not None:
+        from sieve.sched import SCHEDULERS
+
+        unknown = [x for x in scheds if x not in SCHEDULERS]
+        if unknown or not scheds:
+            raise ReproduceError(f"unknown scheduler(s) {unknown}; valid: {', '.join(SCHEDULERS)}")
     gpus = _gpus(model, num_gpus)
     base = ["+hw=aim", f"+model={model}", f"num_gpus={gpus}", "progress=false", "output.timeline=false"]
     if model == "qwen3_5_397b_a17b":
         base.append("allow_over_capacity=true")
     if figure == "fig9":
-        runs = [[*base, f"sched={s}", f"workload.batch_size={b}"] for s in FIG9_SCHEDS for b in batch_sizes]
+        runs = [[*base, f"sched={s}", f"workload.batch_size={b}"] for s in scheds or FIG9_SCHEDS
+                for b in batch_sizes]
     elif figure == "fig10":
-        runs = [[*base, f"sched={s}", f"workload.batch_size={b}"] for s in ("pimoe", "sieve") for b in batch_sizes]
+        runs = [[*base, f"sched={s}", f"workload.batch_size={b}"] for s in scheds or ("pimoe", "sieve")
+                for b in batch_sizes]
     else:
         runs = [[*base, f"sched={s}", "workload=mixed", f"workload.batch_size={b}",
                  f"workload.prefill.num_requests={2 if b <= 32 else 8}"]
-                for s in FIG11_SCHEDS for b in batch_sizes if b >= 8]
+                for s in scheds or FIG11_SCHEDS for b in batch_sizes if b >= 8]
     return [[*r, *extra] for r in runs]
 
 
@@ -96,14 +104,14 @@ def _run_point(overrides: list[str], store: str) -> dict:
 
 def run_figure(figure: str, model: str | None = None, out: str | os.PathLike = ".", *, num_gpus: int | None = None,
                batch_sizes: Sequence[int] = BATCH_SIZES, jobs: int = 1, extra: Sequence[str] = (),
-               plots: bool = True, progress: bool = True) -> Path:
+               plots: bool = True, progress: bool = True, scheds: Sequence[str] | None = None) -> Path:
     """Run (or resume) the sweep of ``figure`` and write its CSV and plot into ``out``; returns the CSV path."""
     import pandas as pd
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
     model = model or DEFAULT_MODEL.get(figure, "")
-    runs = points(figure, model, num_gpus=num_gpus, batch_sizes=batch_sizes, extra=extra)
+    runs = points(figure, model, num_gpus=num_gpus, batch_sizes=batch_sizes, extra=extra, scheds=scheds)
     out = Path(out)
     store = out / ".points"
     store.mkdir(parents=True, exist_ok=True)
@@ -133,7 +141,7 @@ def run_figure(figure: str, model: str | None = None, out: str | os.PathLike = "
     elif figure == "fig11":
         table = summaries[cols + ["prefill_requests"]].copy()
         base = table[table["sched"] == "noexp"].set_index("batch_size")["tokens_per_s_per_gpu"]
-        table["speedup_over_noexp"] = table["tokens_per_s_per_gpu"] / table["batch_size"].map(base)
+        table["speedup_over_noexp"] = table["tokens_per_s_per_gpu"] / table["batch_size"].map(base)  # NaN without noexp
     else:
         table = summaries[cols]
     table = table.sort_values([c for c in ("sched", "batch_size", "gpu", "channel") if c in table]).reset_index(drop=True)
@@ -176,6 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch-sizes", default=",".join(map(str, BATCH_SIZES)),
                         help="comma-separated batch sizes (default: 1,2,4,...,256)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)")
+    parser.add_argument("--scheds", help="comma-separated schedulers instead of the figure's (e.g. add oracle)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="extra main-config override for every run (repeatable)")
     parser.add_argument("--no-plot", action="store_true", help="write the CSV only")
@@ -189,8 +198,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.jobs < 1:
         parser.error(f"--jobs {args.jobs}: must be at least 1")
     try:
+        scheds = [x.strip() for x in args.scheds.split(",") if x.strip()] if args.scheds else None
         csv = run_figure(args.figure, args.model, args.out, num_gpus=args.gpus, batch_sizes=sizes, jobs=args.jobs,
-                         extra=args.set, plots=not args.no_plot)
+                         extra=args.set, plots=not args.no_plot, scheds=scheds)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

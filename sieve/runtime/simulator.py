@@ -434,7 +434,19 @@ class Simulation:
                         ne = ne_of[k][g]
                         base_gpu = (ne.attention_projections_s + ne.router_s + ne.shared_expert_s + launch
                                     + (att_s[k][g] if att_on[k][g] == "gpu" else 0.0))
+                        go_pre = max(dispatched[k], meta_end[k][g] + scheds[g].overhead_s)
+                        gpu_free = (max(meta_end[k][g], tl.free_at(lanes[g]["compute"])) + ne.shared_expert_s
+                                    if ne.shared_expert_s else tl.free_at(lanes[g]["compute"]))
+                        gpu_go, pim_go = max(go_pre, gpu_free), max(go_pre, tl.free_at(lanes[g]["pim"]))
+
+                        def split_time(on_gpu, local=local, gpu_go=gpu_go, pim_go=pim_go, go=go_pre):
+                            on_pim = (local > 0) & ~on_gpu
+                            pim = (math.fsum(pim_busy(int(n), layout) for n in local[on_pim]) + handoff
+                                   if on_pim.any() else 0.0) if layout == "tp" else math.nan
+                            return max(gpu_go + gpu_experts(np.where(on_gpu, local, 0)), pim_go + pim) - go
+
                         view = LayerView(
+                            split_time=split_time if layout == "tp" else None,
                             counts=local,
                             gpu_time=lambda c, base=base_gpu: base + gpu_experts(c),
                             pim_roofline=lambda n: n * roofline_per_token,

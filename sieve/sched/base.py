@@ -121,6 +121,10 @@ class LayerView:
     ``pim_channel_expert_time(n_tokens) -> seconds``
         pimoe's cost: seconds each of an expert's ``S`` channels is busy when the expert runs
         ``n_tokens`` tokens in that layout.
+    ``split_time(on_gpu) -> seconds``
+        The runtime's own time of the layer's expert phase when exactly the experts of the boolean mask
+        ``on_gpu`` run on the GPU (the rest of the activated ones on PIM): from the end of the dispatch to
+        the end of the slower side, GPU or PIM, on this GPU's timeline. Only the ``oracle`` uses it.
     """
 
     counts: np.ndarray
@@ -132,6 +136,7 @@ class LayerView:
     num_pim_channels: int = 1
     expert_channels: np.ndarray | None = None
     pim_channel_expert_time: Callable[[int], float] | None = None
+    split_time: Callable[[np.ndarray], float] | None = None
 
     def __post_init__(self):
         set_ = object.__setattr__
@@ -141,7 +146,7 @@ class LayerView:
         for name in ("gpu_time", "pim_roofline"):
             if not callable(getattr(self, name)):
                 raise SchedulerError(f"{name} must be callable, got {getattr(self, name)!r}")
-        for name in ("pim_expert_time", "pim_channel_expert_time"):
+        for name in ("pim_expert_time", "pim_channel_expert_time", "split_time"):
             f = getattr(self, name)
             if f is not None and not callable(f):
                 raise SchedulerError(f"{name} must be callable or None, got {f!r}")

@@ -7,6 +7,11 @@ cycle-level time) instead of an estimate; the ``k`` with the smallest objective 
 the smallest ``k``, i.e. the most experts on PIM). Sieve's split is one of these prefixes, so judged with
 the same true costs the oracle is never worse; the gap is what Sieve's greedy stop and cost table lose.
 It costs nothing to run (``overhead_s`` default 0): it is a bound, not a deployable policy.
+
+When the runtime provides ``view.split_time`` (its exact time of the expert phase for a split), the prefixes
+are judged by that instead of the objective: the oracle then finds the best hottest-first split for the
+runtime as simulated, which also shows what the objective itself leaves on the table (e.g. counting PIM
+attention against the experts although attention has finished before the experts start).
 """
 
 from __future__ import annotations
@@ -37,8 +42,11 @@ class Oracle(Scheduler):
         for k in range(len(order) + 1):
             if k:
                 on_gpu[order[k - 1]] = True
-            t_pim = view.pim_attention_s + math.fsum(costs[k:])
-            f = max(view.comm_s, view.gpu_s(on_gpu), t_pim)
+            if view.split_time is not None:
+                f = _seconds(view.split_time(on_gpu.copy()), "split_time(...)")
+            else:
+                t_pim = view.pim_attention_s + math.fsum(costs[k:])
+                f = max(view.comm_s, view.gpu_s(on_gpu), t_pim)
             if f < best_f:
                 best_k, best_f = k, f
         on_pim = view.activated.copy()

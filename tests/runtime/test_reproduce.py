@@ -24,6 +24,7 @@ def test_points_follow_the_paper():
     assert all("num_gpus=4" in r for r in runs)
     assert {r[-1] for r in runs} == {f"workload.batch_size={2 ** i}" for i in range(9)}
     assert all("allow_over_capacity=true" in r for r in reproduce.points("fig9", "qwen3_5_397b_a17b"))
+    assert {r[5] for r in reproduce.points("fig9", "qwen3_30b_a3b", scheds=["oracle"])} == {"sched=oracle"}
     mixed = reproduce.points("fig11", "qwen3_30b_a3b")
     assert {"workload.prefill.num_requests=2", "workload.prefill.num_requests=8"} <= {r[-1] for r in mixed}
 
@@ -66,6 +67,7 @@ def test_fig10_and_fig11_tables(tmp_path):
     (["fig9", "--model", "nope", "--gpus", "1"], "nope"),
     (["fig9", "--batch-sizes", "0,2"], "batch sizes must be positive"),
     (["fig12"], "invalid choice: 'fig12'"),
+    (["fig9", "--scheds", "sieve,best"], "unknown scheduler(s) ['best']"),
 ])
 def test_bad_arguments(tmp_path, args, message):
     p = _cli(*args, "--out", str(tmp_path), cwd=tmp_path)

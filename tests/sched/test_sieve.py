@@ -194,3 +194,20 @@ def test_oracle_is_never_worse_than_sieve():
         o = Oracle().place(v)
         assert o.estimated_s == objective(v, o.on_gpu, true)
         assert o.estimated_s <= objective(v, s.place(v).on_gpu, true)
+
+
+def test_oracle_judges_by_the_runtime_split_time_when_given():
+    # The objective would keep everything on PIM (attention dominates T_pim either way); the runtime's
+    # expert phase is shortest with the two hottest experts on the GPU.
+    counts = np.array([9, 1, 7, 1])
+    times = {(): 18.0, (0,): 12.0, (0, 2): 5.0, (0, 1, 2): 6.0, (0, 1, 2, 3): 7.0}
+    seen = []
+
+    def split_time(on_gpu):
+        seen.append(tuple(np.flatnonzero(on_gpu)))
+        return times[seen[-1]]
+
+    v = view(counts, pim_expert_time=per_token(1.0), pim_attention_s=100.0, split_time=split_time)
+    p = Oracle().place(v)
+    assert gpu_set(p) == [0, 2] and p.estimated_s == 5.0
+    assert seen == [(), (0,), (0, 2), (0, 1, 2), (0, 1, 2, 3)]  # every hottest-first prefix, in order
