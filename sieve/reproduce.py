@@ -154,9 +154,7 @@ def run_figure(figure: str, model: str | None = None, out: str | os.PathLike = "
 
 
 def _plot(figure: str, table, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
+    """Save the figure; the plot functions build figures without pyplot, so no backend is touched."""
     from sieve.results import plots
 
     if figure == "fig9":
@@ -169,9 +167,6 @@ def _plot(figure: str, table, path: Path) -> None:
         fig = plots.speedup_bars(table, value="speedup_over_noexp",
                                  title=f"{table['model'].iloc[0]} with prefill: speedup over noexp")
     fig.savefig(path, dpi=120, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -375,7 +375,9 @@ def bank_heatmap(table: pd.DataFrame, *, value: str | Sequence[str] = "utilizati
     first, last = int(heat.columns.min()), int(heat.columns.max())
     heat = heat.reindex(columns=range(first, last + 1), fill_value=0)
     fig, (a,) = _panels(ax, 1, "bank_heatmap", size=(8.0, 4.0))
-    im = a.imshow(heat.to_numpy(), aspect="auto", cmap="viridis", vmin=0, interpolation="nearest",
+    values = heat.to_numpy()
+    top = values.max() if values.size and values.max() > 0 else 1.0  # an empty panel reads as zero, not mid-scale
+    im = a.imshow(values, aspect="auto", cmap="viridis", vmin=0, vmax=top, interpolation="nearest",
                   extent=(first - 0.5, last + 0.5, len(heat) - 0.5, -0.5))
     bin_ck = _bin_ck(table)
     a.set_xlabel("time bin" + (f" ({bin_ck:g} CK)" if bin_ck else ""))

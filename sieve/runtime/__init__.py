@@ -92,6 +92,11 @@ def simulation_from_config(cfg) -> Simulation:
     num_gpus = cfg.num_gpus
     if isinstance(num_gpus, str) and num_gpus != "auto":
         raise ConfigError(f"num_gpus={num_gpus!r} is invalid; allowed: a positive integer or auto")
+    if cfg.output.timeline:
+        step, steps = cfg.output.timeline_step, workload.decode_steps
+        if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step < steps:
+            raise ConfigError(f"output.timeline_step={step!r} is not a decode step of this run; allowed: "
+                              f"0..{steps - 1} (workload.decode_steps={steps})")
     sub_batches = cfg.sub_batches
     if isinstance(sub_batches, str) and sub_batches != "auto":
         raise ConfigError(f"sub_batches={sub_batches!r} is invalid; allowed: a positive integer or auto")

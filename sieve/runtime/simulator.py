@@ -472,12 +472,13 @@ class Simulation:
                         pim_counts = local[place.on_pim]
                         if pim_counts.size:
                             cost = np.array([pim_busy(int(n), layout) for n in pim_counts])
+                            # channel busy time (MAC streams and result reads); the phase also waits
+                            # once for the GPU's hand-off between the gate/up and the down GEMVs
                             if layout == "ep":
                                 load = (ep_slices[place.on_pim] * cost[:, None]).sum(axis=0)
-                                load = np.where(load > 0, load + handoff, 0.0)
                             else:
-                                load = np.full(C, math.fsum(cost) + handoff)
-                            start, t_px = tl.place("PIM experts", lanes[g]["pim"], float(load.max()), go)
+                                load = np.full(C, math.fsum(cost))
+                            start, t_px = tl.place("PIM experts", lanes[g]["pim"], float(load.max()) + handoff, go)
                             channel_exp[g] += load
                             if self.record_timeline:
                                 pim_phases.append((s, layer, g, "experts", start, load))
@@ -494,7 +495,8 @@ class Simulation:
                     t_comb = collective("combine", t_combine, max(ends))
                     for g in range(G):
                         place, local, load = per_gpu[g]
-                        layer_rows.append((s, layer, g, k, "moe", att_on[k][g], att_s[k][g], float(load.max()),
+                        phase = float(load.max()) + handoff if place.on_pim.any() else 0.0
+                        layer_rows.append((s, layer, g, k, "moe", att_on[k][g], att_s[k][g], phase,
                                            int((local > 0).sum()), int(place.on_pim.sum()), int(local.sum()),
                                            int(local[place.on_pim].sum()), float(place.estimated_s),
                                            t_gather + t_dispatch + t_combine, start_of[k][g], t_comb))

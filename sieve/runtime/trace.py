@@ -92,14 +92,16 @@ def trace_events(result, *, step: int = 0, channels: int = 8, dram: bool = False
 
 
 def _dram_events(result, step: int, window_us: float) -> list[dict]:
-    """Commands of PIM channel 0 of GPU 0 in the first PIM expert phase of ``step``: the gate/up streams of its
+    """Commands of PIM channel 0 of GPU 0 in the first PIM expert phase of ``step`` that keeps that channel busy:
+    the gate/up streams of its
     experts back to back (as the runtime composes them), cut at ``window_us`` after the phase start."""
     from sieve.pim.expert import _expert_phases
     from sieve.pim.layer import placement
 
     sim = result.simulation
     hw, model = sim.hw, sim.model
-    phase = next((p for p in result.pim_phases if p[0] == step and p[2] == 0 and p[3] == "experts"), None)
+    phase = next((p for p in result.pim_phases if p[0] == step and p[2] == 0 and p[3] == "experts" and p[5][0] > 0),
+                 None)
     if phase is None:
         return []
     _, layer, _, _, start, _ = phase

@@ -325,3 +325,8 @@ def test_a_job_that_fails_alone_reports_one_line(tmp_path):
              f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path)
     assert "Traceback" not in p.stderr
     assert p.returncode != 0 and "does not fit" in p.stderr and "GB short per GPU" in p.stderr
+
+
+def test_timeline_step_outside_the_run_is_refused_before_simulating():
+    with pytest.raises(ConfigError, match=r"output.timeline_step=5 is not a decode step of this run; allowed: 0..1"):
+        rt.simulation_from_config(rt.compose(config("output.timeline=true", "output.timeline_step=5")))
