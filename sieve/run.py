@@ -42,7 +42,10 @@ def run_job(cfg: DictConfig, run_dir: str | Path) -> dict:
     run_dir = Path(run_dir)
     done = run_dir / "summary.json"
     if done.exists():
-        log.info("%s already holds a finished run; skipped", run_dir)
+        if not _same_run(run_dir / "config.yaml", cfg):
+            raise ValueError(f"{run_dir} holds a finished run of another configuration (see its config.yaml); "
+                             "choose another hydra.run.dir (or hydra.sweep.dir) or remove that directory")
+        log.info("%s already holds a finished run of this configuration; skipped", run_dir)
         return json.loads(done.read_text())
     result = simulate(cfg)
     write_run(result, run_dir, tables=str(cfg.output.tables), plots=bool(cfg.output.plots),
@@ -54,6 +57,27 @@ def run_job(cfg: DictConfig, run_dir: str | Path) -> dict:
 
 class JobError(hydra.errors.CompactHydraException):
     """A job of a sweep with a value that only fails in its combination (e.g. one batch size does not fit)."""
+
+
+def _comparable(config: dict) -> dict:
+    """A configuration without what does not change results (display and output options)."""
+    config = {k: v for k, v in config.items() if k not in ("progress", "output", "hydra")}
+    for key in ("num_gpus", "sub_batches"):  # "auto" was resolved when the run was written
+        if config.get(key) == "auto":
+            config.pop(key)
+    return config
+
+
+def _same_run(saved: Path, cfg: DictConfig) -> bool:
+    """Whether the run saved with ``saved`` (its config.yaml) is the run ``cfg`` asks for."""
+    from omegaconf import OmegaConf
+
+    if not saved.exists():
+        return False
+    current = _comparable(OmegaConf.to_container(cfg, resolve=True))
+    previous = OmegaConf.to_container(OmegaConf.load(saved), resolve=True)
+    previous = {k: v for k, v in _comparable(previous).items() if k in current or k not in ("num_gpus", "sub_batches")}
+    return previous == current
 
 
 @hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="config")

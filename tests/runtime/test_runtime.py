@@ -330,3 +330,14 @@ def test_a_job_that_fails_alone_reports_one_line(tmp_path):
 def test_timeline_step_outside_the_run_is_refused_before_simulating():
     with pytest.raises(ConfigError, match=r"output.timeline_step=5 is not a decode step of this run; allowed: 0..1"):
         rt.simulation_from_config(rt.compose(config("output.timeline=true", "output.timeline_step=5")))
+
+
+def test_a_run_directory_of_another_configuration_is_not_taken_for_this_run(tmp_path):
+    out = tmp_path / "run"
+    assert _cli(*config("sched=allexp"), f"hydra.run.dir={out}", cwd=tmp_path).returncode == 0
+    first = (out / "summary.json").read_bytes()
+    same = _cli(*config("sched=allexp", "progress=true"), f"hydra.run.dir={out}", cwd=tmp_path)
+    assert same.returncode == 0 and (out / "summary.json").read_bytes() == first  # same run: kept, not redone
+    other = _cli(*config("sched=pimoe"), f"hydra.run.dir={out}", cwd=tmp_path)
+    assert other.returncode != 0 and "holds a finished run of another configuration" in other.stderr
+    assert "Traceback" not in other.stderr and (out / "summary.json").read_bytes() == first
