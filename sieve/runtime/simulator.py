@@ -31,9 +31,16 @@ embedding, every layer, then the LM head; the next step starts when the slowest 
 PIM experts of a layer run, on every channel, all their gate/up GEMVs, one hand-off to the GPU for the
 activation (``hw.pim.handoff_s``), then all their down GEMVs. A channel's time is the sum of its experts'
 cycle-level phase times (:attr:`sieve.pim.expert.ExpertTime.busy_seconds`, each phase simulated on the
-DRAM/PIM engine and read back) plus the hand-off. Layouts: the policy's :attr:`pim_layout`: ``tp`` (every
-expert over all channels; ``sieve``, ``allexp``, ``oracle``) or ``ep`` (each expert on
+DRAM/PIM engine and read back); the phase lasts as long as its busiest channel plus the hand-off, during
+which the channels wait (it is not counted as channel busy time). Layouts: the policy's :attr:`pim_layout`:
+``tp`` (every expert over all channels; ``sieve``, ``allexp``, ``oracle``) or ``ep`` (each expert on
 ``channels / experts_per_gpu`` channels; ``pimoe``).
+
+Sub-batches (``sub_batches``, NeuPIMs-style interleaving): each GPU's requests are cut into that many
+contiguous parts that go through every layer separately; the tasks of a layer are issued phase by phase
+(every sub-batch's projections, then every sub-batch's attention, then routers, collectives, experts and
+combines), so one sub-batch's PIM attention can overlap another's GPU work. Each sub-batch reads the GPU
+weights again. ``"auto"`` simulates one and two sub-batches and keeps the faster.
 
 Prefill requests of a mixed batch (``workload.prefill.num_requests``) take the slots
 ``(i * B) // P``; each step they bring a whole new prompt, whose tokens go through every projection and
