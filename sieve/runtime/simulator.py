@@ -64,7 +64,8 @@ from sieve.model import ModelSpec, matrix_bytes
 from sieve.pim.attention import attention_time
 from sieve.pim.expert import expert_time
 from sieve.pim.layer import placement as ep_placement
-from sieve.sched import LayerView, Placement, Scheduler, SchedulerError, from_config as sched_from_config
+from sieve.sched import ExpertPhase, LayerView, Placement, Scheduler, SchedulerError
+from sieve.sched import from_config as sched_from_config
 from sieve.sched import make as make_scheduler
 from sieve.system import (CapacityError, check_capacity, combine_time, decode_attention_time, dispatch_time,
                           embedding_time, expert_owner, lm_head_time, memory_use, non_expert_time, peak_flops,
@@ -454,6 +455,8 @@ class Simulation:
 
                         view = LayerView(
                             split_time=split_time if layout == "tp" else None,
+                            expert_phase=ExpertPhase(gpu_ready_s=gpu_go - go_pre, pim_ready_s=pim_go - go_pre,
+                                                     pim_fixed_s=handoff, gpu_expert_time=gpu_experts),
                             counts=local,
                             gpu_time=lambda c, base=base_gpu: base + gpu_experts(c),
                             pim_roofline=lambda n: n * roofline_per_token,

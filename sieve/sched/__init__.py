@@ -16,7 +16,7 @@ from __future__ import annotations
 import inspect
 
 from .allexp import AllExp
-from .base import (LayerView, Placement, Scheduler, SchedulerError, UnknownSchedulerError, hottest_first,
+from .base import (ExpertPhase, LayerView, Placement, Scheduler, SchedulerError, UnknownSchedulerError, hottest_first,
                    objective, objective_terms)
 from .gpu_only import GpuOnly
 from .noexp import NoExp
@@ -25,7 +25,7 @@ from .pimoe import PIMoE
 from .sieve import Sieve
 
 __all__ = [
-    "SCHEDULERS", "make", "from_config", "LayerView", "Placement", "Scheduler", "SchedulerError", "UnknownSchedulerError",
+    "SCHEDULERS", "make", "from_config", "ExpertPhase", "LayerView", "Placement", "Scheduler", "SchedulerError", "UnknownSchedulerError",
     "objective", "objective_terms", "hottest_first",
     "GpuOnly", "NoExp", "AllExp", "PIMoE", "Sieve", "Oracle",
 ]

@@ -34,7 +34,7 @@ from typing import Callable, ClassVar, Mapping
 import numpy as np
 
 __all__ = [
-    "SchedulerError", "UnknownSchedulerError", "LayerView", "Placement", "Scheduler",
+    "SchedulerError", "UnknownSchedulerError", "ExpertPhase", "LayerView", "Placement", "Scheduler",
     "objective_terms", "objective", "hottest_first",
 ]
 
@@ -85,6 +85,28 @@ def _tokens(n, what: str) -> int:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ExpertPhase:
+    """How the runtime runs the layer's expert phase on one GPU, for policies that plan around it.
+
+    Times are measured from the moment both the dispatch and the policy have finished. ``gpu_ready_s``: when
+    the GPU can start its experts (after work already queued, e.g. shared experts); ``pim_ready_s``: when the
+    PIM channels are free; ``pim_fixed_s``: time the PIM experts of a layer take once, whatever their number
+    (the hand-off between gate/up and down GEMVs); ``gpu_expert_time(counts_on_gpu)``: the GPU experts alone
+    (``counts_on_gpu`` as for :attr:`LayerView.gpu_time`)."""
+
+    gpu_ready_s: float
+    pim_ready_s: float
+    pim_fixed_s: float
+    gpu_expert_time: Callable[[np.ndarray], float]
+
+    def __post_init__(self):
+        for name in ("gpu_ready_s", "pim_ready_s", "pim_fixed_s"):
+            object.__setattr__(self, name, _seconds(getattr(self, name), f"expert_phase.{name}"))
+        if not callable(self.gpu_expert_time):
+            raise SchedulerError(f"expert_phase.gpu_expert_time must be callable, got {self.gpu_expert_time!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
 class LayerView:
     """What a policy may know about one MoE layer on one GPU in one decode step.
 
@@ -125,6 +147,9 @@ class LayerView:
         The runtime's own time of the layer's expert phase when exactly the experts of the boolean mask
         ``on_gpu`` run on the GPU (the rest of the activated ones on PIM): from the end of the dispatch to
         the end of the slower side, GPU or PIM, on this GPU's timeline. Only the ``oracle`` uses it.
+    ``expert_phase``
+        An :class:`ExpertPhase`: when GPU and PIM can start the experts and what the PIM phase costs once;
+        ``sieve`` with ``objective="expert_phase"`` plans with it.
     """
 
     counts: np.ndarray
@@ -137,6 +162,7 @@ class LayerView:
     expert_channels: np.ndarray | None = None
     pim_channel_expert_time: Callable[[int], float] | None = None
     split_time: Callable[[np.ndarray], float] | None = None
+    expert_phase: ExpertPhase | None = None
 
     def __post_init__(self):
         set_ = object.__setattr__
@@ -150,6 +176,8 @@ class LayerView:
             f = getattr(self, name)
             if f is not None and not callable(f):
                 raise SchedulerError(f"{name} must be callable or None, got {f!r}")
+        if self.expert_phase is not None and not isinstance(self.expert_phase, ExpertPhase):
+            raise SchedulerError(f"expert_phase must be an ExpertPhase or None, got {self.expert_phase!r}")
         c = self.num_pim_channels
         if isinstance(c, (bool, np.bool_)) or not isinstance(c, (int, np.integer)) or c < 1:
             raise SchedulerError(f"num_pim_channels must be a positive integer, got {c!r}")

@@ -27,6 +27,16 @@ leave ``f = T_comm`` unchanged. The paper only says Sieve pushes PIM time below 
 
 Overhead. ``overhead_s`` (default 20 µs, the paper's measurement per layer on a B200) is reported on
 every placement; the runtime runs it beside the dispatch (SPEC §3 step 5).
+
+Objective (``objective``, beyond the paper). ``"paper"`` (default) is ``f`` above. ``"expert_phase"`` plans
+with the runtime's :class:`~sieve.sched.base.ExpertPhase` instead: within one batch, decode attention and
+the GPU work before the router have finished when the experts start, so it minimises::
+
+    max(gpu_ready + T_gpu_experts(G),  pim_ready + pim_fixed + sum over S of cost[N_e])
+
+(``pim_fixed`` only when S is not empty), with the same cost table, order and stopping rule. It shows what
+the paper's objective loses by counting PIM attention against the experts in a runtime that does not
+overlap them.
 """
 
 from __future__ import annotations
@@ -39,29 +49,39 @@ import numpy as np
 
 from .base import LayerView, Placement, Scheduler, SchedulerError, _seconds, _tokens, hottest_first
 
-__all__ = ["Sieve", "TIE_RULES", "greedy_prefix"]
+__all__ = ["Sieve", "TIE_RULES", "OBJECTIVES", "greedy_prefix"]
 
 TIE_RULES = ("balance", "stop")
+OBJECTIVES = ("paper", "expert_phase")
 DEFAULT_ALPHA = 0.5
 DEFAULT_OVERHEAD_S = 20e-6
 
 
-def greedy_prefix(view: LayerView, order: np.ndarray, costs: np.ndarray, on_comm_tie: str):
+def greedy_prefix(view: LayerView, order: np.ndarray, costs: np.ndarray, on_comm_tie: str,
+                  objective: str = "paper"):
     """Sieve's greedy over ``order`` (experts, hottest first) with PIM costs ``costs`` (aligned with
     ``order``). Returns ``(k, f, t_gpu, t_pim)``: the first ``k`` experts of ``order`` go to the GPU."""
-    # T_pim after moving the first k experts: attention + sum of the remaining costs (suffix sums).
+    # PIM expert time after moving the first k experts: the sum of the remaining costs (suffix sums).
     suffix = np.concatenate([np.cumsum(costs[::-1])[::-1], [0.0]])
+    phase = view.expert_phase
+
+    def terms(on_gpu: np.ndarray, k: int) -> tuple[float, float, float]:
+        if objective == "paper":
+            return view.comm_s, view.gpu_s(on_gpu), view.pim_attention_s + float(suffix[k])
+        counts_on_gpu = np.where(on_gpu, view.counts, 0)
+        pim = phase.pim_fixed_s + float(suffix[k]) if k < len(order) else 0.0
+        gpu = _seconds(phase.gpu_expert_time(counts_on_gpu), "expert_phase.gpu_expert_time(...)")
+        return 0.0, phase.gpu_ready_s + gpu, phase.pim_ready_s + pim
+
     on_gpu = np.zeros(view.num_experts, dtype=bool)
     k = 0
-    t_gpu = view.gpu_s(on_gpu)
-    t_pim = view.pim_attention_s + float(suffix[0])
-    f = max(view.comm_s, t_gpu, t_pim)
+    comm, t_gpu, t_pim = terms(on_gpu, 0)
+    f = max(comm, t_gpu, t_pim)
     while k < len(order):
         on_gpu[order[k]] = True
-        new_gpu = view.gpu_s(on_gpu)
-        new_pim = view.pim_attention_s + float(suffix[k + 1])
-        new_f = max(view.comm_s, new_gpu, new_pim)
-        better = new_f < f or (new_f == f and on_comm_tie == "balance"
+        comm, new_gpu, new_pim = terms(on_gpu, k + 1)
+        new_f = max(comm, new_gpu, new_pim)
+        better = new_f < f or (new_f == f and on_comm_tie == "balance" and objective == "paper"
                                and max(new_gpu, new_pim) < max(t_gpu, t_pim))
         if not better:
             on_gpu[order[k]] = False
@@ -76,20 +96,24 @@ class Sieve(Scheduler):
     ``alpha``: weight of a new measurement in the moving average, in (0, 1] (1 keeps only the latest).
     ``on_comm_tie``: ``"balance"`` or ``"stop"``, see the module documentation.
     ``overhead_s``: the scheduler's own time per layer.
+    ``objective``: ``"paper"`` or ``"expert_phase"``, see the module documentation.
     """
 
     name = "sieve"
     uses_pim_attention = True
 
     def __init__(self, *, alpha: float = DEFAULT_ALPHA, on_comm_tie: str = "balance",
-                 overhead_s: float = DEFAULT_OVERHEAD_S):
+                 overhead_s: float = DEFAULT_OVERHEAD_S, objective: str = "paper"):
         super().__init__(overhead_s=overhead_s)
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha <= 1:
             raise SchedulerError(f"alpha must be a number in (0, 1], got {alpha!r}")
         if on_comm_tie not in TIE_RULES:
             raise SchedulerError(f"on_comm_tie must be one of {', '.join(TIE_RULES)}; got {on_comm_tie!r}")
+        if objective not in OBJECTIVES:
+            raise SchedulerError(f"objective must be one of {', '.join(OBJECTIVES)}; got {objective!r}")
         self._alpha = float(alpha)
         self._on_comm_tie = on_comm_tie
+        self._objective = objective
         self._cost: dict[int, float] = {}
 
     @property
@@ -99,6 +123,10 @@ class Sieve(Scheduler):
     @property
     def on_comm_tie(self) -> str:
         return self._on_comm_tie
+
+    @property
+    def objective(self) -> str:
+        return self._objective
 
     @property
     def cost_table(self) -> Mapping[int, float]:
@@ -115,7 +143,9 @@ class Sieve(Scheduler):
     def place(self, view: LayerView) -> Placement:
         order = hottest_first(view.counts)
         costs = np.array([self.cost(view, int(view.counts[e])) for e in order], dtype=float)
-        k, f, _, _ = greedy_prefix(view, order, costs, self._on_comm_tie)
+        if self._objective == "expert_phase" and view.expert_phase is None:
+            raise SchedulerError("objective 'expert_phase' needs the view's expert_phase (the runtime gives it)")
+        k, f, _, _ = greedy_prefix(view, order, costs, self._on_comm_tie, self._objective)
         on_pim = view.activated.copy()
         on_pim[order[:k]] = False
         load = math.fsum(costs[k:])

@@ -341,3 +341,15 @@ def test_a_run_directory_of_another_configuration_is_not_taken_for_this_run(tmp_
     other = _cli(*config("sched=pimoe"), f"hydra.run.dir={out}", cwd=tmp_path)
     assert other.returncode != 0 and "holds a finished run of another configuration" in other.stderr
     assert "Traceback" not in other.stderr and (out / "summary.json").read_bytes() == first
+
+
+def test_oracle_layers_are_never_slower_than_any_prefix_policy_on_one_gpu():
+    """On one GPU a layer's time depends only on its own split, and the oracle tries every hottest-first
+    prefix with the runtime's exact expert-phase time: no prefix policy can beat it on any layer."""
+    _, oracle = run("sched=oracle", "workload.batch_size=64", "workload.decode_steps=1")
+    for objective in ("paper", "expert_phase"):
+        _, sieve = run("sched=sieve", "sched.params.overhead_s=0", f"sched.params.objective={objective}",
+                       "workload.batch_size=64", "workload.decode_steps=1")
+        moe = oracle.layers["kind"] == "moe"
+        assert (oracle.layers["time_s"][moe].to_numpy() <= sieve.layers["time_s"][moe].to_numpy() + 1e-15).all()
+    assert oracle.summary["tpot_s"] < sieve.summary["tpot_s"] * 1.05  # learned costs bring sieve close to it

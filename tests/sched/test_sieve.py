@@ -211,3 +211,23 @@ def test_oracle_judges_by_the_runtime_split_time_when_given():
     p = Oracle().place(v)
     assert gpu_set(p) == [0, 2] and p.estimated_s == 5.0
     assert seen == [(), (0,), (0, 2), (0, 1, 2), (0, 1, 2, 3)]  # every hottest-first prefix, in order
+
+
+def test_expert_phase_objective_plans_with_when_each_side_can_start():
+    from sieve.sched import ExpertPhase
+
+    # PIM: 1 s per token, 0.5 s of hand-off once; GPU: 2 s per expert, ready 1 s later than PIM.
+    # Paper objective with 100 s of attention on PIM: everything that helps moves to the GPU.
+    # Expert phase: k=0: max(1, 0.5 + 17) = 17.5; k=1 (9 tokens): max(3, 8.5) = 8.5; k=2 (+5): max(5, 3.5) = 5;
+    # k=3 (+2): max(7, 1.5) = 7 -> stop at k=2.
+    phase = ExpertPhase(gpu_ready_s=1.0, pim_ready_s=0.0, pim_fixed_s=0.5,
+                        gpu_expert_time=lambda c: 2.0 * np.count_nonzero(c))
+    v = view([9, 2, 5, 1], gpu=per_expert_gpu(2.0), roofline=per_token(1.0), pim_attention_s=100.0,
+             expert_phase=phase)
+    p = Sieve(objective="expert_phase", overhead_s=0).place(v)
+    assert gpu_set(p) == [0, 2] and p.estimated_s == 5.0
+    assert len(gpu_set(Sieve(overhead_s=0).place(v))) == 4  # the paper's objective moves them all
+    with pytest.raises(SchedulerError, match="objective must be one of paper, expert_phase"):
+        Sieve(objective="fast")
+    with pytest.raises(SchedulerError, match="needs the view's expert_phase"):
+        Sieve(objective="expert_phase").place(view([1, 2]))
