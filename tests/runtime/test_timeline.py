@@ -217,7 +217,8 @@ def test_channel_spans_are_the_recorded_channel_busy_times(run, step):
                 expected[(g, f"PIM ch {c}", f"PIM {kind}", layer)].append((start * US, float(busy[c])))
     assert expected and got.keys() == expected.keys()
     for key in expected:
-        assert sorted(got[key]) == pytest.approx(sorted(expected[key]), rel=1e-12), key
+        np.testing.assert_allclose(np.array(sorted(got[key])), np.array(sorted(expected[key])), rtol=1e-12,
+                                   err_msg=str(key))
 
 
 def test_channel_spans_sit_inside_their_pim_phase(run):
