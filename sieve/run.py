@@ -75,8 +75,10 @@ def _same_run(saved: Path, cfg: DictConfig) -> bool:
     if not saved.exists():
         return False
     current = _comparable(OmegaConf.to_container(cfg, resolve=True))
-    previous = OmegaConf.to_container(OmegaConf.load(saved), resolve=True)
-    previous = {k: v for k, v in _comparable(previous).items() if k in current or k not in ("num_gpus", "sub_batches")}
+    previous = _comparable(OmegaConf.to_container(OmegaConf.load(saved), resolve=True))
+    for key in ("num_gpus", "sub_batches"):
+        if key not in current:  # asked for as "auto": whatever the run resolved it to
+            previous.pop(key, None)
     return previous == current
 
 

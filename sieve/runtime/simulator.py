@@ -158,8 +158,12 @@ class Simulation:
             raise SimulationError(f"workload must be a sieve.config.workload.WorkloadConfig, got {type(workload).__name__}")
         self.hw, self.model, self.workload = hw, model, workload
         self._new_scheduler = self._scheduler_factory(sched)
-        probe = self._new_scheduler()
+        probe = self._new_scheduler()  # a bad name or parameter fails here
+        if not isinstance(probe, Scheduler):
+            raise SchedulerError(f"sched() must return a sieve.sched.Scheduler, got {type(probe).__name__}")
         self.sched_name = probe.name
+        self.pim_layout = probe.pim_layout
+        """How experts lie over a GPU's PIM channels for this policy: ``tp`` or ``ep``."""
         self.record_timeline = bool(record_timeline)
         if sub_batches != "auto" and (isinstance(sub_batches, bool) or not isinstance(sub_batches, (int, np.integer))
                                       or sub_batches < 1):
@@ -184,6 +188,10 @@ class Simulation:
             self.owner = expert_owner(model.num_experts, self.num_gpus)
         except SystemModelError as e:
             raise SimulationError(str(e)) from None
+        self.experts_per_gpu = model.num_experts // self.num_gpus
+        self.channels_per_expert = (max(1, hw.pim_channels_per_gpu // self.experts_per_gpu)
+                                    if self.pim_layout == "ep" else None)
+        """PIM channels holding each expert in the ``ep`` layout (None in ``tp``: all of them)."""
         self.memory = check_capacity(hw, model, self.num_gpus, final_lengths,
                                      allow_over_capacity=self.allow_over_capacity)
         self.batch = self._make_batch(rng, context, prompts)
@@ -192,15 +200,10 @@ class Simulation:
     @staticmethod
     def _scheduler_factory(sched) -> Callable[[], Scheduler]:
         if isinstance(sched, str):
-            make_scheduler(sched)
             return lambda: make_scheduler(sched)
         if isinstance(sched, Mapping) or hasattr(sched, "keys"):
-            sched_from_config(sched)
             return lambda: sched_from_config(sched)
         if callable(sched):
-            made = sched()
-            if not isinstance(made, Scheduler):
-                raise SchedulerError(f"sched() must return a sieve.sched.Scheduler, got {type(made).__name__}")
             return sched
         raise SchedulerError(f"sched must be a policy name, a sched config or a factory, got {sched!r}")
 
@@ -252,16 +255,6 @@ class Simulation:
             raise SimulationError(f"workload.routing: {e}") from None
 
     # ----------------------------------------------------------------------------------------- costs
-    def _costs(self):
-        """Per-run memo tables of costs that repeat across layers and steps."""
-        hw, model = self.hw, self.model
-        scheds = [self._new_scheduler() for _ in range(self.num_gpus)]
-        layout = getattr(scheds[0], "pim_layout", "tp")
-        experts_per_gpu = model.num_experts // self.num_gpus
-        C = hw.pim_channels_per_gpu
-        channels_per_expert = max(1, C // experts_per_gpu) if layout == "ep" else None
-        return scheds, layout, experts_per_gpu, channels_per_expert
-
     def run(self, progress: bool = False) -> RunResult:
         """Simulate ``workload.decode_steps`` decode steps; returns the tables and the summary.
 
@@ -288,7 +281,8 @@ class Simulation:
 
         hw, model, wl, batch = self.hw, self.model, self.workload, self.batch
         G, B, C, SB = self.num_gpus, wl.batch_size, hw.pim_channels_per_gpu, sub_batches
-        scheds, layout, Eg, S = self._costs()
+        scheds = [self._new_scheduler() for _ in range(G)]
+        layout, Eg, S = self.pim_layout, self.experts_per_gpu, self.channels_per_expert
         uses_pim = scheds[0].uses_pim_attention
         pim_enabled = scheds[0].name != "gpu_only"
         gpu_experts = ExpertGemmCost(hw, model)
@@ -297,6 +291,8 @@ class Simulation:
         launch = hw.gpu.kernel_launch_s
         stream_bw = hw.gpu.hbm_bytes_per_s * hw.gpu.stream_efficiency
         roofline_per_token = 2 * model.expert_params / hw.pim_peak_flops_per_gpu
+        router_bytes = matrix_bytes(model.num_experts, model.hidden_size, model.weight_format)
+        lm_head_bytes = matrix_bytes(model.vocab_size, model.hidden_size, model.weight_format)
 
         memo: dict[Any, Any] = {}
 
@@ -407,8 +403,7 @@ class Simulation:
                 for k in range(SB):
                     for g in range(G):
                         if is_moe:
-                            ready[k][g] = gpu_task(g, "router", ne_of[k][g].router_s, ready[k][g],
-                                                   matrix_bytes(model.num_experts, model.hidden_size, model.weight_format))
+                            ready[k][g] = gpu_task(g, "router", ne_of[k][g].router_s, ready[k][g], router_bytes)
                         else:
                             ready[k][g] = gpu_task(g, "dense FFN", ne_of[k][g].dense_ffn_s, ready[k][g],
                                                    model.dense_ffn_weight_bytes)
@@ -516,7 +511,7 @@ class Simulation:
             for k, sub in enumerate(subs):
                 for g in range(G):
                     ready[k][g] = gpu_task(g, "LM head", lm_head_time(hw, model, int(sub["requests_g"][g])), ready[k][g],
-                                           matrix_bytes(model.vocab_size, model.hidden_size, model.weight_format))
+                                           lm_head_bytes)
             end = max(max(r) for r in ready)
             step_rows.append((s, now, end, end - now, int((~batch.prefill).sum()), int(prompts.sum())))
             now = end

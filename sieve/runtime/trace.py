@@ -107,18 +107,13 @@ def _dram_events(result, step: int, window_us: float) -> list[dict]:
     _, layer, _, _, start, _ = phase
     ex = result.experts
     rows = ex[(ex["step"] == step) & (ex["layer"] == layer) & (ex["gpu"] == 0) & (ex["where"] == "pim")]
-    layout = getattr(sim._new_scheduler(), "pim_layout", "tp")
-    Eg = model.num_experts // sim.num_gpus
-    S = max(1, hw.pim_channels_per_gpu // Eg) if layout == "ep" else None
+    layout, Eg, S = sim.pim_layout, sim.experts_per_gpu, sim.channels_per_expert
     if layout == "ep":
         on_ch0 = (placement(hw, model, Eg, "ep", S) == 0).any(axis=1)
         rows = rows[on_ch0[rows["expert"].to_numpy() % Eg]]
     tick_s = hw.standard.tick_ns * 1e-9
     names = hw.standard.command_names
-    kind_of = {}
-    for i, name in enumerate(names):
-        cmd = hw.standard.commands[name] if isinstance(hw.standard.commands, dict) else None
-        kind_of[i] = _kind(name, cmd)
+    kind_of = [_kind(cmd) for cmd in hw.standard.commands]
     window_end = start + window_us * 1e-6
     offset = start
     out = []
@@ -141,13 +136,13 @@ def _dram_events(result, step: int, window_us: float) -> list[dict]:
     return out
 
 
-def _kind(name: str, cmd) -> str:
-    if cmd is not None and (getattr(cmd, "opens_row", False) or getattr(cmd, "closes_row", False)):
+def _kind(cmd) -> str:
+    """The DRAM lane of a command: ``row`` (opens or closes rows), ``mac`` (the MAC commands other than
+    result reads) or ``data`` (everything else: global-buffer writes, result reads, reads and writes)."""
+    if cmd.opens_row or cmd.closes_row:
         return "row"
-    if "MAC" in name and not name.startswith("RD"):
+    if "MAC" in cmd.name and not cmd.name.startswith("RD"):
         return "mac"
-    if name.startswith(("ACT", "PRE")):
-        return "row"
     return "data"
 
 
