@@ -33,11 +33,22 @@ def _options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
 
 
-def compose(overrides: Sequence[str] = ()):
-    """The main config (``conf/config.yaml``) with Hydra ``overrides``, e.g. ``["+hw=aim", "+model=deepseek"]``."""
+def _hydra_compose(overrides: list[str]):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():
+        GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base=None, config_dir=str(CONF_DIR)):
+        return hydra_compose(config_name="config", overrides=overrides)
+
+
+def compose(overrides: Sequence[str] = ()):
+    """The main config (``conf/config.yaml``) with Hydra ``overrides``, e.g. ``["+hw=aim", "+model=deepseek"]``.
+
+    Every key an override names must exist: ``+key=value`` may add keys only to the maps whose owner checks
+    them by name (:data:`OPEN_MAPS`), so a misspelt key is an error, never a value silently ignored."""
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
@@ -46,19 +57,97 @@ def compose(overrides: Sequence[str] = ()):
     register_all()
     overrides = list(overrides)
     try:
-        if GlobalHydra.instance().is_initialized():
-            GlobalHydra.instance().clear()
-        with initialize_config_dir(version_base=None, config_dir=str(CONF_DIR)):
-            cfg = hydra_compose(config_name="config", overrides=overrides)
+        cfg = _hydra_compose(overrides)
     except (HydraException, OmegaConfBaseException) as e:
-        raise ConfigError(explain_config_error(e)) from None
+        raise ConfigError(explain_config_error(e, overrides)) from None
     check_config(cfg)
+    _check_added_keys(overrides)
     return cfg
 
 
-def explain_config_error(exc: BaseException) -> str:
-    """Hydra's message, cut to its first paragraph, with the valid groups or keys added where it lacks them."""
+# Maps that take keys of the user's choosing; their owners reject unknown names with the valid ones.
+OPEN_MAPS = ("sched.params", "workload.routing.params", "workload.routing.fallback_params")
+
+
+def _key_overrides(overrides: list[str]):
+    """(index, key, value, adds) of each override that sets a key (not a config group or hydra's own)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except Exception:  # noqa: BLE001 - compose has already reported unparsable overrides
+        return []
+    out = []
+    for i, o in enumerate(parsed):
+        key = o.get_key_element().lstrip("+~")
+        if "/" in key or key in GROUPS or key.startswith("hydra") or (CONF_DIR / key).is_dir():
+            continue
+        out.append((i, key, o.get_value_element_as_str() if o.value() is not None else "",
+                    o.input_line.startswith("+")))
+    return out
+
+
+def _check_added_keys(overrides: list[str]) -> None:
+    """``+key=value`` adds a key Hydra accepts anywhere; refuse the ones no schema or owner knows."""
+    for i, key, _, adds in _key_overrides(overrides):
+        parent = key.rpartition(".")[0]
+        if adds and parent not in OPEN_MAPS:
+            rest = overrides[:i] + overrides[i + 1:]
+            known = _node_keys(rest, parent)
+            if known is not None and key.rpartition(".")[2] not in known:
+                raise ConfigError(_unknown_key_message(key, parent, known))
+
+
+def _node_keys(overrides: list[str], path: str) -> list[str] | None:
+    """The keys of the node at ``path`` of the config composed from ``overrides`` (None if it does not compose)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    try:
+        cfg = _hydra_compose(overrides)
+    except Exception:  # noqa: BLE001 - the caller falls back to Hydra's own message
+        return None
+    node = OmegaConf.select(cfg, path) if path else cfg
+    return [str(k) for k in node.keys() if k != "hydra"] if isinstance(node, DictConfig) else None
+
+
+def _unknown_key_message(key: str, parent: str, known: list[str]) -> str:
+    import difflib
+
+    leaf = key.rpartition(".")[2]
+    where = f"'{parent}'" if parent else "the top level"
+    text = f"unknown config key '{key}'; {where} has: {', '.join(known)}"
+    close = difflib.get_close_matches(leaf, known, n=1, cutoff=0.5)
+    if close:
+        text += f" (did you mean '{parent + '.' if parent else ''}{close[0]}'?)"
+    if not parent:
+        text += (f"; config groups: {', '.join(GROUPS)} (hw and model are added with +hw=..., +model=...)")
+    return text
+
+
+_TYPE_NAMES = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false", "String": "a string"}
+
+
+def explain_config_error(exc: BaseException, overrides: Sequence[str] = ()) -> str:
+    """One line for a config that does not compose: the bad key or value and what is allowed there."""
+    import re
+
+    overrides = list(overrides)
     msg = str(exc).split("\nConfig search path")[0].strip()
+    cause = str(exc.__cause__ or "")
+    full_key = re.search(r"full_key: (\S+)", cause)
+    converted = re.search(r"Value '(.*)' of type '\w+' could not be converted to (\w+)", cause)
+    if full_key and converted:
+        kind = _TYPE_NAMES.get(converted.group(2), converted.group(2))
+        return f"{full_key.group(1)}={converted.group(1)} is invalid; allowed: {kind}"
+    missing = re.search(r"Could not (?:override|append to) '([^']+)'", msg)
+    if missing or "not in struct" in msg:
+        key = missing.group(1) if missing else (full_key.group(1) if full_key else "")
+        for i, k, _, _ in _key_overrides(overrides):
+            if k == key:
+                parent = key.rpartition(".")[0]
+                known = _node_keys(overrides[:i] + overrides[i + 1:], parent)
+                if known is not None:
+                    return _unknown_key_message(key, parent, known)
     lines = [line for line in msg.splitlines() if line.strip()]
     text = " ".join(line.strip() for line in lines)
     if "Available options" not in msg:
@@ -72,11 +161,26 @@ def explain_config_error(exc: BaseException) -> str:
     return text
 
 
+_FLAGS = ("allow_over_capacity", "progress", "output.plots", "output.timeline", "output.timeline_dram")
+_CHOICES = {"output.tables": ("csv", "parquet")}
+
+
 def check_config(cfg) -> None:
-    """Fail early, with the choices, when ``hw`` or ``model`` was not given."""
+    """Fail early, with the choices, when ``hw`` or ``model`` was not given or a top-level option is not one
+    of its values (the typed groups check their own)."""
+    from omegaconf import OmegaConf
+
     for group in ("hw", "model"):
         if group not in cfg:
             raise ConfigError(f"no {group} chosen: add +{group}=<preset>; {group} presets: {', '.join(_options(group))}")
+    for key in _FLAGS:
+        value = OmegaConf.select(cfg, key)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}={value!r} is invalid; allowed: true or false")
+    for key, allowed in _CHOICES.items():
+        value = OmegaConf.select(cfg, key)
+        if value not in allowed:
+            raise ConfigError(f"{key}={value!r} is invalid; allowed: {', '.join(allowed)}")
 
 
 def simulation_from_config(cfg) -> Simulation:
