@@ -297,6 +297,23 @@ def test_command_writes_the_run_directory(tmp_path):
     assert not list(out.glob(".partial-*"))
 
 
+def test_two_processes_write_the_same_bytes(tmp_path):
+    """Determinism across processes: nothing may depend on hash order, dict order of sets or the clock."""
+    import os
+
+    outs = []
+    for hash_seed in ("1", "2"):
+        out = tmp_path / f"run{hash_seed}"
+        p = subprocess.run([sys.executable, "-m", "sieve.run", *config("+model=gpt_oss_120b", "num_gpus=4",
+                                                                          "workload.batch_size=16"),
+                            f"hydra.run.dir={out}"], capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                           env={**os.environ, "PYTHONHASHSEED": hash_seed})
+        assert p.returncode == 0, p.stderr
+        outs.append(out)
+    for name in ("summary.json", "layers.csv", "channels.csv", "experts.csv", "steps.csv"):
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
+
+
 def test_command_errors_are_one_line_with_the_choices(tmp_path):
     p = _cli("+hw=aim", "+model=qwen3_30b_a3b", "sched=siv", cwd=tmp_path)
     assert p.returncode == 2
