@@ -102,6 +102,10 @@ def _run_point(overrides: list[str], store: str) -> dict:
     return record
 
 
+def _batch_size(overrides: list[str]) -> int:
+    return max(int(o.split("=", 1)[1]) for o in overrides if o.startswith("workload.batch_size="))
+
+
 def run_figure(figure: str, model: str | None = None, out: str | os.PathLike = ".", *, num_gpus: int | None = None,
                batch_sizes: Sequence[int] = BATCH_SIZES, jobs: int = 1, extra: Sequence[str] = (),
                plots: bool = True, progress: bool = True, scheds: Sequence[str] | None = None) -> Path:
@@ -117,7 +121,9 @@ def run_figure(figure: str, model: str | None = None, out: str | os.PathLike = "
     store.mkdir(parents=True, exist_ok=True)
     import sieve.runtime as rt
 
-    rt.compose(runs[0])  # a bad model, option or key fails here, before any worker starts
+    # a bad model, option, key, GPU count or capacity fails here, before any worker starts (the largest batch
+    # needs the most KV cache)
+    rt.simulation_from_config(rt.compose(max(runs, key=_batch_size)))
     bar = tqdm(total=len(runs), desc=f"{figure} {model}", disable=not progress)
     records = []
     with Parallel(n_jobs=jobs, return_as="generator") as parallel:

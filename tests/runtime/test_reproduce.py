@@ -68,8 +68,11 @@ def test_fig10_and_fig11_tables(tmp_path):
     (["fig9", "--batch-sizes", "0,2"], "batch sizes must be positive"),
     (["fig12"], "invalid choice: 'fig12'"),
     (["fig9", "--scheds", "sieve,best"], "unknown scheduler(s) ['best']"),
+    (["fig9", "--gpus", "3"], "num_gpus=3 does not divide num_experts=128"),
+    (["fig9", "--model", "deepseek", "--gpus", "1"], "GB short per GPU"),
 ])
 def test_bad_arguments(tmp_path, args, message):
     p = _cli(*args, "--out", str(tmp_path), cwd=tmp_path)
     assert p.returncode == 2
     assert message in p.stderr and "Traceback" not in p.stderr
+    assert "it/s" not in p.stderr and not list(tmp_path.glob("fig*.csv"))  # refused before the sweep starts
