@@ -120,10 +120,14 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     multirun = any(a in ("--multirun", "-m") for a in args)
     overrides = [a for a in args if "=" in a and not a.startswith("-") and not a.startswith("hydra")]
-    if multirun or not any(a.startswith("-") for a in args):
+    flags = {a.split("=", 1)[0] for a in args if a.startswith("-")}
+    runs = multirun or not flags                # --cfg, --info, --help ... only show things
+    if runs or not flags & {"--help", "-h", "--hydra-help"}:
         try:
             for job in (sweep_checks(overrides) if multirun else [overrides]):
-                simulation_from_config(compose(job))  # hw, model, workload, scheduler, GPUs and capacity
+                cfg = compose(job)              # groups, options, keys and their values
+                if runs:
+                    simulation_from_config(cfg)  # hw, model, workload, scheduler, GPUs and capacity
         except (ConfigError, ValueError, HydraException) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

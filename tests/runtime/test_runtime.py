@@ -297,6 +297,14 @@ def test_command_writes_the_run_directory(tmp_path):
     assert not list(out.glob(".partial-*"))
 
 
+def test_cfg_checks_keys_too(tmp_path):
+    p = _cli("+hw=aim", "+model=qwen3_30b_a3b", "workload.batch_sise=2", "--cfg", "job", cwd=tmp_path)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert "unknown config key 'workload.batch_sise'" in p.stderr
+    p = _cli("+hw=aim", "+model=qwen3_30b_a3b", "--cfg", "job", cwd=tmp_path)
+    assert p.returncode == 0 and "batch_size: 64" in p.stdout
+
+
 def test_two_processes_write_the_same_bytes(tmp_path):
     """Determinism across processes: nothing may depend on hash order, dict order of sets or the clock."""
     import os
