@@ -5,9 +5,10 @@
     python -m sieve.reproduce fig11 --out results/
 
 ``fig9``: throughput per GPU against interactivity for the schedulers noexp, allexp, pimoe, sieve and
-gpu_only at B = 1, 2, 4, ..., 256 on the paper's GPU count for the model (Qwen3-30B-A3B 1,
-GPT-OSS-120B 4, Qwen3.5-397B-A17B 8; Qwen3.5 in bf16 exceeds 8 x 96 GB and runs with
-``allow_over_capacity``, as in the paper). Writes ``fig9_<model>.csv`` (model, sched, batch_size,
+gpu_only at B = 1, 2, 4, ..., 256 on the paper's machine for the model, the preset
+``conf/experiment/paper_<model>.yaml`` (Qwen3-30B-A3B on 1 GPU, GPT-OSS-120B on 4, Qwen3.5-397B-A17B on 8;
+Qwen3.5 in bf16 exceeds 8 x 96 GB and runs with ``allow_over_capacity``, as in the paper); ``--gpus``
+changes the GPU count, and any other model needs it. Writes ``fig9_<model>.csv`` (model, sched, batch_size,
 num_gpus, tpot_s, tokens_per_s_per_gpu, tokens_per_s_per_user) and ``fig9_<model>.png``.
 
 ``fig10``: per-channel PIM utilization of pimoe and sieve, GPT-OSS-120B on 4 GPUs (``--batch-size``,
@@ -34,9 +35,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-__all__ = ["FIGURES", "PAPER_GPUS", "points", "run_figure", "main"]
+__all__ = ["FIGURES", "paper_models", "points", "run_figure", "main"]
 
-PAPER_GPUS = {"qwen3_30b_a3b": 1, "gpt_oss_120b": 4, "qwen3_5_397b_a17b": 8}
 FIG9_SCHEDS = ("noexp", "allexp", "pimoe", "sieve", "gpu_only")
 FIG11_SCHEDS = ("noexp", "allexp", "pimoe", "sieve")
 BATCH_SIZES = tuple(2 ** i for i in range(9))
@@ -48,13 +48,20 @@ class ReproduceError(ValueError):
     """Bad arguments for a figure."""
 
 
-def _gpus(model: str, num_gpus: int | None) -> int:
-    if num_gpus is not None:
-        return num_gpus
-    if model not in PAPER_GPUS:
-        raise ReproduceError(f"the paper gives no GPU count for {model!r} (it has {', '.join(PAPER_GPUS)}); "
+def paper_models() -> list[str]:
+    """The models the paper runs, each with its machine in ``conf/experiment/paper_<model>.yaml``."""
+    from sieve.runtime import CONF_DIR
+
+    return sorted(p.stem.removeprefix("paper_") for p in (CONF_DIR / "experiment").glob("paper_*.yaml"))
+
+
+def _base(model: str, num_gpus: int | None) -> list[str]:
+    if model in paper_models():
+        return [f"+experiment=paper_{model}", *([f"num_gpus={num_gpus}"] if num_gpus is not None else [])]
+    if num_gpus is None:
+        raise ReproduceError(f"the paper gives no GPU count for {model!r} (it runs {', '.join(paper_models())}); "
                              "pass --gpus")
-    return PAPER_GPUS[model]
+    return ["+hw=aim", f"+model={model}", f"num_gpus={num_gpus}"]
 
 
 def points(figure: str, model: str, *, num_gpus: int | None = None, batch_sizes: Sequence[int] = BATCH_SIZES,
@@ -68,10 +75,7 @@ def points(figure: str, model: str, *, num_gpus: int | None = None, batch_sizes:
         unknown = [x for x in scheds if x not in SCHEDULERS]
         if unknown or not scheds:
             raise ReproduceError(f"unknown scheduler(s) {unknown}; valid: {', '.join(SCHEDULERS)}")
-    gpus = _gpus(model, num_gpus)
-    base = ["+hw=aim", f"+model={model}", f"num_gpus={gpus}", "progress=false", "output.timeline=false"]
-    if model == "qwen3_5_397b_a17b":
-        base.append("allow_over_capacity=true")
+    base = [*_base(model, num_gpus), "progress=false", "output.timeline=false"]
     if figure == "fig9":
         runs = [[*base, f"sched={s}", f"workload.batch_size={b}"] for s in scheds or FIG9_SCHEDS
                 for b in batch_sizes]

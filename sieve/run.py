@@ -94,12 +94,22 @@ def _main(cfg: DictConfig) -> None:
 
 def sweep_checks(overrides: list[str]) -> list[list[str]]:
     """Override lists that try every value of every swept key once (the others at their first value), so a
-    bad value in a sweep fails before any job starts, without composing every point of the sweep."""
+    bad value in a sweep fails before any job starts, without composing every point of the sweep. The sweeps
+    the config asks for itself (``hydra.sweeper.params``) count too; the command line wins for a key it sets."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    parsed = OverridesParser.create().parse_overrides(overrides)
-    first = [f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()))}" if o.is_sweep_override()
-             else o.input_line for o in parsed]
+    from sieve.runtime import sweeper_params
+
+    def first_value(o) -> str:
+        return f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()))}" if o.is_sweep_override() \
+            else o.input_line
+
+    parser = OverridesParser.create()
+    parsed = parser.parse_overrides(overrides)
+    given = {o.get_key_element().lstrip("+~") for o in parsed}
+    implied = sweeper_params([first_value(o) for o in parsed])
+    parsed += parser.parse_overrides([f"{k}={v}" for k, v in implied.items() if k not in given])
+    first = [first_value(o) for o in parsed]
     checks = [first]
     for i, o in enumerate(parsed):
         if o.is_sweep_override():

@@ -19,7 +19,8 @@ from .simulator import ExpertGemmCost, Simulation, SimulationError, auto_num_gpu
 from .timeline import Span, Timeline
 
 __all__ = ["CONF_DIR", "ConfigError", "ExpertGemmCost", "RunResult", "Simulation", "SimulationError", "Span",
-           "TABLES", "Timeline", "auto_num_gpus", "compose", "simulate", "simulation_from_config", "write_run"]
+           "TABLES", "Timeline", "auto_num_gpus", "compose", "simulate", "simulation_from_config", "sweeper_params",
+           "write_run"]
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 GROUPS = ("hw", "model", "sched", "workload")
@@ -33,7 +34,7 @@ def _options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
 
 
-def _hydra_compose(overrides: list[str]):
+def _hydra_compose(overrides: list[str], with_hydra: bool = False):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -41,7 +42,21 @@ def _hydra_compose(overrides: list[str]):
     if GlobalHydra.instance().is_initialized():
         GlobalHydra.instance().clear()
     with initialize_config_dir(version_base=None, config_dir=str(CONF_DIR)):
-        return hydra_compose(config_name="config", overrides=overrides)
+        return hydra_compose(config_name="config", overrides=overrides, return_hydra_config=with_hydra)
+
+
+def sweeper_params(overrides: Sequence[str]) -> dict[str, str]:
+    """The sweeps the config itself asks for (``hydra.sweeper.params``, e.g. of an ``experiment`` preset)."""
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        cfg = _hydra_compose(list(overrides), with_hydra=True)
+    except (HydraException, OmegaConfBaseException) as e:
+        raise ConfigError(explain_config_error(e, overrides)) from None
+    params = OmegaConf.select(cfg, "hydra.sweeper.params") or {}
+    return {str(k): str(v) for k, v in params.items()}
 
 
 def compose(overrides: Sequence[str] = ()):

@@ -119,3 +119,38 @@ def _no_stray_outputs(tmp_path):
     """Sweeps write only below their hydra.sweep.dir."""
     yield
     assert not (tmp_path / "outputs").exists() and not (tmp_path / "multirun").exists()
+
+
+# ---- the paper's experiment presets ------------------------------------------------------------------
+
+@pytest.mark.parametrize("model,gpus,over", [("qwen3_30b_a3b", 1, False), ("gpt_oss_120b", 4, False),
+                                             ("qwen3_5_397b_a17b", 8, True)])
+def test_paper_experiment_presets_set_the_papers_machine(model, gpus, over):
+    import sieve.runtime as rt
+    from sieve.reproduce import paper_models
+    from sieve.run import sweep_checks
+
+    assert model in paper_models()
+    cfg = rt.compose([f"+experiment=paper_{model}"])
+    assert (cfg.hw.name, cfg.model.name, cfg.num_gpus, cfg.allow_over_capacity) == ("aim", model, gpus, over)
+    # a multirun sweeps Figure 9's grid; every value is checked before the first job
+    tried = {o for job in sweep_checks([f"+experiment=paper_{model}"]) for o in job}
+    assert {f"sched={s}" for s in ("noexp", "allexp", "pimoe", "sieve", "gpu_only")} <= tried
+    assert {f"workload.batch_size={2 ** i}" for i in range(9)} <= tried
+    # the command line wins over the preset's sweep
+    tried = {o for job in sweep_checks([f"+experiment=paper_{model}", "sched=pimoe"]) for o in job}
+    assert {o for o in tried if o.startswith("sched=")} == {"sched=pimoe"}
+
+
+def test_an_experiment_multirun_runs_the_presets_grid(tmp_path):
+    sweep = tmp_path / "sweep"
+    cmd = [sys.executable, "-m", "sieve.run", "-m", "+experiment=paper_qwen3_30b_a3b", "workload.batch_size=4",
+           "workload.decode_steps=1", "sched=allexp,sieve", "progress=false", "output.plots=false",
+           f"hydra.sweep.dir={sweep}"]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    df = collect(sweep)
+    assert sorted(df["sched"]) == ["allexp", "sieve"] and set(df["num_gpus"]) == {1}
+    bad = subprocess.run([*cmd[:-1], f"hydra.sweep.dir={tmp_path / 'bad'}", "workload.decode_steps=1,0"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    assert bad.returncode == 2 and "decode_steps=0" in bad.stderr and not (tmp_path / "bad").exists()
