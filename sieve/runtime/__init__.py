@@ -84,8 +84,9 @@ def compose(overrides: Sequence[str] = ()):
 OPEN_MAPS = ("sched.params", "workload.routing.params", "workload.routing.fallback_params")
 
 
-def _key_overrides(overrides: list[str]):
-    """(index, key, value, adds) of each override that sets a key (not a config group or hydra's own)."""
+def _key_overrides(overrides: list[str]) -> list[tuple[int, str, bool]]:
+    """(index, key, adds) of each override that sets a key (not a config group or hydra's own); ``adds``: it
+    starts with ``+``."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     try:
@@ -97,14 +98,13 @@ def _key_overrides(overrides: list[str]):
         key = o.get_key_element().lstrip("+~")
         if "/" in key or key in GROUPS or key.startswith("hydra") or (CONF_DIR / key).is_dir():
             continue
-        out.append((i, key, o.get_value_element_as_str() if o.value() is not None else "",
-                    o.input_line.startswith("+")))
+        out.append((i, key, o.input_line.startswith("+")))
     return out
 
 
 def _check_added_keys(overrides: list[str]) -> None:
     """``+key=value`` adds a key Hydra accepts anywhere; refuse the ones no schema or owner knows."""
-    for i, key, _, adds in _key_overrides(overrides):
+    for i, key, adds in _key_overrides(overrides):
         parent = key.rpartition(".")[0]
         if adds and parent not in OPEN_MAPS:
             rest = overrides[:i] + overrides[i + 1:]
@@ -115,11 +115,13 @@ def _check_added_keys(overrides: list[str]) -> None:
 
 def _node_keys(overrides: list[str], path: str) -> list[str] | None:
     """The keys of the node at ``path`` of the config composed from ``overrides`` (None if it does not compose)."""
+    from hydra.errors import HydraException
     from omegaconf import DictConfig, OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
 
     try:
         cfg = _hydra_compose(overrides)
-    except Exception:  # noqa: BLE001 - the caller falls back to Hydra's own message
+    except (HydraException, OmegaConfBaseException):  # the caller falls back to Hydra's own message
         return None
     node = OmegaConf.select(cfg, path) if path else cfg
     return [str(k) for k in node.keys() if k != "hydra"] if isinstance(node, DictConfig) else None
@@ -157,7 +159,7 @@ def explain_config_error(exc: BaseException, overrides: Sequence[str] = ()) -> s
     missing = re.search(r"Could not (?:override|append to) '([^']+)'", msg)
     if missing or "not in struct" in msg:
         key = missing.group(1) if missing else (full_key.group(1) if full_key else "")
-        for i, k, _, _ in _key_overrides(overrides):
+        for i, k, _ in _key_overrides(overrides):
             if k == key:
                 parent = key.rpartition(".")[0]
                 known = _node_keys(overrides[:i] + overrides[i + 1:], parent)
