@@ -43,7 +43,7 @@ _LAYER_COLUMNS = ["step", "layer", "gpu", "sub_batch", "kind", "attention_on", "
                   "experts_on_pim", "tokens", "tokens_on_pim", "estimated_s", "link_s", "start_s", "end_s"]
 
 
-@dataclass
+@dataclass(repr=False)
 class RunResult:
     summary: dict[str, Any]
     layers: pd.DataFrame
@@ -115,7 +115,7 @@ class RunResult:
         s = self.summary
         return "\n".join([
             f"{s['model']} on {s['num_gpus']} x {s['hw']}, sched={s['sched']}, B={s['batch_size']}, "
-            f"{s['decode_steps']} decode steps" + (f", {s['prefill_requests']} prefill requests per step"
+            f"{s['decode_steps']} decode step{'s' if s['decode_steps'] != 1 else ''}" + (f", {s['prefill_requests']} prefill requests per step"
                                                    if s["prefill_requests"] else ""),
             f"  time per output token {s['tpot_s'] * 1e3:.3f} ms   "
             f"{s['tokens_per_s_per_user']:.1f} tokens/s/user   {s['tokens_per_s_per_gpu']:.1f} tokens/s/GPU",
@@ -123,6 +123,12 @@ class RunResult:
             f"  on PIM: {s['pim_expert_share']:.1%} of activated experts, {s['pim_token_share']:.1%} of their tokens",
             f"  memory per GPU {s['memory_per_gpu_gb']:.1f} of {s['memory_capacity_gb']:.1f} GB",
         ])
+
+
+    def __repr__(self) -> str:
+        # what a notebook cell shows for a result: the summary and the tables' shapes, not every row
+        shapes = ", ".join(f"{name} {t.shape[0]}x{t.shape[1]}" for name, t in self.tables.items())
+        return f"<RunResult\n{self.describe()}\n  tables: {shapes}>"
 
 
 def _share(part, whole) -> float:

@@ -194,6 +194,13 @@ def test_tables_and_summary():
     assert 0 <= s["pim_busy"] <= 1 and 0 <= s["gpu_busy"] <= 1
 
 
+def test_repr_is_the_summary_not_the_tables():
+    _, result = run("sched=sieve")
+    text = repr(result)
+    assert text.startswith("<RunResult") and "time per output token" in text and "layers 96x" in text
+    assert len(text.splitlines()) < 10
+
+
 def test_same_seed_same_bits_other_seed_other_numbers():
     _, a = run("sched=sieve")
     _, b = run("sched=sieve")
