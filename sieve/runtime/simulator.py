@@ -255,6 +255,10 @@ class Simulation:
             raise SimulationError(f"workload.routing: {e}") from None
 
     # ----------------------------------------------------------------------------------------- costs
+    def __repr__(self) -> str:
+        return (f"<Simulation {self.model.name} on {self.num_gpus} x {self.hw.name}, sched={self.sched_name}, "
+                f"B={self.workload.batch_size}, {self.workload.decode_steps} decode steps>")
+
     def run(self, progress: bool = False) -> RunResult:
         """Simulate ``workload.decode_steps`` decode steps; returns the tables and the summary.
 

@@ -199,6 +199,7 @@ def test_repr_is_the_summary_not_the_tables():
     text = repr(result)
     assert text.startswith("<RunResult") and "time per output token" in text and "layers 96x" in text
     assert len(text.splitlines()) < 10
+    assert repr(result.simulation) == "<Simulation qwen3_30b_a3b on 1 x aim, sched=sieve, B=4, 2 decode steps>"
 
 
 def test_same_seed_same_bits_other_seed_other_numbers():
