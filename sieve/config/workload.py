@@ -117,16 +117,25 @@ class WorkloadConfig:
 def workload_from_config(cfg) -> WorkloadConfig:
     """Validate a composed ``workload`` node and return the typed object."""
     from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
+    from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
     try:
         node = OmegaConf.merge(OmegaConf.structured(WorkloadConfig), cfg)
         return OmegaConf.to_object(node)
+    except MissingMandatoryValue as exc:
+        raise WorkloadError(f"workload config lacks {exc.full_key!r}: pick a workload "
+                            f"({', '.join(_workload_presets())})") from exc
     except OmegaConfBaseException as exc:
         cause = exc.__cause__ if isinstance(exc.__cause__, WorkloadError) else None
         if cause is not None:
             raise cause from exc
         raise WorkloadError(f"invalid workload config: {exc}") from exc
+
+
+def _workload_presets() -> list[str]:
+    from pathlib import Path
+
+    return sorted(p.stem for p in (Path(__file__).resolve().parent.parent / "conf" / "workload").glob("*.yaml"))
 
 
 def register() -> None:

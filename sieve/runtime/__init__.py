@@ -156,6 +156,13 @@ def explain_config_error(exc: BaseException, overrides: Sequence[str] = ()) -> s
     if full_key and converted:
         kind = _TYPE_NAMES.get(converted.group(2), converted.group(2))
         return f"{full_key.group(1)}={converted.group(1)} is invalid; allowed: {kind}"
+    twice = re.search(r"Multiple values for (\w+)", msg)
+    if twice:
+        group = twice.group(1)
+        return (f"{group} is chosen twice (by +{group}=... and by another +{group}=... or a preset such as "
+                f"+experiment=... that sets it); "
+                f"to replace the preset's choice write {group}=<option> without '+'; {group} options: "
+                f"{', '.join(_options(group))}")
     missing = re.search(r"Could not (?:override|append to) '([^']+)'", msg)
     if missing or "not in struct" in msg:
         key = missing.group(1) if missing else (full_key.group(1) if full_key else "")

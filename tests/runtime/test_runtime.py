@@ -244,6 +244,8 @@ def test_deepseek_runs_with_its_fallback_routing():
     (["workload.context_length.sigma=wide"], "workload.context_length.sigma=wide is invalid; allowed: a number"),
     (["output.plots=maybe"], "output.plots='maybe' is invalid; allowed: true or false"),
     (["output.tables=xlsx"], "output.tables='xlsx' is invalid; allowed: csv, parquet"),
+    (["workload=base_workload"], "workload config lacks 'name': pick a workload \\(decode, mixed\\)"),
+    (["+experiment=paper_gpt_oss_120b"], "model is chosen twice .* write model=<option> without '\\+'"),
     (["num_gpus=lots"], "num_gpus='lots' is invalid"),
     (["workload.routing.family=trace", "workload.routing.trace=/nonexistent.npz"], "no such file"),
 ])
