@@ -20,7 +20,10 @@ B <= 32 and 8 for B >= 64 (``workload=mixed``), schedulers noexp, allexp, pimoe,
 ``fig11_<model>.csv`` (the fig9 columns plus prefill_requests and speedup_over_noexp) and a bar plot.
 
 Every point is one :func:`sieve.runtime.simulate` run with the default decode workload (override with
-``--set key=value``, any main-config key, e.g. ``--set workload.decode_steps=4``). Points run in
+``--set key=value``, any main-config key, e.g. ``--set workload.decode_steps=4``). ``--variant
+SCHED:KEY=VALUE[,KEY=VALUE]`` adds one more curve: that scheduler with those overrides, labelled
+``SCHED[KEY=VALUE,...]`` (last key component) in the ``sched`` column, e.g.
+``--variant sieve:sched.params.overhead_s=0``. Points run in
 ``--jobs`` worker processes. Each finished point is kept in ``DIR/.points/``; an interrupted sweep run
 again with the same arguments resumes from there.
 """
@@ -32,10 +35,11 @@ import hashlib
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-__all__ = ["FIGURES", "paper_models", "points", "run_figure", "main"]
+__all__ = ["FIGURES", "Variant", "paper_models", "parse_variant", "points", "run_figure", "main"]
 
 FIG9_SCHEDS = ("noexp", "allexp", "pimoe", "sieve", "gpu_only")
 FIG11_SCHEDS = ("noexp", "allexp", "pimoe", "sieve")
@@ -46,6 +50,31 @@ DEFAULT_MODEL = {"fig9": "qwen3_30b_a3b", "fig10": "gpt_oss_120b", "fig11": "qwe
 
 class ReproduceError(ValueError):
     """Bad arguments for a figure."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One more curve: ``sched`` with ``overrides``, shown as ``label``."""
+    sched: str
+    overrides: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.sched}[{','.join(o.split('=', 1)[0].rpartition('.')[2] + '=' + o.split('=', 1)[1] for o in self.overrides)}]"
+
+
+def parse_variant(text: str) -> Variant:
+    """``SCHED:KEY=VALUE[,KEY=VALUE...]`` as a :class:`Variant`."""
+    from sieve.sched import SCHEDULERS
+
+    sched, sep, rest = text.partition(":")
+    overrides = tuple(o.strip() for o in rest.split(",") if o.strip())
+    if not sep or not overrides or any("=" not in o or o.startswith("=") for o in overrides):
+        raise ReproduceError(f"--variant {text!r}: expected SCHED:KEY=VALUE[,KEY=VALUE...], "
+                             "e.g. sieve:sched.params.overhead_s=0")
+    if sched not in SCHEDULERS:
+        raise ReproduceError(f"--variant {text!r}: unknown scheduler {sched!r}; valid: {', '.join(SCHEDULERS)}")
+    return Variant(sched, overrides)
 
 
 def paper_models() -> list[str]:
@@ -65,8 +94,16 @@ def _base(model: str, num_gpus: int | None) -> list[str]:
 
 
 def points(figure: str, model: str, *, num_gpus: int | None = None, batch_sizes: Sequence[int] = BATCH_SIZES,
-           extra: Sequence[str] = (), scheds: Sequence[str] | None = None) -> list[list[str]]:
-    """The Hydra overrides of every run of ``figure`` (``scheds``: instead of the figure's schedulers)."""
+           extra: Sequence[str] = (), scheds: Sequence[str] | None = None,
+           variants: Sequence[Variant] = ()) -> list[list[str]]:
+    """The Hydra overrides of every run of ``figure`` (``scheds``: instead of the figure's schedulers;
+    ``variants``: after them, one more scheduler each with its own overrides)."""
+    return [run for _, run in _labelled_points(figure, model, num_gpus=num_gpus, batch_sizes=batch_sizes,
+                                               extra=extra, scheds=scheds, variants=variants)]
+
+
+def _labelled_points(figure, model, *, num_gpus, batch_sizes, extra, scheds, variants) -> list[tuple[str, list[str]]]:
+    """(curve label, overrides) of every run: the label is the scheduler, or the variant's label."""
     if figure not in FIGURES:
         raise ReproduceError(f"unknown figure {figure!r}; available: {', '.join(FIGURES)}")
     if scheds is not None:
@@ -76,17 +113,16 @@ def points(figure: str, model: str, *, num_gpus: int | None = None, batch_sizes:
         if unknown or not scheds:
             raise ReproduceError(f"unknown scheduler(s) {unknown}; valid: {', '.join(SCHEDULERS)}")
     base = [*_base(model, num_gpus), "progress=false", "output.timeline=false"]
-    if figure == "fig9":
-        runs = [[*base, f"sched={s}", f"workload.batch_size={b}"] for s in scheds or FIG9_SCHEDS
-                for b in batch_sizes]
-    elif figure == "fig10":
-        runs = [[*base, f"sched={s}", f"workload.batch_size={b}"] for s in scheds or ("pimoe", "sieve")
-                for b in batch_sizes]
+    default = {"fig9": FIG9_SCHEDS, "fig10": ("pimoe", "sieve"), "fig11": FIG11_SCHEDS}[figure]
+    curves = [(s, s, ()) for s in scheds or default] + [(v.label, v.sched, v.overrides) for v in variants]
+    if figure == "fig11":
+        runs = [(label, [*base, f"sched={s}", *more, "workload=mixed", f"workload.batch_size={b}",
+                         f"workload.prefill.num_requests={2 if b <= 32 else 8}"])
+                for label, s, more in curves for b in batch_sizes if b >= 8]
     else:
-        runs = [[*base, f"sched={s}", "workload=mixed", f"workload.batch_size={b}",
-                 f"workload.prefill.num_requests={2 if b <= 32 else 8}"]
-                for s in scheds or FIG11_SCHEDS for b in batch_sizes if b >= 8]
-    return [[*r, *extra] for r in runs]
+        runs = [(label, [*base, f"sched={s}", *more, f"workload.batch_size={b}"])
+                for label, s, more in curves for b in batch_sizes]
+    return [(label, [*r, *extra]) for label, r in runs]
 
 
 def _run_point(overrides: list[str], store: str) -> dict:
@@ -112,22 +148,27 @@ def _batch_size(overrides: list[str]) -> int:
 
 def run_figure(figure: str, model: str | None = None, out: str | os.PathLike = ".", *, num_gpus: int | None = None,
                batch_sizes: Sequence[int] = BATCH_SIZES, jobs: int = 1, extra: Sequence[str] = (),
-               plots: bool = True, progress: bool = True, scheds: Sequence[str] | None = None) -> Path:
+               plots: bool = True, progress: bool = True, scheds: Sequence[str] | None = None,
+               variants: Sequence[Variant] = ()) -> Path:
     """Run (or resume) the sweep of ``figure`` and write its CSV and plot into ``out``; returns the CSV path."""
     import pandas as pd
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
     model = model or DEFAULT_MODEL.get(figure, "")
-    runs = points(figure, model, num_gpus=num_gpus, batch_sizes=batch_sizes, extra=extra, scheds=scheds)
+    labelled = _labelled_points(figure, model, num_gpus=num_gpus, batch_sizes=batch_sizes, extra=extra,
+                                scheds=scheds, variants=variants)
+    runs = [run for _, run in labelled]
     out = Path(out)
     store = out / ".points"
     store.mkdir(parents=True, exist_ok=True)
     import sieve.runtime as rt
 
-    # a bad model, option, key, GPU count or capacity fails here, before any worker starts (the largest batch
-    # needs the most KV cache)
-    rt.simulation_from_config(rt.compose(max(runs, key=_batch_size)))
+    # a bad model, option, key, GPU count or capacity fails here, before any worker starts: the largest batch
+    # (the most KV cache) of the figure's schedulers and of each variant
+    curves = {label: run for label, run in sorted(labelled, key=lambda lr: _batch_size(lr[1]))}
+    for label in dict.fromkeys([labelled[0][0], *(v.label for v in variants)]):
+        rt.simulation_from_config(rt.compose(curves[label]))
     bar = tqdm(total=len(runs), desc=f"{figure} {model}", disable=not progress)
     records = []
     with Parallel(n_jobs=jobs, return_as="generator") as parallel:
@@ -136,15 +177,16 @@ def run_figure(figure: str, model: str | None = None, out: str | os.PathLike = "
             bar.update()
     bar.close()
     summaries = pd.DataFrame([r["summary"] for r in records])
+    summaries["sched"] = [label for label, _ in labelled]
     cols = ["model", "sched", "batch_size", "num_gpus", "tpot_s", "tokens_per_s_per_gpu", "tokens_per_s_per_user"]
     csv = out / f"{figure}_{model}.csv"
     if figure == "fig10":
         frames = []
-        for r in records:
+        for (label, _), r in zip(labelled, records):
             ch = pd.DataFrame(r["channels"])
             s = r["summary"]
             ch.insert(0, "batch_size", s["batch_size"])
-            ch.insert(0, "sched", s["sched"])
+            ch.insert(0, "sched", label)
             ch.insert(0, "model", s["model"])
             frames.append(ch)
         table = pd.concat(frames, ignore_index=True)
@@ -192,6 +234,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scheds", help="comma-separated schedulers instead of the figure's (e.g. add oracle)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="extra main-config override for every run (repeatable)")
+    parser.add_argument("--variant", action="append", default=[], metavar="SCHED:KEY=VALUE[,KEY=VALUE]",
+                        help="one more curve: a scheduler with its own overrides, labelled SCHED[KEY=VALUE,...] "
+                             "(repeatable; e.g. sieve:sched.params.overhead_s=0)")
     parser.add_argument("--no-plot", action="store_true", help="write the CSV only")
     args = parser.parse_args(argv)
     try:
@@ -204,8 +249,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--jobs {args.jobs}: must be at least 1")
     try:
         scheds = [x.strip() for x in args.scheds.split(",") if x.strip()] if args.scheds else None
+        variants = [parse_variant(v) for v in args.variant]
         csv = run_figure(args.figure, args.model, args.out, num_gpus=args.gpus, batch_sizes=sizes, jobs=args.jobs,
-                         extra=args.set, plots=not args.no_plot, scheds=scheds)
+                         extra=args.set, plots=not args.no_plot, scheds=scheds, variants=variants)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -73,6 +73,9 @@ def test_fig10_and_fig11_tables(tmp_path):
     (["fig12"], "invalid choice: 'fig12'"),
     (["fig9", "--scheds", "sieve,best"], "unknown scheduler(s) ['best']"),
     (["fig9", "--gpus", "3"], "num_gpus=3 does not divide num_experts=128"),
+    (["fig9", "--variant", "sieve"], "--variant 'sieve': expected SCHED:KEY=VALUE"),
+    (["fig9", "--variant", "siv:sched.params.alpha=0.3"], "unknown scheduler 'siv'"),
+    (["fig9", "--variant", "sieve:sched.params.ema=0.3"], "unknown config key 'sched.params.ema'"),
     (["fig9", "--model", "deepseek", "--gpus", "1"], "GB short per GPU"),
 ])
 def test_bad_arguments(tmp_path, args, message):
@@ -80,3 +83,16 @@ def test_bad_arguments(tmp_path, args, message):
     assert p.returncode == 2
     assert message in p.stderr and "Traceback" not in p.stderr
     assert "it/s" not in p.stderr and not list(tmp_path.glob("fig*.csv"))  # refused before the sweep starts
+
+
+def test_a_variant_is_one_more_labelled_curve(tmp_path):
+    p = _cli("fig9", "--model", "qwen3_30b_a3b", "--out", str(tmp_path), "--scheds", "sieve",
+             "--variant", "sieve:sched.params.overhead_s=0,sched.params.alpha=0.3", *FAST, "--no-plot", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    t = pd.read_csv(tmp_path / "fig9_qwen3_30b_a3b.csv").set_index(["sched", "batch_size"])["tpot_s"]
+    label = "sieve[overhead_s=0,alpha=0.3]"
+    assert set(t.index.get_level_values(0)) == {"sieve", label}
+    # 48 MoE layers no longer pay the scheduler's 20 us each
+    for b in (1, 8):
+        assert t[label, b] < t["sieve", b] - 47 * 20e-6
+    assert reproduce.parse_variant("pimoe:sched.params.overhead_s=2e-5").label == "pimoe[overhead_s=2e-5]"
