@@ -60,7 +60,13 @@ class Variant:
 
     @property
     def label(self) -> str:
-        return f"{self.sched}[{','.join(o.split('=', 1)[0].rpartition('.')[2] + '=' + o.split('=', 1)[1] for o in self.overrides)}]"
+        """``sched[key=value,...]`` with the last component of each key."""
+        return f"{self.sched}[{','.join(map(_short_override, self.overrides))}]"
+
+
+def _short_override(override: str) -> str:
+    key, value = override.split("=", 1)
+    return f"{key.rpartition('.')[2]}={value}"
 
 
 def parse_variant(text: str) -> Variant:
