@@ -47,12 +47,22 @@ def run_job(cfg: DictConfig, run_dir: str | Path) -> dict:
                              "choose another hydra.run.dir (or hydra.sweep.dir) or remove that directory")
         log.info("%s already holds a finished run of this configuration; skipped", run_dir)
         return json.loads(done.read_text())
-    result = simulate(cfg)
+    result = simulate(cfg, simulation=_checked.pop(_config_key(cfg), None))
     write_run(result, run_dir, tables=str(cfg.output.tables), plots=bool(cfg.output.plots),
               timeline=_timeline_options(cfg))
     print(result.describe())
     print(f"  written to {run_dir}")
     return result.summary
+
+
+# The Simulation main() built to check a single run's command line, reused by the job of that config.
+_checked: dict[str, object] = {}
+
+
+def _config_key(cfg: DictConfig) -> str:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_yaml(cfg, resolve=True)
 
 
 class JobError(hydra.errors.CompactHydraException):
@@ -137,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
             for job in (sweep_checks(overrides) if multirun else [overrides]):
                 cfg = compose(job)              # groups, options, keys and their values
                 if runs:
-                    simulation_from_config(cfg)  # hw, model, workload, scheduler, GPUs and capacity
+                    sim = simulation_from_config(cfg)  # hw, model, workload, scheduler, GPUs and capacity
+                    if not multirun:
+                        _checked[_config_key(cfg)] = sim
         except (ConfigError, ValueError, HydraException) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

@@ -233,12 +233,13 @@ def simulation_from_config(cfg) -> Simulation:
                       record_timeline=bool(cfg.output.timeline), sub_batches=sub_batches)
 
 
-def simulate(cfg_or_overrides=(), progress: bool | None = None) -> RunResult:
-    """Run one configuration (a composed config or a list of overrides); returns its :class:`RunResult`."""
+def simulate(cfg_or_overrides=(), progress: bool | None = None, *, simulation: Simulation | None = None) -> RunResult:
+    """Run one configuration (a composed config or a list of overrides); returns its :class:`RunResult`.
+    ``simulation``: the :func:`simulation_from_config` of this very config, when the caller has built it."""
     from omegaconf import DictConfig, OmegaConf
 
     cfg = cfg_or_overrides if isinstance(cfg_or_overrides, DictConfig) else compose(cfg_or_overrides)
-    sim = simulation_from_config(cfg)
+    sim = simulation if simulation is not None else simulation_from_config(cfg)
     result = sim.run(progress=bool(cfg.progress) if progress is None else progress)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     resolved.pop("hydra", None)
