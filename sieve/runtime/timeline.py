@@ -24,8 +24,7 @@ __all__ = ["Span", "Timeline"]
 
 @dataclass(frozen=True)
 class Span:
-    """One task on one lane. ``busy_s`` is how long the lane was busy inside ``[start_s, end_s]``
-    (less than the span for a PIM channel that finishes before the slowest channel of its phase)."""
+    """One task on one lane."""
 
     lane: str
     name: str
@@ -33,7 +32,6 @@ class Span:
     end_s: float
     step: int
     layer: int
-    busy_s: float
 
     @property
     def duration_s(self) -> float:
@@ -54,13 +52,12 @@ class Timeline:
         """When ``lane`` is next free (0 for a lane never used)."""
         return self._free.get(lane, 0.0)
 
-    def place(self, name: str, lanes: str | Iterable[str], duration_s: float, ready_s: float = 0.0,
-              busy_s: dict[str, float] | None = None) -> tuple[float, float]:
+    def place(self, name: str, lanes: str | Iterable[str], duration_s: float,
+              ready_s: float = 0.0) -> tuple[float, float]:
         """Place a task; returns ``(start_s, end_s)``.
 
-        ``lanes``: the lane or lanes the task occupies for its whole duration. ``busy_s`` optionally gives,
-        per lane, how long that lane is actually busy (recorded on the span; the lane stays reserved for the
-        whole task). A task of zero duration takes no time and records no span."""
+        ``lanes``: the lane or lanes the task occupies for its whole duration. A task of zero duration takes
+        no time and records no span."""
         if isinstance(lanes, str):
             lanes = (lanes,)
         else:
@@ -74,7 +71,5 @@ class Timeline:
         for lane in lanes:
             self._free[lane] = end
         if self.record:
-            for lane in lanes:
-                busy = duration_s if busy_s is None else busy_s.get(lane, duration_s)
-                self.spans.append(Span(lane, name, start, end, self.step, self.layer, busy))
+            self.spans.extend(Span(lane, name, start, end, self.step, self.layer) for lane in lanes)
         return start, end
