@@ -41,6 +41,12 @@ def _us(seconds: float) -> float:
     return seconds * 1e6
 
 
+def _lane(pid: int, tid: int, name: str) -> list[dict]:
+    """The metadata events that name a lane and keep lanes in tid order."""
+    return [{"ph": "M", "name": "thread_name", "pid": pid, "tid": tid, "args": {"name": name}},
+            {"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": tid, "args": {"sort_index": tid}}]
+
+
 def trace_events(result, *, step: int = 0, channels: int = 8, dram: bool = False, dram_us: float = 2.0) -> list[dict]:
     """The trace events of decode step ``step`` of a run that recorded its timeline."""
     if result.timeline is None:
@@ -57,12 +63,9 @@ def trace_events(result, *, step: int = 0, channels: int = 8, dram: bool = False
         events.append({"ph": "M", "name": "process_name", "pid": g, "tid": 0, "args": {"name": f"GPU {g}"}})
         events.append({"ph": "M", "name": "process_sort_index", "pid": g, "tid": 0, "args": {"sort_index": g}})
         for i, lane in enumerate(LANES):
-            events.append({"ph": "M", "name": "thread_name", "pid": g, "tid": i, "args": {"name": _LABEL[lane]}})
-            events.append({"ph": "M", "name": "thread_sort_index", "pid": g, "tid": i, "args": {"sort_index": i}})
+            events += _lane(g, i, _LABEL[lane])
         for c in range(shown):
-            tid = _CHANNEL_TID + c
-            events.append({"ph": "M", "name": "thread_name", "pid": g, "tid": tid, "args": {"name": f"PIM ch {c}"}})
-            events.append({"ph": "M", "name": "thread_sort_index", "pid": g, "tid": tid, "args": {"sort_index": tid}})
+            events += _lane(g, _CHANNEL_TID + c, f"PIM ch {c}")
     tid_of = {lane: i for i, lane in enumerate(LANES)}
     spans = []
     for span in result.timeline.spans:
@@ -83,18 +86,15 @@ def trace_events(result, *, step: int = 0, channels: int = 8, dram: bool = False
     if dram:
         spans.extend(_dram_events(result, step, dram_us))
         for i, kind in enumerate(_DRAM_KINDS):
-            events.append({"ph": "M", "name": "thread_name", "pid": 0, "tid": _DRAM_TID + i,
-                           "args": {"name": f"DRAM ch0 {kind}"}})
-            events.append({"ph": "M", "name": "thread_sort_index", "pid": 0, "tid": _DRAM_TID + i,
-                           "args": {"sort_index": _DRAM_TID + i}})
+            events += _lane(0, _DRAM_TID + i, f"DRAM ch0 {kind}")
     spans.sort(key=lambda e: (e["pid"], e["tid"], e["ts"]))
     return events + spans
 
 
 def _dram_events(result, step: int, window_us: float) -> list[dict]:
-    """Commands of PIM channel 0 of GPU 0 in the first PIM expert phase of ``step`` that keeps that channel busy:
-    the gate/up streams of its
-    experts back to back (as the runtime composes them), cut at ``window_us`` after the phase start."""
+    """Commands of PIM channel 0 of GPU 0 in the first PIM expert phase of ``step`` that keeps that channel
+    busy: the gate/up streams of its experts back to back (as the runtime composes them), cut at
+    ``window_us`` after the phase start."""
     from sieve.pim.expert import _expert_phases
     from sieve.pim.layer import placement
 
