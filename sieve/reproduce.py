@@ -165,16 +165,17 @@ def run_figure(figure: str, model: str | None = None, out: str | os.PathLike = "
     labelled = _labelled_points(figure, model, num_gpus=num_gpus, batch_sizes=batch_sizes, extra=extra,
                                 scheds=scheds, variants=variants)
     runs = [run for _, run in labelled]
-    out = Path(out)
-    store = out / ".points"
-    store.mkdir(parents=True, exist_ok=True)
     import sieve.runtime as rt
+    from sieve.runtime.result import write_table
 
-    # a bad model, option, key, GPU count or capacity fails here, before any worker starts: the largest batch
-    # (the most KV cache) of the figure's schedulers and of each variant
+    # a bad model, option, key, GPU count or capacity fails here, before anything is written or run: the
+    # largest batch (the most KV cache) of the figure's schedulers and of each variant
     curves = {label: run for label, run in sorted(labelled, key=lambda lr: _batch_size(lr[1]))}
     for label in dict.fromkeys([labelled[0][0], *(v.label for v in variants)]):
         rt.simulation_from_config(rt.compose(curves[label]))
+    out = Path(out)
+    store = out / ".points"
+    store.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=len(runs), desc=f"{figure} {model}", disable=not progress)
     records = []
     with Parallel(n_jobs=jobs, return_as="generator") as parallel:
@@ -203,9 +204,7 @@ def run_figure(figure: str, model: str | None = None, out: str | os.PathLike = "
     else:
         table = summaries[cols]
     table = table.sort_values([c for c in ("sched", "batch_size", "gpu", "channel") if c in table]).reset_index(drop=True)
-    tmp = csv.with_suffix(".csv.tmp")
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, csv)
+    write_table(table, csv)
     if plots:
         _plot(figure, table, out / f"{figure}_{model}.png")
     return csv

@@ -28,7 +28,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from sieve.runtime.result import TABLE_FORMATS, TABLES
+from sieve.runtime.result import TABLE_FORMATS, TABLES, write_table
 
 __all__ = ["IDENTITY_COLUMNS", "collect", "find_runs", "main"]
 
@@ -183,10 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(table.to_string(index=False))
             return 0
         out.parent.mkdir(parents=True, exist_ok=True)
-        if out.suffix == ".parquet":
-            table.to_parquet(out, index=False)
-        else:
-            table.to_csv(out, index=False)
+        write_table(table, out)
     except (OSError, ValueError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

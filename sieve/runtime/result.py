@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["RunResult", "TABLES", "write_run"]
+__all__ = ["RunResult", "TABLES", "write_run", "write_table"]
 
 TABLES = ("layers", "channels", "experts", "steps")
 TABLE_FORMATS = ("csv", "parquet")
@@ -135,6 +135,25 @@ def _share(part, whole) -> float:
     return float(part) / float(whole) if whole else 0.0
 
 
+def write_table(df: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write ``df`` as CSV or Parquet, by the suffix of ``path``; the file appears whole or not at all."""
+    path = Path(path)
+    fmt = path.suffix.lstrip(".")
+    if fmt not in TABLE_FORMATS:
+        raise ValueError(f"{path}: unknown table format {path.suffix or '(none)'!r}; allowed: "
+                         f"{', '.join('.' + f for f in TABLE_FORMATS)}")
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        if fmt == "parquet":
+            df.to_parquet(tmp, index=False)
+        else:
+            df.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def write_run(result: RunResult, run_dir: str | os.PathLike, *, tables: str = "csv", plots: bool = True,
               timeline: dict | None = None) -> Path:
     """Write ``summary.json``, the tables, ``config.yaml`` (when known), the plots and optionally
@@ -150,10 +169,7 @@ def write_run(result: RunResult, run_dir: str | os.PathLike, *, tables: str = "c
     tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=run_dir))
     try:
         for name, df in result.tables.items():
-            if tables == "parquet":
-                df.to_parquet(tmp / f"{name}.parquet", index=False)
-            else:
-                df.to_csv(tmp / f"{name}.csv", index=False)
+            write_table(df, tmp / f"{name}.{tables}")
         if result.config is not None:
             from omegaconf import OmegaConf
 
