@@ -34,7 +34,7 @@ from sieve.model import ModelSpec
 from sieve.model import load as load_model
 from sieve.trace.gemv import GemvShape, LayoutError, PIMGeometry, gemv_stream
 
-__all__ = ["LAYOUTS", "ExpertTime", "expert_time", "expert_run", "expert_slices"]
+__all__ = ["LAYOUTS", "ExpertTime", "expert_time", "expert_run", "expert_phases", "expert_slices"]
 
 LAYOUTS = ("tp", "ep")
 
@@ -125,12 +125,15 @@ def _channels(hw: Hardware, model: ModelSpec, layout: str, channels_per_expert: 
 def expert_run(hw, model, n_tokens: int, layout: str = "tp", *, channels_per_expert: int | None = None,
                log: bool = False):
     """Simulate one expert with `n_tokens` tokens on one of its channels; returns (ticks, session)."""
-    done, _, session = _expert_phases(hw, model, n_tokens, layout, channels_per_expert, log)
+    done, _, _, session = expert_phases(hw, model, n_tokens, layout, channels_per_expert=channels_per_expert,
+                                        log=log)
     return done, session
 
 
-def _expert_phases(hw, model, n_tokens, layout, channels_per_expert, log):
-    """(end tick, end tick of the gate/up phase, session) of one expert on one of its channels."""
+def expert_phases(hw, model, n_tokens: int, layout: str = "tp", *, channels_per_expert: int | None = None,
+                  log: bool = False):
+    """:func:`expert_run` with its phases: ``(end tick, end tick of the gate/up phase, start tick of the down
+    phase (after the GPU's hand-off), session)``."""
     hw, model = _hw(hw), _model(model)
     if isinstance(n_tokens, bool) or not isinstance(n_tokens, (int, np.integer)) or n_tokens < 1:
         raise LayoutError(f"n_tokens must be a positive integer, got {n_tokens!r}")
@@ -156,9 +159,10 @@ def _expert_phases(hw, model, n_tokens, layout, channels_per_expert, log):
         return int(ticks[-1]) + read_ticks  # the last partial sums reach the GPU
 
     done_up = run(up, 0)
-    session.barrier(done_up + handoff_ticks)
+    down_start = done_up + handoff_ticks
+    session.barrier(down_start)
     done = run(down, rows_up)
-    return done, done_up, session
+    return done, done_up, down_start, session
 
 
 SIMULATED_UP_TO = 64
@@ -167,9 +171,10 @@ SIMULATED_UP_TO = 64
 
 @lru_cache(maxsize=4096)
 def _simulated(hw: Hardware, model: ModelSpec, n_tokens: int, layout: str, channels_per_expert):
-    """(end tick, end tick of gate/up, commands by index) of one expert simulated on the engine."""
-    ticks, done_up, session = _expert_phases(hw, model, n_tokens, layout, channels_per_expert, False)
-    return ticks, done_up, session.engine.command_totals().astype(np.int64)
+    """(end tick, ticks of gate/up, ticks of down, commands by index) of one expert simulated on the engine."""
+    ticks, done_up, down_start, session = expert_phases(hw, model, n_tokens, layout,
+                                                        channels_per_expert=channels_per_expert)
+    return ticks, done_up, ticks - down_start, session.engine.command_totals().astype(np.int64)
 
 
 @lru_cache(maxsize=4096)
@@ -181,12 +186,10 @@ def _cached(hw: Hardware, model: ModelSpec, n_tokens: int, layout: str, channels
     The tests check this against whole simulations of longer streams, tick for tick."""
     if isinstance(n_tokens, int) and not isinstance(n_tokens, bool) and n_tokens > SIMULATED_UP_TO:
         m = SIMULATED_UP_TO
-        (t0, u0, c0), (t1, u1, c1) = (_simulated(hw, model, k, layout, channels_per_expert) for k in (m, m + 1))
-        extra = n_tokens - m
-        ticks, done_up, totals = t0 + extra * (t1 - t0), u0 + extra * (u1 - u0), c0 + extra * (c1 - c0)
+        first, second = (_simulated(hw, model, k, layout, channels_per_expert) for k in (m, m + 1))
+        ticks, up, down, totals = (a + (n_tokens - m) * (b - a) for a, b in zip(first, second))
     else:
-        ticks, done_up, totals = _simulated(hw, model, n_tokens, layout, channels_per_expert)
-    handoff_ticks = round(hw.pim.handoff_s * 1e9 / hw.standard.tick_ns)
+        ticks, up, down, totals = _simulated(hw, model, n_tokens, layout, channels_per_expert)
     channels = _channels(hw, model, layout, channels_per_expert)
     names = hw.standard.command_names
     geom = PIMGeometry.of(hw)
@@ -196,8 +199,8 @@ def _cached(hw: Hardware, model: ModelSpec, n_tokens: int, layout: str, channels
     tick_s = hw.standard.tick_ns * 1e-9
     return ExpertTime(seconds=ticks * tick_s,
                       commands={names[i]: int(totals[i]) for i in range(len(names)) if totals[i]},
-                      channels=channels, roofline_seconds=roofline, gate_up_seconds=done_up * tick_s,
-                      down_seconds=(ticks - done_up - handoff_ticks) * tick_s)
+                      channels=channels, roofline_seconds=roofline, gate_up_seconds=up * tick_s,
+                      down_seconds=down * tick_s)
 
 
 def expert_time(hw="aim", model="deepseek", n_tokens: int = 1, layout: str = "tp", *,

@@ -95,7 +95,7 @@ def _dram_events(result, step: int, window_us: float) -> list[dict]:
     """Commands of PIM channel 0 of GPU 0 in the first PIM expert phase of ``step`` that keeps that channel
     busy: the gate/up streams of its experts back to back (as the runtime composes them), cut at
     ``window_us`` after the phase start."""
-    from sieve.pim.expert import _expert_phases
+    from sieve.pim.expert import expert_phases
     from sieve.pim.layer import placement
 
     sim = result.simulation
@@ -120,7 +120,7 @@ def _dram_events(result, step: int, window_us: float) -> list[dict]:
     for n in rows["tokens"].to_numpy():
         if offset >= window_end:
             break
-        _, done_up, session = _expert_phases(hw, model, int(n), layout, S, True)
+        _, done_up, _, session = expert_phases(hw, model, int(n), layout, channels_per_expert=S, log=True)
         log = sim.hw.pim_device.log_of(session.engine)
         for tick, cmd in zip(log.tick.tolist(), log.cmd.tolist()):
             if tick > done_up:
