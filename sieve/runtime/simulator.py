@@ -487,24 +487,24 @@ class Simulation:
                                 load = (ep_slices[place.on_pim] * cost[:, None]).sum(axis=0)
                             else:
                                 load = np.full(C, math.fsum(cost))
-                            start, t_px = tl.place("PIM experts", lanes[g]["pim"], float(load.max()) + handoff, go)
+                            phase = float(load.max()) + handoff
+                            start, t_px = tl.place("PIM experts", lanes[g]["pim"], phase, go)
                             channel_exp[g] += load
                             if self.record_timeline:
                                 pim_phases.append((s, layer, g, "experts", start, load))
                             measured = {int(n): pim_busy(int(n), "tp") for n in np.unique(pim_counts)}
                         else:
-                            load, t_px, measured = np.zeros(C), go, {}
+                            load, phase, t_px, measured = np.zeros(C), 0.0, go, {}
                         scheds[g].observe(local, place, measured)
                         ends.append(max(t_gx, t_px, t_shared))
                         idx = np.flatnonzero(local)
                         expert_rows.append(np.stack([np.full(idx.size, s), np.full(idx.size, layer),
                                                      np.full(idx.size, g), np.full(idx.size, k), idx + g * Eg,
                                                      local[idx], place.on_pim[idx].astype(np.int64)], axis=1))
-                        per_gpu.append((place, local, load))
+                        per_gpu.append((place, local, phase))
                     t_comb = collective("combine", t_combine, max(ends))
                     for g in range(G):
-                        place, local, load = per_gpu[g]
-                        phase = float(load.max()) + handoff if place.on_pim.any() else 0.0
+                        place, local, phase = per_gpu[g]
                         layer_rows.append((s, layer, g, k, "moe", att_on[k][g], att_s[k][g], phase,
                                            int((local > 0).sum()), int(place.on_pim.sum()), int(local.sum()),
                                            int(local[place.on_pim].sum()), float(place.estimated_s),
