@@ -166,7 +166,7 @@ def run_figure(figure: str, model: str | None = None, out: str | os.PathLike = "
                                 scheds=scheds, variants=variants)
     runs = [run for _, run in labelled]
     import sieve.runtime as rt
-    from sieve.runtime.result import write_table
+    from sieve.results.tables import write_table
 
     # a bad model, option, key, GPU count or capacity fails here, before anything is written or run: the
     # largest batch (the most KV cache) of the figure's schedulers and of each variant

@@ -14,13 +14,18 @@ of its experts' times: experts run back to back on a channel.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
 import numpy as np
 
 from sieve.trace.gemv import LayoutError, PIMGeometry
 
-from .expert import _channels, _hw, _model, expert_slices, expert_time
+from .expert import _channels, _hw, _model, expert_phases, expert_slices, expert_time
 
-__all__ = ["placement", "rows_per_channel", "layer_channel_times"]
+__all__ = ["placement", "rows_per_channel", "layer_channel_times", "ExpertPhaseTime", "expert_phase",
+           "ExpertPhaseLog", "expert_phase_log"]
 
 
 def placement(hw, model, experts_on_gpu: int, layout: str = "tp", channels_per_expert: int | None = None):
@@ -65,3 +70,102 @@ def layer_channel_times(hw, model, counts, layout: str = "tp", channels_per_expe
     for j in np.flatnonzero(counts):
         busy[where[j]] += expert_time(hw, model, int(counts[j]), layout, channels_per_expert=channels_per_expert)
     return busy
+
+
+@dataclass(frozen=True)
+class ExpertPhaseTime:
+    """The PIM expert phase of one MoE layer on one GPU: every PIM expert's gate/up GEMVs, one hand-off of the
+    intermediate vectors to the GPU and back, every down GEMV.
+
+    ``busy_s[c]``: seconds channel ``c`` computes (its experts' gate/up and down streams, results read back);
+    ``gate_up_s[c]``: the gate/up part of it; ``handoff_s``: the hand-off, during which the channels wait (it is
+    phase time, not busy time); ``duration_s``: the phase, as long as its busiest channel plus the hand-off
+    (0 without PIM experts); ``experts``: how many experts run in it."""
+
+    busy_s: np.ndarray
+    gate_up_s: np.ndarray
+    handoff_s: float
+    experts: int
+
+    @property
+    def duration_s(self) -> float:
+        return float(self.busy_s.max()) + self.handoff_s if self.experts else 0.0
+
+
+@lru_cache(maxsize=64)
+def _slices(hw, model, experts_on_gpu: int, layout: str, channels_per_expert) -> np.ndarray:
+    """[experts, C] how many slices of each expert each channel holds."""
+    where = placement(hw, model, experts_on_gpu, layout, channels_per_expert)
+    out = np.zeros((experts_on_gpu, hw.pim_channels_per_gpu))
+    np.add.at(out, (np.repeat(np.arange(experts_on_gpu), where.shape[1]), where.ravel()), 1.0)
+    out.setflags(write=False)
+    return out
+
+
+def expert_phase(hw, model, counts, layout: str = "tp", channels_per_expert: int | None = None) -> ExpertPhaseTime:
+    """The PIM expert phase of one GPU's layer; ``counts[j]``: tokens of the GPU's expert ``j`` if it runs on PIM,
+    else 0. Each expert's streams are simulated on the cycle-level engine (cached per token count); in the
+    ``tp`` layout every channel runs every expert, in ``ep`` a channel runs the experts it holds."""
+    hw, model = _hw(hw), _model(model)
+    counts = np.asarray(counts)
+    on_pim = counts > 0
+    C = hw.pim_channels_per_gpu
+    if not on_pim.any():
+        return ExpertPhaseTime(np.zeros(C), np.zeros(C), hw.pim.handoff_s, 0)
+    times = [expert_time(hw, model, int(n), layout, channels_per_expert=channels_per_expert, details=True)
+             for n in counts[on_pim]]
+    busy = np.array([t.busy_seconds for t in times])
+    gate_up = np.array([t.gate_up_seconds for t in times])
+    if layout == "ep":
+        slices = _slices(hw, model, len(counts), layout, channels_per_expert)[on_pim]
+        busy_c, gate_up_c = (slices * busy[:, None]).sum(axis=0), (slices * gate_up[:, None]).sum(axis=0)
+    else:
+        busy_c, gate_up_c = np.full(C, math.fsum(busy)), np.full(C, math.fsum(gate_up))
+    return ExpertPhaseTime(busy_c, gate_up_c, hw.pim.handoff_s, int(on_pim.sum()))
+
+
+@dataclass(frozen=True)
+class ExpertPhaseLog:
+    """One channel's commands in a PIM expert phase: ``log`` (a :class:`~sieve.dram.CommandLog`), the tick the
+    gate/up stages end, the tick the down stages start (after the hand-off) and the last tick."""
+
+    log: object
+    gate_up_end_tick: int
+    down_start_tick: int
+    end_tick: int
+
+
+def expert_phase_log(hw, model, counts, layout: str = "tp", channels_per_expert: int | None = None,
+                     channel: int = 0) -> ExpertPhaseLog:
+    """The commands PIM channel ``channel`` issues in :func:`expert_phase`, composed as the runtime composes
+    the phase: the gate/up streams of its experts back to back, the hand-off, the down streams back to back.
+    Ticks count from the phase start; each expert is simulated again with its command log kept."""
+    from sieve.dram.device import CommandLog
+
+    hw, model = _hw(hw), _model(model)
+    counts = np.asarray(counts)
+    where = placement(hw, model, len(counts), layout, channels_per_expert)
+    mine = [int(n) for j, n in enumerate(counts) if n > 0 and channel in where[j]]
+    handoff = round(hw.pim.handoff_s * 1e9 / hw.standard.tick_ns)
+    runs = []
+    for n in mine:
+        done, done_up, down_start, session = expert_phases(hw, model, n, layout,
+                                                           channels_per_expert=channels_per_expert, log=True)
+        runs.append((hw.pim_device.log_of(session.engine), done, done_up, down_start))
+    pieces, now = [], 0
+    for log, _, done_up, _ in runs:  # gate/up stages back to back
+        pieces.append((log, log.tick < done_up, now))
+        now += done_up
+    gate_up_end = now
+    now += handoff if runs else 0
+    phase_down_start = now
+    for log, done, _, down_start in runs:  # then the down stages
+        pieces.append((log, log.tick >= down_start, now - down_start))
+        now += done - down_start
+    field = lambda name: np.concatenate([getattr(log, name)[keep] for log, keep, _ in pieces]) if pieces \
+        else np.zeros((0, len(hw.standard.levels)) if name == "addr" else 0, dtype=np.int64)
+    tick = np.concatenate([log.tick[keep] + shift for log, keep, shift in pieces]) if pieces \
+        else np.zeros(0, dtype=np.int64)
+    log = CommandLog(tick=tick, cmd=field("cmd"), addr=field("addr"), row=field("row"), col=field("col"),
+                     standard=hw.pim_device.standard)
+    return ExpertPhaseLog(log, gate_up_end, phase_down_start, now)

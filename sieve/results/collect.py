@@ -28,7 +28,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from sieve.runtime.result import TABLE_FORMATS, TABLES, write_table
+from .tables import TABLE_FORMATS, TABLES, write_table
 
 __all__ = ["IDENTITY_COLUMNS", "collect", "find_runs", "main"]
 

@@ -34,13 +34,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sieve.results.tables import TABLE_FORMATS, TABLES, write_table
+
+from .records import LayerRow, StepRow, columns
+
 __all__ = ["RunResult", "TABLES", "write_run", "write_table"]
 
-TABLES = ("layers", "channels", "experts", "steps")
-TABLE_FORMATS = ("csv", "parquet")
 
-_LAYER_COLUMNS = ["step", "layer", "gpu", "sub_batch", "kind", "attention_on", "attention_s", "pim_experts_s", "experts_active",
-                  "experts_on_pim", "tokens", "tokens_on_pim", "estimated_s", "link_s", "start_s", "end_s"]
 
 
 @dataclass(repr=False)
@@ -53,7 +53,7 @@ class RunResult:
     timeline: Any = None
     """The :class:`~sieve.runtime.timeline.Timeline` with its spans, when the run recorded them."""
     pim_phases: list = field(default_factory=list)
-    """(step, layer, gpu, kind, start_s, per-channel busy seconds) of every PIM phase, when recorded."""
+    """Every PIM phase (:class:`~sieve.runtime.records.PimPhase`), when the run recorded its timeline."""
     config: dict | None = None
     """The resolved configuration of the run, when it came from one."""
     simulation: Any = None
@@ -64,13 +64,13 @@ class RunResult:
         return {name: getattr(self, name) for name in TABLES}
 
     @classmethod
-    def build(cls, sim, *, layer_rows, expert_rows, step_rows, channel_att, channel_exp, busy, timeline,
-              pim_phases, sub_batches=1) -> "RunResult":
-        layers = pd.DataFrame(layer_rows, columns=_LAYER_COLUMNS)
+    def build(cls, sim, run) -> "RunResult":
+        """The tables and summary of ``run`` (a :class:`~sieve.runtime.steps.RunState` after its steps)."""
+        layers = pd.DataFrame(run.layer_rows, columns=columns(LayerRow))
         layers["time_s"] = layers["end_s"] - layers["start_s"]
-        steps = pd.DataFrame(step_rows, columns=["step", "start_s", "end_s", "time_s", "decode_tokens",
-                                                 "prefill_tokens"])
+        steps = pd.DataFrame(run.step_rows, columns=columns(StepRow))
         total = float(steps["end_s"].iloc[-1])
+        channel_att, channel_exp = run.channel_att, run.channel_exp
         G, C = channel_att.shape
         channels = pd.DataFrame({
             "gpu": np.repeat(np.arange(G), C), "channel": np.tile(np.arange(C), G),
@@ -78,9 +78,8 @@ class RunResult:
         })
         channels["busy_s"] = channels["attention_busy_s"] + channels["expert_busy_s"]
         channels["utilization"] = channels["busy_s"] / total
-        rows = np.concatenate(expert_rows) if expert_rows else np.zeros((0, 7), dtype=np.int64)
-        experts = pd.DataFrame(rows, columns=["step", "layer", "gpu", "sub_batch", "expert", "tokens", "where"])
-        experts["where"] = np.where(experts["where"].to_numpy() == 1, "pim", "gpu")
+        experts = _experts_table(run.expert_rows)
+        busy, sub_batches, timeline = run.placer.busy, run.sub_batches, run.timeline
         moe = layers[layers["kind"] == "moe"]
         wl = sim.workload
         tpot = total / wl.decode_steps
@@ -100,7 +99,7 @@ class RunResult:
             "tokens_per_s_per_gpu": wl.batch_size / tpot / sim.num_gpus,
             "gpu_busy": busy["gpu"] / (G * total),
             "pim_busy": float(channels["busy_s"].sum()) / (G * C * total),
-            "nvlink_busy": busy["link"] / total if G > 1 else 0.0,
+            "nvlink_busy": busy["nvlink"] / total if G > 1 else 0.0,
             "sched_busy": busy["sched"] / (G * total),
             "pim_expert_share": _share(moe["experts_on_pim"].sum(), moe["experts_active"].sum()),
             "pim_token_share": _share(moe["tokens_on_pim"].sum(), moe["tokens"].sum()),
@@ -108,7 +107,7 @@ class RunResult:
             "memory_capacity_gb": sim.memory.capacity / 1e9,
         }
         return cls(summary=summary, layers=layers, channels=channels, experts=experts, steps=steps,
-                   timeline=timeline if timeline.record else None, pim_phases=pim_phases, simulation=sim)
+                   timeline=timeline if timeline.record else None, pim_phases=run.pim_phases, simulation=sim)
 
     def describe(self) -> str:
         """A few readable lines: time per token, rates, busy fractions and what ran on PIM."""
@@ -131,27 +130,19 @@ class RunResult:
         return f"<RunResult\n{self.describe()}\n  tables: {shapes}>"
 
 
+def _experts_table(chunks) -> pd.DataFrame:
+    cols = ("step", "layer", "gpu", "sub_batch")
+    n = [len(c.expert) for c in chunks]
+    data = {c: np.repeat(np.array([getattr(r, c) for r in chunks], dtype=np.int64), n) for c in cols}
+    cat = (lambda name: np.concatenate([getattr(r, name) for r in chunks]).astype(np.int64)) if chunks \
+        else (lambda name: np.zeros(0, dtype=np.int64))
+    data.update(expert=cat("expert"), tokens=cat("tokens"))
+    data["where"] = np.where(cat("on_pim") == 1, "pim", "gpu")
+    return pd.DataFrame(data)
+
+
 def _share(part, whole) -> float:
     return float(part) / float(whole) if whole else 0.0
-
-
-def write_table(df: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Write ``df`` as CSV or Parquet, by the suffix of ``path``; the file appears whole or not at all."""
-    path = Path(path)
-    fmt = path.suffix.lstrip(".")
-    if fmt not in TABLE_FORMATS:
-        raise ValueError(f"{path}: unknown table format {path.suffix or '(none)'!r}; allowed: "
-                         f"{', '.join('.' + f for f in TABLE_FORMATS)}")
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        if fmt == "parquet":
-            df.to_parquet(tmp, index=False)
-        else:
-            df.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 def write_run(result: RunResult, run_dir: str | os.PathLike, *, tables: str = "csv", plots: bool = True,

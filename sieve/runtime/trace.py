@@ -75,7 +75,9 @@ def trace_events(result, *, step: int = 0, channels: int = 8, dram: bool = False
         spans.append({"ph": "X", "name": span.name, "cat": lane, "pid": int(gpu[3:]), "tid": tid_of[lane],
                       "ts": _us(span.start_s), "dur": _us(span.duration_s),
                       "args": {"step": span.step, "layer": span.layer}})
-    for s, layer, g, kind, start, busy in result.pim_phases:
+    for phase in result.pim_phases:
+        s, layer, g, kind, start, busy = (phase.step, phase.layer, phase.gpu, phase.kind, phase.start_s,
+                                          phase.channel_busy_s)
         if s != step:
             continue
         for c in range(shown):
@@ -93,47 +95,31 @@ def trace_events(result, *, step: int = 0, channels: int = 8, dram: bool = False
 
 def _dram_events(result, step: int, window_us: float) -> list[dict]:
     """Commands of PIM channel 0 of GPU 0 in the first PIM expert phase of ``step`` that keeps that channel
-    busy: the gate/up streams of its experts back to back (as the runtime composes them), cut at
+    busy, composed as the runtime composes the phase (:func:`sieve.pim.layer.expert_phase_log`), cut at
     ``window_us`` after the phase start."""
-    from sieve.pim.expert import expert_phases
-    from sieve.pim.layer import placement
+    from sieve.pim.layer import expert_phase_log
 
     sim = result.simulation
     hw, model = sim.hw, sim.model
-    phase = next((p for p in result.pim_phases if p[0] == step and p[2] == 0 and p[3] == "experts" and p[5][0] > 0),
-                 None)
+    phase = next((p for p in result.pim_phases
+                  if p.step == step and p.gpu == 0 and p.kind == "experts" and p.channel_busy_s[0] > 0), None)
     if phase is None:
         return []
-    _, layer, _, _, start, _ = phase
     ex = result.experts
-    rows = ex[(ex["step"] == step) & (ex["layer"] == layer) & (ex["gpu"] == 0) & (ex["where"] == "pim")]
-    layout, Eg, S = sim.pim_layout, sim.experts_per_gpu, sim.channels_per_expert
-    if layout == "ep":
-        on_ch0 = (placement(hw, model, Eg, "ep", S) == 0).any(axis=1)
-        rows = rows[on_ch0[rows["expert"].to_numpy() % Eg]]
+    rows = ex[(ex["step"] == step) & (ex["layer"] == phase.layer) & (ex["gpu"] == 0) & (ex["where"] == "pim")]
+    counts = np.zeros(sim.experts_per_gpu, dtype=np.int64)
+    counts[rows["expert"].to_numpy() % sim.experts_per_gpu] = rows["tokens"].to_numpy()
+    log = expert_phase_log(hw, model, counts, sim.pim_layout, sim.channels_per_expert, channel=0).log
     tick_s = hw.standard.tick_ns * 1e-9
     names = hw.standard.command_names
     kind_of = [_kind(cmd) for cmd in hw.standard.commands]
-    window_end = start + window_us * 1e-6
-    offset = start
-    out = []
-    for n in rows["tokens"].to_numpy():
-        if offset >= window_end:
-            break
-        _, done_up, _, session = expert_phases(hw, model, int(n), layout, channels_per_expert=S, log=True)
-        log = sim.hw.pim_device.log_of(session.engine)
-        for tick, cmd in zip(log.tick.tolist(), log.cmd.tolist()):
-            if tick > done_up:
-                break
-            t = offset + tick * tick_s
-            if t >= window_end:
-                break
-            out.append({"ph": "X", "name": names[cmd], "cat": "dram", "pid": 0,
-                        "tid": _DRAM_TID + _DRAM_KINDS.index(kind_of[cmd]), "ts": _us(t),
-                        "dur": _us(hw.standard.tick_ns * hw.standard.ticks_per_ck * 1e-9),
-                        "args": {"step": step, "layer": layer, "tokens": int(n)}})
-        offset += done_up * tick_s
-    return out
+    dur = _us(hw.standard.tick_ns * hw.standard.ticks_per_ck * 1e-9)
+    times = phase.start_s + log.tick * tick_s
+    keep = times < phase.start_s + window_us * 1e-6
+    return [{"ph": "X", "name": names[cmd], "cat": "dram", "pid": 0,
+             "tid": _DRAM_TID + _DRAM_KINDS.index(kind_of[cmd]), "ts": _us(t), "dur": dur,
+             "args": {"step": step, "layer": phase.layer}}
+            for t, cmd in zip(times[keep].tolist(), log.cmd[keep].tolist())]
 
 
 def _kind(cmd) -> str:

@@ -283,12 +283,14 @@ def hottest_first(counts: np.ndarray) -> np.ndarray:
 class Scheduler:
     """Base of every placement policy.
 
-    Subclasses set :attr:`name` (the config option, ``sched=<name>``), :attr:`uses_pim_attention`,
+    Subclasses set :attr:`name` (the config option, ``sched=<name>``), :attr:`uses_pim`, :attr:`uses_pim_attention`,
     and implement :meth:`place`. Constructor parameters are keyword-only and never change afterwards;
     learned state (Sieve's cost table) is separate from them.
     """
 
     name: ClassVar[str] = ""
+    uses_pim: ClassVar[bool] = True
+    """Whether the policy uses the PIM units at all (the runtime refuses experts placed on PIM otherwise)."""
     uses_pim_attention: ClassVar[bool] = True
     """Whether decode attention runs on PIM under this policy (the runtime reads it before attention)."""
     pim_layout: ClassVar[str] = "tp"

@@ -18,6 +18,7 @@ class GpuOnly(Scheduler):
     """Attention and all experts on the GPU."""
 
     name = "gpu_only"
+    uses_pim = False
     uses_pim_attention = False
 
     def place(self, view: LayerView) -> Placement:

@@ -211,7 +211,8 @@ def test_channel_spans_are_the_recorded_channel_busy_times(run, step):
             got[(e["pid"], names[(e["pid"], e["tid"])], e["name"], e["args"]["layer"])].append(
                 (e["ts"], e["args"]["busy_s"]))
     expected = defaultdict(list)
-    for s, layer, g, kind, start, busy in run.pim_phases:
+    for p in run.pim_phases:
+        s, layer, g, kind, start, busy = p.step, p.layer, p.gpu, p.kind, p.start_s, p.channel_busy_s
         if s == step:
             for c in np.flatnonzero(np.asarray(busy) > 0):
                 expected[(g, f"PIM ch {c}", f"PIM {kind}", layer)].append((start * US, float(busy[c])))
@@ -263,8 +264,8 @@ def test_channel_spans_add_up_to_the_channels_table(pimoe4):
 
 def test_dram_lanes_hold_channel_0_commands_inside_their_window(sieve4):
     std = sieve4.simulation.hw.pim_device.standard
-    first = next(p for p in sieve4.pim_phases if p[0] == 0 and p[2] == 0 and p[3] == "experts")
-    start = first[4] * US
+    first = next(p for p in sieve4.pim_phases if p.step == 0 and p.gpu == 0 and p.kind == "experts")
+    start = first.start_s * US
     for window in (0.5, 2.0):
         events = trace_events(sieve4, dram=True, dram_us=window)
         names = _lane_names(events)

@@ -1,0 +1,164 @@
+"""Placing a task graph (:mod:`sieve.runtime.graph`) on the resource timelines, and reading its critical path.
+
+:func:`place` is the one routine that turns a declaration into start and end times: tasks are issued in the
+graph's issue order and each starts when every task it waits for has ended *and* its lanes are free
+(:meth:`sieve.runtime.timeline.Timeline.place`). It knows nothing of GPUs, PIM or models: the caller says
+how long a task takes (``costs.duration``), whether it runs (``costs.runs``) and how many weight bytes a
+GPU kernel streams (``costs.weight_bytes``); ``costs.placed`` hears of every placed task.
+
+Every placed task becomes a :class:`PlacedTask` that remembers what bound its start: the dependency that
+ended last, or the task that last held its lane (ties go to the dependency). Following those links back
+from any task gives the chain that bounded it (:func:`chain`): the critical path. The chain has no gaps,
+so its durations add up to the time between its first start and its last end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+from .graph import START, Graph, Task
+from .timeline import Timeline
+
+__all__ = ["PlacedTask", "Ref", "Lanes", "TaskCosts", "Placer", "place", "chain"]
+
+
+@dataclass(frozen=True)
+class Ref:
+    """When something ended, and the placed task that ended it (-1: the start of the run)."""
+
+    end_s: float
+    task: int = -1
+
+
+@dataclass(frozen=True)
+class PlacedTask:
+    """One task as placed. ``gpu`` is -1 for a collective (it ran on every GPU's link lanes);
+    ``pred``: index of the placed task that bound its start (-1 if nothing did: the run's start)."""
+
+    name: str
+    label: str
+    kind: str
+    resource: str
+    step: int
+    layer: int
+    sub_batch: int
+    gpu: int
+    ready_s: float
+    start_s: float
+    end_s: float
+    pred: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+class TaskCosts(Protocol):
+    """What :func:`place` asks of the runtime for each (task, sub-batch, GPU); ``gpu`` is None for collectives."""
+
+    def runs(self, task: Task, k: int, g: int) -> bool: ...
+
+    def duration(self, task: Task, k: int, g: int | None, ready_s: float, done: dict[str, float]) -> float:
+        """Seconds the task takes; ``done``: end times of the tasks already placed for this sub-batch and GPU
+        (collectives: of GPU 0)."""
+
+    def weight_bytes(self, task: Task, k: int, g: int) -> float: ...
+
+    def placed(self, task: Task, k: int, g: int | None, placed: "PlacedTask") -> None: ...
+
+
+@dataclass(frozen=True)
+class Lanes:
+    """Lane names of each GPU's resources, and how fast weights stream to a GPU (for the memory lane)."""
+
+    gpus: int
+    stream_bytes_per_s: float
+
+    def of(self, resource: str, g: int | None) -> tuple[str, ...]:
+        if resource == "nvlink":
+            return tuple(f"gpu{i}/{d}" for i in range(self.gpus) for d in ("nvlink_send", "nvlink_recv"))
+        return (f"gpu{g}/{'compute' if resource == 'gpu' else resource}",)
+
+
+class Placer:
+    """A timeline plus the placed tasks and the busy time of each resource, over a whole run."""
+
+    def __init__(self, timeline: Timeline, lanes: Lanes):
+        self.timeline, self.lanes = timeline, lanes
+        self.tasks: list[PlacedTask] = []
+        self.busy = {"gpu": 0.0, "nvlink": 0.0, "sched": 0.0, "pim": 0.0}
+        self._last: dict[str, int] = {}  # lane -> the placed task that holds it until it is free
+
+    def put(self, task: Task, label: str, k: int, g: int | None, ready: Ref, duration_s: float,
+            weight_bytes: float = 0.0) -> Ref:
+        """Place one instance of ``task`` that may start at ``ready``; returns its end."""
+        tl = self.timeline
+        lanes = self.lanes.of(task.resource, g)
+        lane_free, holder = max(((tl.free_at(lane), self._last.get(lane, -1)) for lane in lanes),
+                                key=lambda p: p[0])
+        start, end = tl.place(label, lanes, duration_s, ready.end_s)
+        pred = ready.task if start == ready.end_s else holder
+        self.busy[task.resource] += end - start
+        index = len(self.tasks)
+        self.tasks.append(PlacedTask(task.name, label, task.kind, task.resource, tl.step, tl.layer, k,
+                                     -1 if g is None else g, ready.end_s, start, end, pred))
+        if duration_s:  # as the timeline: a task of zero duration holds no lane
+            for lane in lanes:
+                self._last[lane] = index
+            if weight_bytes:
+                tl.place(label, f"gpu{g}/memory", min(weight_bytes / self.lanes.stream_bytes_per_s, end - start),
+                         start)
+        return Ref(end, index)
+
+
+def _latest(refs) -> Ref:
+    """The reference that ends last; ties: the first one (in declaration order)."""
+    best = None
+    for r in refs:
+        if best is None or r.end_s > best.end_s:
+            best = r
+    return best
+
+
+def place(graph: Graph, placer: Placer, costs: TaskCosts, start: Sequence[Sequence[Ref]],
+          labels: dict[str, str] | None = None) -> list[list[Ref]]:
+    """Place one instance of ``graph`` per sub-batch and GPU. ``start[k][g]``: when sub-batch ``k`` may start on
+    GPU ``g`` (and what ended then); returns the same for the graph's end task."""
+    subs, gpus = len(start), len(start[0])
+    labels = labels or {}
+    ends = [[{START: start[k][g]} for g in range(gpus)] for k in range(subs)]
+    for group in graph.issue_order:
+        tasks = [graph.task(n) for n in group]
+        for k in range(subs):
+            for g in range(gpus):
+                for task in (t for t in tasks if not t.collective):
+                    ready = _latest(ends[k][g][d] for d in task.after)
+                    if not costs.runs(task, k, g):
+                        ends[k][g][task.name] = ready
+                        continue
+                    done = {n: r.end_s for n, r in ends[k][g].items()}
+                    end = placer.put(task, labels.get(task.name, task.shown_as), k, g, ready,
+                                     costs.duration(task, k, g, ready.end_s, done), costs.weight_bytes(task, k, g))
+                    ends[k][g][task.name] = end
+                    costs.placed(task, k, g, placer.tasks[end.task])
+            for task in (t for t in tasks if t.collective):
+                ready = _latest(ends[k][g][d] for g in range(gpus) for d in task.after)
+                done = {n: r.end_s for n, r in ends[k][0].items()}
+                end = placer.put(task, labels.get(task.name, task.shown_as), k, None, ready,
+                                 costs.duration(task, k, None, ready.end_s, done))
+                costs.placed(task, k, None, placer.tasks[end.task])
+                for g in range(gpus):
+                    ends[k][g][task.name] = end
+    return [[ends[k][g][graph.end] for g in range(gpus)] for k in range(subs)]
+
+
+def chain(tasks: Sequence[PlacedTask], last: int, stop=lambda t: False) -> list[int]:
+    """Indices of the placed tasks that bounded task ``last``, first to last: follow what bound each start
+    back until the run's start or a task for which ``stop`` is true (not included)."""
+    out = []
+    i = last
+    while i >= 0 and not stop(tasks[i]):
+        out.append(i)
+        i = tasks[i].pred
+    return out[::-1]

@@ -1,0 +1,72 @@
+"""Named rows of a run, as the runtime produces them (the tables of :class:`~sieve.runtime.RunResult` are
+built from these; column names are the field names)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+__all__ = ["LayerRow", "StepRow", "PimPhase", "ExpertRows", "columns"]
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One layer on one GPU for one sub-batch; see :mod:`sieve.runtime.result` for the meaning of each field."""
+
+    step: int
+    layer: int
+    gpu: int
+    sub_batch: int
+    kind: str
+    attention_on: str
+    attention_s: float
+    pim_experts_s: float
+    experts_active: int
+    experts_on_pim: int
+    tokens: int
+    tokens_on_pim: int
+    estimated_s: float
+    link_s: float
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
+class StepRow:
+    step: int
+    start_s: float
+    end_s: float
+    time_s: float
+    decode_tokens: int
+    prefill_tokens: int
+
+
+@dataclass(frozen=True)
+class PimPhase:
+    """A phase on a GPU's PIM channels (``kind``: ``attention`` or ``experts``) and each channel's busy seconds."""
+
+    step: int
+    layer: int
+    gpu: int
+    kind: str
+    start_s: float
+    channel_busy_s: np.ndarray
+
+
+@dataclass(frozen=True)
+class ExpertRows:
+    """The activated experts of one (step, layer, GPU, sub-batch): global index, tokens, on PIM or not."""
+
+    step: int
+    layer: int
+    gpu: int
+    sub_batch: int
+    expert: np.ndarray
+    tokens: np.ndarray
+    on_pim: np.ndarray
+
+
+def columns(record_type) -> list[str]:
+    """The field names of a row record, in order: the table's columns."""
+    return [f.name for f in fields(record_type)]

@@ -1,0 +1,180 @@
+"""A run of a :class:`~sieve.runtime.Simulation`: decode steps, each the embedding, every layer and the LM head
+placed as task graphs (:mod:`sieve.runtime.graph`) on the resource timelines, and the rows they produce."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sieve.model import matrix_bytes
+from sieve.pim.expert import expert_time
+from sieve.pim.layer import placement as ep_placement
+from sieve.system import embedding_time, lm_head_time
+
+from .costs import LayerCosts
+from .graph import DENSE_LAYER, EMBEDDING, LM_HEAD, MOE_LAYER, Graph, Task
+from .placement import Lanes, PlacedTask, Placer, Ref, place
+from .records import LayerRow, StepRow
+from .timeline import Timeline
+
+if TYPE_CHECKING:
+    from .simulator import Simulation
+
+__all__ = ["SubBatch", "RunState", "run_steps"]
+
+
+@dataclass(frozen=True)
+class SubBatch:
+    """One sub-batch of one decode step: its tokens and, per GPU, its token and request counts, the decode
+    contexts (sorted) and the prompt lengths of its prefill requests."""
+
+    tokens: np.ndarray
+    home_onehot: np.ndarray
+    tokens_g: np.ndarray
+    requests_g: np.ndarray
+    ctx: list
+    prompts: list
+
+
+class RunState:
+    """What lives across the steps of one run: timelines, one policy per GPU, memoized costs and the rows."""
+
+    def __init__(self, sim: "Simulation", sub_batches: int):
+        from .simulator import ExpertGemmCost
+
+        hw, model, G = sim.hw, sim.model, sim.num_gpus
+        self.sim, self.sub_batches = sim, sub_batches
+        self.scheds = [sim._new_scheduler() for _ in range(G)]
+        self.layout = sim.pim_layout
+        self.uses_pim_attention = self.scheds[0].uses_pim_attention
+        self.pim_enabled = self.scheds[0].uses_pim
+        self.gpu_experts = ExpertGemmCost(hw, model)
+        self.record = sim.record_timeline
+        self.timeline = Timeline(record=self.record)
+        self.placer = Placer(self.timeline, Lanes(G, hw.gpu.hbm_bytes_per_s * hw.gpu.stream_efficiency))
+        self.handoff = hw.pim.handoff_s
+        self.roofline_per_token = 2 * model.expert_params / hw.pim_peak_flops_per_gpu
+        self.router_bytes = matrix_bytes(model.num_experts, model.hidden_size, model.weight_format)
+        self.lm_head_bytes = matrix_bytes(model.vocab_size, model.hidden_size, model.weight_format)
+        self.ep_channels = (ep_placement(hw, model, sim.experts_per_gpu, "ep", sim.channels_per_expert)
+                            if self.layout == "ep" else None)
+        self.moe_index = {layer: i for i, layer in enumerate(model.moe_layers)}
+        C = hw.pim_channels_per_gpu
+        self.channel_att, self.channel_exp = np.zeros((G, C)), np.zeros((G, C))
+        self.layer_rows: list[LayerRow] = []
+        self.expert_rows: list = []
+        self.step_rows: list[StepRow] = []
+        self.pim_phases: list = []
+        self._memo: dict[Any, Any] = {}
+
+    def memoized(self, key, fn):
+        if key not in self._memo:
+            self._memo[key] = fn()
+        return self._memo[key]
+
+    def pim_busy(self, n: int, layout: str) -> float:
+        """Channel-busy seconds of one PIM expert with ``n`` tokens (cycle-level, cached)."""
+        sim = self.sim
+        return self.memoized(("pim", n, layout), lambda: expert_time(
+            sim.hw, sim.model, n, layout, channels_per_expert=sim.channels_per_expert if layout == "ep" else None,
+            details=True).busy_seconds)
+
+
+class _StepCosts:
+    """Durations of the embedding and LM head graphs of one step."""
+
+    def __init__(self, run: RunState, subs: list[SubBatch]):
+        self.run, self.subs = run, subs
+
+    def runs(self, task: Task, k: int, g: int) -> bool:
+        return True
+
+    def duration(self, task: Task, k: int, g: int | None, ready_s: float, done) -> float:
+        sim, sub = self.run.sim, self.subs[k]
+        if task.name == "embedding":
+            return embedding_time(sim.hw, sim.model, int(sub.tokens_g[g]))
+        return lm_head_time(sim.hw, sim.model, int(sub.requests_g[g]))
+
+    def weight_bytes(self, task: Task, k: int, g: int) -> float:
+        return self.run.lm_head_bytes if task.weights == "lm_head" else 0.0
+
+    def placed(self, task: Task, k: int, g: int | None, placed: PlacedTask) -> None:
+        pass
+
+
+def _sub_batches(sim: "Simulation", step: int, sub_of: np.ndarray, count: int) -> list[SubBatch]:
+    batch, G = sim.batch, sim.num_gpus
+    prompts = batch.prompts[step]
+    tokens_per_req = np.where(batch.prefill, prompts, 1)
+    token_req = np.repeat(np.arange(len(batch.home)), tokens_per_req)
+    subs = []
+    for k in range(count):
+        mask = sub_of[token_req] == k
+        home = batch.home[token_req[mask]]
+        mine = sub_of == k
+        subs.append(SubBatch(
+            tokens=np.flatnonzero(mask),
+            home_onehot=np.eye(G, dtype=np.int64)[home],
+            tokens_g=np.bincount(home, minlength=G),
+            requests_g=np.bincount(batch.home[mine], minlength=G),
+            ctx=[np.sort(batch.context[mine & (batch.home == g) & ~batch.prefill] + step) for g in range(G)],
+            prompts=[prompts[mine & (batch.home == g) & batch.prefill] for g in range(G)],
+        ))
+    return subs
+
+
+def _layer_rows(costs: LayerCosts, graph: Graph, start: list[list[Ref]], end: list[list[Ref]]) -> list[LayerRow]:
+    rows = []
+    for k in range(len(start)):
+        for g in range(len(start[k])):
+            common = dict(step=costs.step, layer=costs.layer, gpu=g, sub_batch=k,
+                          attention_on="pim" if costs.attention_on_pim else "gpu",
+                          attention_s=costs.attention_s[k][g], start_s=start[k][g].end_s, end_s=end[k][g].end_s)
+            if graph is DENSE_LAYER:
+                rows.append(LayerRow(kind="dense", pim_experts_s=0.0, experts_active=0, experts_on_pim=0, tokens=0,
+                                     tokens_on_pim=0, estimated_s=math.nan, link_s=0.0, **common))
+                continue
+            place, local = costs.placements[k][g], costs.local_counts(k, g)
+            rows.append(LayerRow(kind="moe", pim_experts_s=costs.phases[k][g].duration_s,
+                                 experts_active=int((local > 0).sum()), experts_on_pim=int(place.on_pim.sum()),
+                                 tokens=int(local.sum()), tokens_on_pim=int(local[place.on_pim].sum()),
+                                 estimated_s=float(place.estimated_s), link_s=costs.collectives[k].link_s, **common))
+    return rows
+
+
+def run_steps(sim: "Simulation", sub_batches: int, progress: bool) -> RunState:
+    """Simulate every decode step of ``sim`` with ``sub_batches`` sub-batches; returns the run's state and rows."""
+    from tqdm.auto import tqdm
+
+    run = RunState(sim, sub_batches)
+    model, G, SB, tl = sim.model, sim.num_gpus, sub_batches, run.timeline
+    sub_of = sim._sub_batches(SB)
+    labels = {"scheduler": f"{sim.sched_name} placement"}
+    bar = tqdm(total=sim.workload.decode_steps * model.num_layers, disable=not progress, unit="layer",
+               desc=f"{model.name} {sim.sched_name} B={sim.workload.batch_size}"
+                    + (f" x{SB} sub-batches" if SB > 1 else ""), leave=False)
+    now = Ref(0.0)
+    for s in range(sim.workload.decode_steps):
+        tl.step, tl.layer = s, -1
+        subs = _sub_batches(sim, s, sub_of, SB)
+        step_costs = _StepCosts(run, subs)
+        ready = place(EMBEDDING, run.placer, step_costs, [[now] * G for _ in range(SB)])
+        for layer in range(model.num_layers):
+            tl.layer = layer
+            graph = MOE_LAYER if layer in run.moe_index else DENSE_LAYER
+            costs = LayerCosts(run, s, layer, subs)
+            end = place(graph, run.placer, costs, ready, labels)
+            run.layer_rows.extend(_layer_rows(costs, graph, ready, end))
+            ready = end
+            bar.update()
+        tl.layer = -1
+        ready = place(LM_HEAD, run.placer, step_costs, ready)
+        last = max((r for row in ready for r in row), key=lambda r: r.end_s)
+        run.step_rows.append(StepRow(s, now.end_s, last.end_s, last.end_s - now.end_s,
+                                     int((~sim.batch.prefill).sum()), int(sim.batch.prompts[s].sum())))
+        now = last
+    bar.close()
+    return run
