@@ -1,6 +1,6 @@
 """Speed of the runtime: the main command and the whole fig9 sweep, against their budgets.
 
-    python benchmarks/runtime_speed.py [--skip-sweep]
+    python benchmarks/runtime_speed.py [--skip-sweep] [--against REV]
 
 * ``python -m sieve.run +hw=aim +model=deepseek`` (default workload: B=64, 8 decode steps, 8 GPUs), run
   as the user runs it, in a fresh process; budget 60 s.
@@ -10,6 +10,11 @@
 Each line prints the time as a fraction of its budget (a ratio: below 1 is within budget), and the rate of
 simulated layer-steps per second of one in-process run against a re-run of the same configuration with
 warm caches (how much of a run is first-time cycle-level simulation).
+
+``--against REV`` instead times the runtime of this checkout against the one of git revision ``REV`` (checked
+out into a temporary worktree that borrows this checkout's compiled core, so the two must have the same
+``sieve/_core`` sources): several configurations, each run once to warm the caches and then timed as the best
+of five warm runs, this checkout and ``REV`` one after the other per configuration; it prints this/REV.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 
 def timed(cmd: list[str], cwd: str) -> float:
@@ -27,10 +33,61 @@ def timed(cmd: list[str], cwd: str) -> float:
     return time.perf_counter() - t0
 
 
+CONFIGS = [
+    ["+hw=aim", "+model=deepseek", "workload.decode_steps=2"],
+    ["+hw=aim", "+model=deepseek", "sub_batches=2", "workload.decode_steps=2"],
+    ["+hw=aim", "+model=gpt_oss_120b", "num_gpus=4", "workload.batch_size=256"],
+    ["+hw=aim", "+model=qwen3_30b_a3b", "num_gpus=1", "workload=mixed"],
+]
+
+_WARM_TIMER = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+import sieve.runtime as rt
+assert rt.__file__.startswith(sys.argv[1]), rt.__file__
+sim = rt.simulation_from_config(rt.compose([*sys.argv[2:], "progress=false"]))
+sim.run()  # fills the cycle-level caches
+runs = []
+for _ in range(5):
+    t0 = time.perf_counter()
+    sim.run()
+    runs.append(time.perf_counter() - t0)
+print(min(runs))
+"""
+
+
+def against(rev: str) -> None:
+    """This checkout's runtime against revision ``rev``'s, warm, configuration by configuration."""
+    import shutil
+
+    here = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory() as tmp:
+        other = Path(tmp) / "other"
+        subprocess.run(["git", "-C", str(here), "worktree", "add", "--detach", str(other), rev], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for so in (here / "sieve" / "_core").glob("*.so"):
+                shutil.copy2(so, other / "sieve" / "_core" / so.name)
+
+            def warm(root: Path, overrides: list[str]) -> float:
+                out = subprocess.run([sys.executable, "-c", _WARM_TIMER, str(root), *overrides], check=True,
+                                     capture_output=True, text=True, cwd=tmp).stdout
+                return float(out.split()[-1])
+
+            for overrides in CONFIGS:
+                a, b = warm(here, overrides), warm(other, overrides)
+                print(f"{' '.join(overrides[1:]):60s} this/{rev}: {a / b:.2f}  ({a:.3f} s against {b:.3f} s)")
+        finally:
+            subprocess.run(["git", "-C", str(here), "worktree", "remove", "--force", str(other)], check=False)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--skip-sweep", action="store_true")
+    parser.add_argument("--against", metavar="REV", help="time this runtime against git revision REV's instead")
     args = parser.parse_args()
+    if args.against:
+        return against(args.against)
     with tempfile.TemporaryDirectory() as tmp:
         t = timed([sys.executable, "-m", "sieve.run", "+hw=aim", "+model=deepseek", "output.plots=true",
                    f"hydra.run.dir={tmp}/run"], tmp)

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
-from sieve.config.model import ModelConfig
+from sieve.model.schema import SHORT_FORMS, ModelConfig
 from sieve.model.spec import ModelSpec, ModelSpecError
 
 log = logging.getLogger(__name__)
@@ -76,8 +76,7 @@ def _spec_from_typed(c: ModelConfig) -> ModelSpec:
     pattern = list(c.attention_pattern)
     layer_types = [pattern[i % len(pattern)] for i in range(c.num_layers)]
     dense = set(c.dense_layers)
-    spec_fields = {f.name for f in fields(ModelSpec)}
-    values = {k: getattr(c, k) for k in spec_fields if hasattr(c, k)}
+    values = {f.name: getattr(c, f.name) for f in fields(ModelSpec) if f.name not in SHORT_FORMS}
     values.update(
         moe_layers=tuple(i for i in range(c.num_layers) if i not in dense),
         layer_types=tuple(layer_types),

@@ -62,35 +62,36 @@ def _positive(name: str, value, *, allow_zero: bool = False) -> None:
         raise ModelSpecError(f"{name}={value} is invalid; allowed: {allowed}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ModelSpec:
     """One MoE language model, as its ``config.json`` describes it.
 
     Layer indices are 0-based positions in the decoder stack. ``moe_layers`` lists the layers
     whose FFN is a routed MoE block; the others are dense FFN layers of width
     ``dense_intermediate_size``. Sizes that do not apply to a model are 0 (e.g. ``q_lora_rank``
-    for a model that projects queries directly).
+    for a model that projects queries directly). The fields are the ``model`` config group's too
+    (:mod:`sieve.model.schema` derives that schema from them), in the order a resolved config lists them.
     """
 
     name: str
+    source: str = ""
     num_layers: int
     hidden_size: int
     vocab_size: int
+    tie_word_embeddings: bool = False
     num_experts: int
     top_k: int
     expert_intermediate_size: int
-    moe_layers: tuple[int, ...]
-    layer_types: tuple[str, ...]
-    attention: str
-    num_attention_heads: int
-    num_key_value_heads: int
-    head_dim: int
-    source: str = ""
-    tie_word_embeddings: bool = False
     num_shared_experts: int = 0
     shared_expert_intermediate_size: int = 0
     shared_expert_gate: bool = False
     dense_intermediate_size: int = 0
+    moe_layers: tuple[int, ...]
+    attention: str
+    layer_types: tuple[str, ...]
+    num_attention_heads: int
+    num_key_value_heads: int
+    head_dim: int = 0
     attn_output_gate: bool = False
     sliding_window: int = 0
     q_lora_rank: int = 0

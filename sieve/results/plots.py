@@ -22,6 +22,8 @@ utilization``
 ``command_mix``     a mapping or Series: command name -> count
 ``layer_timeline``  ``layer``, ``start_s``, ``end_s``; optional ``attention_s``, ``gpu_busy_s``,
                     ``pim_busy_s``, ``pim_experts_s``, ``link_s``
+``task_timeline``   ``step``, ``gpu``, ``resource``, ``kind``, ``start_s``, ``end_s``, ``critical``
+                    (a run's ``tasks`` table)
 ==================  ====================================================================================
 """
 
@@ -48,6 +50,7 @@ __all__ = [
     "pareto",
     "pareto_front",
     "speedup_bars",
+    "task_timeline",
     "token_histogram",
 ]
 
@@ -466,6 +469,58 @@ def layer_timeline(table: pd.DataFrame, *, where: Mapping[str, Any] | None = Non
     a.set_ylabel("layer")
     a.set_xlabel("time since the layer started (s)" if relative else "time (s)")
     a.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    _title(fig, [a], title)
+    return fig
+
+
+#: Colour of each kind of task on a task timeline (the critical-path kinds of sieve.runtime.graph.KINDS).
+TASK_KIND_COLORS = {"pim_attention": "tab:purple", "pim_experts": "tab:green", "handoff": "tab:olive",
+                    "gpu_experts": "tab:blue", "gpu_other": "tab:cyan", "nvlink": "tab:orange", "sched": "tab:red"}
+TASK_KIND_LABELS = {"pim_attention": "PIM attention", "pim_experts": "PIM experts", "handoff": "hand-off",
+                    "gpu_experts": "GPU experts", "gpu_other": "other GPU work", "nvlink": "NVLink",
+                    "sched": "scheduler"}
+_TASK_LANES = {"gpu": "GPU compute", "pim": "PIM channels", "sched": "scheduler", "nvlink": "NVLink"}
+
+
+def _time_unit(span_s: float) -> tuple[float, str]:
+    """(scale, unit) that shows ``span_s`` seconds as a readable number: µs below 2 ms, else ms."""
+    return (1e6, "µs") if span_s < 2e-3 else (1e3, "ms")
+
+
+def task_timeline(tasks: pd.DataFrame, *, step: int = 0, gpu: int = 0, ax: Axes | None = None,
+                  title: str | None = None) -> Figure:
+    """The tasks of one decode step on one GPU's resources, coloured by kind, the critical path in full colour.
+
+    Columns: ``step``, ``gpu`` (-1 for a collective), ``resource``, ``kind``, ``start_s``, ``end_s``,
+    ``critical`` (the table of :attr:`sieve.runtime.RunResult.tasks`). One row per resource (GPU compute, PIM
+    channels, scheduler, NVLink); tasks off the critical path are drawn pale. Time in µs or ms from the
+    step's start."""
+    table = _require(tasks, ["step", "gpu", "resource", "kind", "start_s", "end_s", "critical"], "task_timeline")
+    table = table[(table["step"] == step) & table["gpu"].isin([gpu, -1]) & (table["end_s"] > table["start_s"])]
+    if table.empty:
+        raise ValueError(f"task_timeline: no task of step {step} on GPU {gpu} takes time")
+    t0 = float(table["start_s"].min())
+    scale, unit = _time_unit(float(table["end_s"].max()) - t0)
+    lanes = [r for r in _TASK_LANES if (table["resource"] == r).any()]
+    fig, (a,) = _panels(ax, 1, "task_timeline", size=(10.0, 0.55 * len(lanes) + 1.6))
+    for y, resource in enumerate(lanes):
+        rows = table[table["resource"] == resource]
+        for critical, alpha in ((False, 0.3), (True, 1.0)):
+            part = rows[rows["critical"] == critical]
+            if part.empty:
+                continue
+            a.barh(np.full(len(part), y), (part["end_s"] - part["start_s"]).to_numpy(float) * scale,
+                   left=(part["start_s"].to_numpy(float) - t0) * scale, height=0.7 if critical else 0.5,
+                   color=[TASK_KIND_COLORS[k] for k in part["kind"]], alpha=alpha, linewidth=0)
+    a.set_yticks(range(len(lanes)), [_TASK_LANES[r] for r in lanes])
+    a.invert_yaxis()
+    a.set_xlabel(f"time since the step started ({unit})")
+    a.set_xlim(0, (float(table["end_s"].max()) - t0) * scale)
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=c, label=TASK_KIND_LABELS[k]) for k, c in TASK_KIND_COLORS.items()]
+    handles += [Patch(color="0.3", label="on the critical path"), Patch(color="0.3", alpha=0.3, label="off it")]
+    a.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     _title(fig, [a], title)
     return fig
 

@@ -8,8 +8,9 @@ __all__ = ["save_run_figures"]
 
 
 def save_run_figures(result, run_dir: str | Path) -> list[Path]:
-    """``channels.png`` (PIM utilization per channel of GPU 0, over the run) and ``layers.png`` (layer by
-    layer timeline of step 0 on GPU 0, first sub-batch); returns the paths written."""
+    """``channels.png`` (PIM utilization per channel of GPU 0, over the run) and ``layers.png`` (every task of
+    step 0 on GPU 0's resources, coloured by kind, the critical path in full colour); returns the paths
+    written."""
     from sieve.results import plots
 
     run_dir = Path(run_dir)
@@ -18,8 +19,8 @@ def save_run_figures(result, run_dir: str | Path) -> list[Path]:
     written = []
     figures = {
         "channels.png": lambda: plots.channel_utilization(result.channels, gpu=0, title=f"{name}: PIM channels"),
-        "layers.png": lambda: plots.layer_timeline(result.layers, where={"step": 0, "gpu": 0, "sub_batch": 0},
-                                                   title=f"{name}: step 0, GPU 0"),
+        "layers.png": lambda: plots.task_timeline(result.tasks, step=0, gpu=0,
+                                                  title=f"{name}: step 0, GPU 0, critical path in full colour"),
     }
     for filename, draw in figures.items():
         fig = draw()

@@ -201,7 +201,3 @@ def describe(graph: Graph) -> str:
             lines.append(f"  {i:>2}. {t.name:<{width}}{RESOURCES[t.resource]:<18} after {after}"
                          + (f"   [{'; '.join(extra)}]" if extra else ""))
     return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    print("\n\n".join(describe(g) for g in (MOE_LAYER, DENSE_LAYER)))

@@ -130,27 +130,41 @@ def place(graph: Graph, placer: Placer, costs: TaskCosts, start: Sequence[Sequen
     ends = [[{START: start[k][g]} for g in range(gpus)] for k in range(subs)]
     for group in graph.issue_order:
         tasks = [graph.task(n) for n in group]
+        local = [t for t in tasks if not t.collective]
         for k in range(subs):
             for g in range(gpus):
-                for task in (t for t in tasks if not t.collective):
-                    ready = _latest(ends[k][g][d] for d in task.after)
-                    if not costs.runs(task, k, g):
-                        ends[k][g][task.name] = ready
-                        continue
-                    done = {n: r.end_s for n, r in ends[k][g].items()}
-                    end = placer.put(task, labels.get(task.name, task.shown_as), k, g, ready,
-                                     costs.duration(task, k, g, ready.end_s, done), costs.weight_bytes(task, k, g))
-                    ends[k][g][task.name] = end
-                    costs.placed(task, k, g, placer.tasks[end.task])
+                for task in local:
+                    ends[k][g][task.name] = _place_one(task, k, g, ends[k][g], placer, costs, labels)
             for task in (t for t in tasks if t.collective):
-                ready = _latest(ends[k][g][d] for g in range(gpus) for d in task.after)
-                done = {n: r.end_s for n, r in ends[k][0].items()}
-                end = placer.put(task, labels.get(task.name, task.shown_as), k, None, ready,
-                                 costs.duration(task, k, None, ready.end_s, done))
-                costs.placed(task, k, None, placer.tasks[end.task])
+                end = _place_collective(task, k, ends[k], placer, costs, labels)
                 for g in range(gpus):
                     ends[k][g][task.name] = end
     return [[ends[k][g][graph.end] for g in range(gpus)] for k in range(subs)]
+
+
+def _place_one(task: Task, k: int, g: int, ends: dict[str, Ref], placer: Placer, costs: TaskCosts,
+               labels: dict[str, str]) -> Ref:
+    """One GPU's instance of ``task``; ``ends``: what has ended so far for this sub-batch on this GPU. A task that
+    does not run ends when it could have started."""
+    ready = _latest(ends[d] for d in task.after)
+    if not costs.runs(task, k, g):
+        return ready
+    done = {n: r.end_s for n, r in ends.items()}
+    end = placer.put(task, labels.get(task.name, task.shown_as), k, g, ready,
+                     costs.duration(task, k, g, ready.end_s, done), costs.weight_bytes(task, k, g))
+    costs.placed(task, k, g, placer.tasks[end.task])
+    return end
+
+
+def _place_collective(task: Task, k: int, ends: list[dict[str, Ref]], placer: Placer, costs: TaskCosts,
+                      labels: dict[str, str]) -> Ref:
+    """A collective of sub-batch ``k``: it starts when what it waits for has ended on every GPU."""
+    ready = _latest(e[d] for e in ends for d in task.after)
+    done = {n: r.end_s for n, r in ends[0].items()}
+    end = placer.put(task, labels.get(task.name, task.shown_as), k, None, ready,
+                     costs.duration(task, k, None, ready.end_s, done))
+    costs.placed(task, k, None, placer.tasks[end.task])
+    return end
 
 
 def chain(tasks: Sequence[PlacedTask], last: int, stop=lambda t: False) -> list[int]:

@@ -30,6 +30,8 @@ class LayerRow:
     link_s: float
     start_s: float
     end_s: float
+    ended_by: str
+    critical_path: str
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ Tables (pandas DataFrames, one row per observation; times in seconds):
     ``experts_active, experts_on_pim`` (this GPU's activated experts, and those run on PIM),
     ``tokens, tokens_on_pim`` (token-expert pairs), ``estimated_s`` (the policy's objective for its split;
     NaN when it estimates nothing), ``link_s`` (AllGather + dispatch + combine), ``start_s, end_s``
-    (the layer on this GPU's timeline), ``time_s`` (``end_s - start_s``).
+    (the layer on this GPU's timeline), ``time_s`` (``end_s - start_s``), ``ended_by`` (the task whose end
+    ended the layer) and ``critical_path`` (the chain of tasks that bounded it, ``a > b > c``; a task of
+    another GPU is marked ``(GPU n)``; see :mod:`sieve.runtime.critical`).
 ``channels`` — one row per (gpu, channel): ``attention_busy_s, expert_busy_s, busy_s`` summed over the run,
     ``utilization`` (``busy_s`` / run time).
 ``experts`` — one row per activated expert per (step, layer, gpu, sub-batch): ``step, layer, gpu, sub_batch,
@@ -17,8 +19,12 @@ Tables (pandas DataFrames, one row per observation; times in seconds):
 
 ``summary`` (a dict, ``summary.json``): ``model, hw, sched, batch_size, num_gpus, sub_batches, decode_steps,
 prefill_requests, seed, routing, tpot_s, tokens_per_s_per_user, tokens_per_s_per_gpu, gpu_busy, pim_busy, nvlink_busy,
-sched_busy, pim_expert_share, pim_token_share, memory_per_gpu_gb, memory_capacity_gb, seed``.
+sched_busy, pim_expert_share, pim_token_share, memory_per_gpu_gb, memory_capacity_gb``, and the critical path's
+share of the run time per kind of task, ``critical_<kind>`` for each kind of :data:`sieve.runtime.graph.KINDS`
+(``pim_attention, pim_experts, handoff, gpu_experts, gpu_other, nvlink, sched``; they add up to 1).
 Busy fractions are of the run time, averaged over GPUs (and channels for PIM).
+
+The placed tasks themselves are :attr:`RunResult.tasks` (not written out).
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ import pandas as pd
 
 from sieve.results.tables import TABLE_FORMATS, TABLES, write_table
 
+from .critical import critical_shares
+from .graph import KINDS
 from .records import LayerRow, StepRow, columns
 
 __all__ = ["RunResult", "TABLES", "write_run", "write_table"]
@@ -58,6 +66,21 @@ class RunResult:
     """The resolved configuration of the run, when it came from one."""
     simulation: Any = None
     """The :class:`~sieve.runtime.Simulation` that ran (hardware, model, layout); not written out."""
+    placed: list = field(default_factory=list)
+    """Every task as placed (:class:`~sieve.runtime.placement.PlacedTask`), in placement order."""
+    step_ends: list = field(default_factory=list)
+    """The task that ended each step (:class:`~sieve.runtime.placement.Ref`)."""
+
+    @property
+    def tasks(self) -> pd.DataFrame:
+        """Every placed task as a table (:func:`sieve.runtime.critical.tasks_table`): step, layer, sub-batch,
+        GPU (-1: a collective), task, label, kind, resource, ready/start/end and ``critical`` (on its step's
+        critical path). Built on first use; not written to the run directory."""
+        if getattr(self, "_tasks", None) is None:
+            from .critical import tasks_table
+
+            self._tasks = tasks_table(self.placed, self.step_ends)
+        return self._tasks
 
     @property
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -67,7 +90,7 @@ class RunResult:
     def build(cls, sim, run) -> "RunResult":
         """The tables and summary of ``run`` (a :class:`~sieve.runtime.steps.RunState` after its steps)."""
         layers = pd.DataFrame(run.layer_rows, columns=columns(LayerRow))
-        layers["time_s"] = layers["end_s"] - layers["start_s"]
+        layers.insert(layers.columns.get_loc("end_s") + 1, "time_s", layers["end_s"] - layers["start_s"])
         steps = pd.DataFrame(run.step_rows, columns=columns(StepRow))
         total = float(steps["end_s"].iloc[-1])
         channel_att, channel_exp = run.channel_att, run.channel_exp
@@ -106,8 +129,11 @@ class RunResult:
             "memory_per_gpu_gb": sim.memory.total / 1e9,
             "memory_capacity_gb": sim.memory.capacity / 1e9,
         }
+        on_path = critical_shares(run.placer.tasks, run.step_ends, run.handoff)
+        summary.update({f"critical_{kind}": seconds / total for kind, seconds in on_path.items()})
         return cls(summary=summary, layers=layers, channels=channels, experts=experts, steps=steps,
-                   timeline=timeline if timeline.record else None, pim_phases=run.pim_phases, simulation=sim)
+                   timeline=timeline if timeline.record else None, pim_phases=run.pim_phases, simulation=sim,
+                   placed=run.placer.tasks, step_ends=run.step_ends)
 
     def describe(self) -> str:
         """A few readable lines: time per token, rates, busy fractions and what ran on PIM."""
@@ -119,6 +145,7 @@ class RunResult:
             f"  time per output token {s['tpot_s'] * 1e3:.3f} ms   "
             f"{s['tokens_per_s_per_user']:.1f} tokens/s/user   {s['tokens_per_s_per_gpu']:.1f} tokens/s/GPU",
             f"  busy: GPU {s['gpu_busy']:.1%}   PIM {s['pim_busy']:.1%}   NVLink {s['nvlink_busy']:.1%}",
+            "  critical path: " + critical_line(s),
             f"  on PIM: {s['pim_expert_share']:.1%} of activated experts, {s['pim_token_share']:.1%} of their tokens",
             f"  memory per GPU {s['memory_per_gpu_gb']:.1f} of {s['memory_capacity_gb']:.1f} GB",
         ])
@@ -128,6 +155,13 @@ class RunResult:
         # what a notebook cell shows for a result: the summary and the tables' shapes, not every row
         shapes = ", ".join(f"{name} {t.shape[0]}x{t.shape[1]}" for name, t in self.tables.items())
         return f"<RunResult\n{self.describe()}\n  tables: {shapes}>"
+
+
+def critical_line(summary: dict) -> str:
+    """Where the time went: the critical path's share per kind of task, largest first (shares below 0.05%
+    left out)."""
+    shares = sorted(((summary.get(f"critical_{k}", 0.0), label) for k, label in KINDS.items()), reverse=True)
+    return ", ".join(f"{label} {v:.1%}" for v, label in shares if v >= 5e-4)
 
 
 def _experts_table(chunks) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from sieve.pim.layer import placement as ep_placement
 from sieve.system import embedding_time, lm_head_time
 
 from .costs import LayerCosts
+from .critical import layer_chain
 from .graph import DENSE_LAYER, EMBEDDING, LM_HEAD, MOE_LAYER, Graph, Task
 from .placement import Lanes, PlacedTask, Placer, Ref, place
 from .records import LayerRow, StepRow
@@ -67,6 +68,8 @@ class RunState:
         self.layer_rows: list[LayerRow] = []
         self.expert_rows: list = []
         self.step_rows: list[StepRow] = []
+        self.step_ends: list[Ref] = []
+        """The task that ended each step (the last LM head), for its critical path."""
         self.pim_phases: list = []
         self._memo: dict[Any, Any] = {}
 
@@ -128,11 +131,14 @@ def _sub_batches(sim: "Simulation", step: int, sub_of: np.ndarray, count: int) -
 
 def _layer_rows(costs: LayerCosts, graph: Graph, start: list[list[Ref]], end: list[list[Ref]]) -> list[LayerRow]:
     rows = []
+    tasks = costs.run.placer.tasks
     for k in range(len(start)):
         for g in range(len(start[k])):
+            ended_by, path = layer_chain(tasks, end[k][g], g)
             common = dict(step=costs.step, layer=costs.layer, gpu=g, sub_batch=k,
                           attention_on="pim" if costs.attention_on_pim else "gpu",
-                          attention_s=costs.attention_s[k][g], start_s=start[k][g].end_s, end_s=end[k][g].end_s)
+                          attention_s=costs.attention_s[k][g], start_s=start[k][g].end_s, end_s=end[k][g].end_s,
+                          ended_by=ended_by, critical_path=path)
             if graph is DENSE_LAYER:
                 rows.append(LayerRow(kind="dense", pim_experts_s=0.0, experts_active=0, experts_on_pim=0, tokens=0,
                                      tokens_on_pim=0, estimated_s=math.nan, link_s=0.0, **common))
@@ -175,6 +181,7 @@ def run_steps(sim: "Simulation", sub_batches: int, progress: bool) -> RunState:
         last = max((r for row in ready for r in row), key=lambda r: r.end_s)
         run.step_rows.append(StepRow(s, now.end_s, last.end_s, last.end_s - now.end_s,
                                      int((~sim.batch.prefill).sum()), int(sim.batch.prompts[s].sum())))
+        run.step_ends.append(last)
         now = last
     bar.close()
     return run
