@@ -102,18 +102,23 @@ def _slices(hw, model, experts_on_gpu: int, layout: str, channels_per_expert) ->
     return out
 
 
-def expert_phase(hw, model, counts, layout: str = "tp", channels_per_expert: int | None = None) -> ExpertPhaseTime:
+def expert_phase(hw, model, counts, layout: str = "tp", channels_per_expert: int | None = None,
+                 expert_times=None) -> ExpertPhaseTime:
     """The PIM expert phase of one GPU's layer; ``counts[j]``: tokens of the GPU's expert ``j`` if it runs on PIM,
     else 0. Each expert's streams are simulated on the cycle-level engine (cached per token count); in the
-    ``tp`` layout every channel runs every expert, in ``ep`` a channel runs the experts it holds."""
+    ``tp`` layout every channel runs every expert, in ``ep`` a channel runs the experts it holds.
+    ``expert_times(n)``: the :class:`~sieve.pim.expert.ExpertTime` of an expert with ``n`` tokens in this layout
+    (default :func:`~sieve.pim.expert.expert_time`; a caller with its own cache passes it)."""
     hw, model = _hw(hw), _model(model)
     counts = np.asarray(counts)
     on_pim = counts > 0
     C = hw.pim_channels_per_gpu
     if not on_pim.any():
         return ExpertPhaseTime(np.zeros(C), np.zeros(C), hw.pim.handoff_s, 0)
-    times = [expert_time(hw, model, int(n), layout, channels_per_expert=channels_per_expert, details=True)
-             for n in counts[on_pim]]
+    if expert_times is None:
+        def expert_times(n):
+            return expert_time(hw, model, n, layout, channels_per_expert=channels_per_expert, details=True)
+    times = [expert_times(int(n)) for n in counts[on_pim]]
     busy = np.array([t.busy_seconds for t in times])
     gate_up = np.array([t.gate_up_seconds for t in times])
     if layout == "ep":

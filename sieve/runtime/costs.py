@@ -50,6 +50,9 @@ class Collectives:
 class LayerCosts:
     """Durations, conditions and side results of one layer's tasks, per (sub-batch ``k``, GPU ``g``)."""
 
+    notify = frozenset({"PIM attention", "GPU attention", "PIM experts"})
+    """The tasks whose placement :meth:`placed` records (channel busy times, PIM phases, attention time)."""
+
     def __init__(self, run: "RunState", step: int, layer: int, subs: "list[SubBatch]"):
         self.run, self.step, self.layer, self.subs = run, step, layer, subs
         sim = run.sim
@@ -65,6 +68,7 @@ class LayerCosts:
         self.collectives: list[Collectives | None] = [None] * SB
         self.placements: list[list[Placement | None]] = [[None] * G for _ in range(SB)]
         self.phases: list[list[ExpertPhaseTime | None]] = [[None] * G for _ in range(SB)]
+        self.gpu_counts: list[list[np.ndarray | None]] = [[None] * G for _ in range(SB)]
 
     # ------------------------------------------------------------------------------ what place() asks
     def runs(self, task: Task, k: int, g: int) -> bool:
@@ -81,20 +85,19 @@ class LayerCosts:
             return self.phases[k][g].experts > 0
         raise ValueError(f"task {task.name!r}: unknown condition {when!r}")
 
-    def duration(self, task: Task, k: int, g: int | None, ready_s: float, done: dict[str, float]) -> float:
+    def duration(self, task: Task, k: int, g: int | None, ready_s: float, done) -> float:
         return self._DURATIONS[task.name](self, k, g, ready_s, done)
 
     def weight_bytes(self, task: Task, k: int, g: int) -> float:
         key = task.weights
         if key is None:
             return 0.0
-        model = self.run.sim.model
         if key == "attention":
-            return model.attention_weight_bytes(self.layer)
+            return self.run.memoized(("attention bytes", self.layer),
+                                     lambda: self.run.sim.model.attention_weight_bytes(self.layer))
         if key == "gpu_experts":
             return self.run.gpu_experts.weight_bytes(int(np.count_nonzero(self._gpu_counts(k, g))))
-        return {"router": self.run.router_bytes, "shared_experts": model.shared_expert_weight_bytes,
-                "dense_ffn": model.dense_ffn_weight_bytes, "lm_head": self.run.lm_head_bytes}[key]
+        return self.run.weight_bytes[key]
 
     def placed(self, task: Task, k: int, g: int | None, placed: PlacedTask) -> None:
         run = self.run
@@ -163,7 +166,7 @@ class LayerCosts:
         return self.phases[k][g].duration_s
 
     def _scheduler(self, k, g, ready_s, done):
-        place = self._decide(k, g, done["dispatch"], done["grouped-GEMM metadata"])
+        place = self._decide(k, g, done["dispatch"].end_s, done["grouped-GEMM metadata"].end_s)
         return place.overhead_s
 
     _DURATIONS = {
@@ -180,7 +183,7 @@ class LayerCosts:
         return self._collectives(k).counts[g * Eg:(g + 1) * Eg]
 
     def _gpu_counts(self, k: int, g: int) -> np.ndarray:
-        return np.where(self.placements[k][g].on_gpu, self.local_counts(k, g), 0)
+        return self.gpu_counts[k][g]
 
     def _collectives(self, k: int) -> Collectives:
         if self.collectives[k] is None:
@@ -239,8 +242,9 @@ class LayerCosts:
             raise SchedulerError(f"{sim.sched_name} placed experts on PIM, which it does not use")
         local = self.local_counts(k, g)
         self.placements[k][g] = place
+        self.gpu_counts[k][g] = np.where(place.on_gpu, local, 0)
         self.phases[k][g] = expert_phase(sim.hw, sim.model, np.where(place.on_pim, local, 0), run.layout,
-                                         sim.channels_per_expert)
+                                         sim.channels_per_expert, lambda n: run.pim_expert(n, run.layout))
         pim_counts = local[place.on_pim]
         measured = {int(n): run.pim_busy(int(n), "tp") for n in np.unique(pim_counts)}
         run.scheds[g].observe(local, place, measured)

@@ -15,7 +15,8 @@ so its durations add up to the time between its first start and its last end.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from operator import itemgetter
+from typing import Mapping, NamedTuple, Protocol, Sequence
 
 from .graph import START, Graph, Task
 from .timeline import Timeline
@@ -23,16 +24,14 @@ from .timeline import Timeline
 __all__ = ["PlacedTask", "Ref", "Lanes", "TaskCosts", "Placer", "place", "chain"]
 
 
-@dataclass(frozen=True)
-class Ref:
+class Ref(NamedTuple):
     """When something ended, and the placed task that ended it (-1: the start of the run)."""
 
     end_s: float
     task: int = -1
 
 
-@dataclass(frozen=True)
-class PlacedTask:
+class PlacedTask(NamedTuple):
     """One task as placed. ``gpu`` is -1 for a collective (it ran on every GPU's link lanes);
     ``pred``: index of the placed task that bound its start (-1 if nothing did: the run's start)."""
 
@@ -54,14 +53,21 @@ class PlacedTask:
         return self.end_s - self.start_s
 
 
+# Named tuples rather than dataclasses: a run places tens of thousands of tasks, and a tuple is built fastest.
+
+
 class TaskCosts(Protocol):
-    """What :func:`place` asks of the runtime for each (task, sub-batch, GPU); ``gpu`` is None for collectives."""
+    """What :func:`place` asks of the runtime for each (task, sub-batch, GPU); ``gpu`` is None for collectives.
+    ``runs`` is asked only of tasks with a condition, ``weight_bytes`` only of kernels that stream weights,
+    and ``placed`` only for the task names in ``notify``."""
+
+    notify: frozenset[str]
 
     def runs(self, task: Task, k: int, g: int) -> bool: ...
 
-    def duration(self, task: Task, k: int, g: int | None, ready_s: float, done: dict[str, float]) -> float:
-        """Seconds the task takes; ``done``: end times of the tasks already placed for this sub-batch and GPU
-        (collectives: of GPU 0)."""
+    def duration(self, task: Task, k: int, g: int | None, ready_s: float, done: Mapping[str, Ref]) -> float:
+        """Seconds the task takes; ``done``: the ends of the tasks already placed for this sub-batch and GPU
+        (collectives: of GPU 0). Read it, never change it."""
 
     def weight_bytes(self, task: Task, k: int, g: int) -> float: ...
 
@@ -89,14 +95,26 @@ class Placer:
         self.tasks: list[PlacedTask] = []
         self.busy = {"gpu": 0.0, "nvlink": 0.0, "sched": 0.0, "pim": 0.0}
         self._last: dict[str, int] = {}  # lane -> the placed task that holds it until it is free
+        self._lanes: dict[tuple[str, int | None], tuple[str, ...]] = {}
+
+    def _holder(self, lanes: tuple[str, ...]) -> int:
+        """The placed task holding the lane that frees last (the first such lane on a tie)."""
+        free_at, best, holder = self.timeline.free_at, None, -1
+        for lane in lanes:
+            t = free_at(lane)
+            if best is None or t > best:
+                best, holder = t, self._last.get(lane, -1)
+        return holder
 
     def put(self, task: Task, label: str, k: int, g: int | None, ready: Ref, duration_s: float,
             weight_bytes: float = 0.0) -> Ref:
         """Place one instance of ``task`` that may start at ``ready``; returns its end."""
         tl = self.timeline
-        lanes = self.lanes.of(task.resource, g)
-        lane_free, holder = max(((tl.free_at(lane), self._last.get(lane, -1)) for lane in lanes),
-                                key=lambda p: p[0])
+        key = (task.resource, g)
+        lanes = self._lanes.get(key)
+        if lanes is None:
+            lanes = self._lanes[key] = self.lanes.of(task.resource, g)
+        holder = self._last.get(lanes[0], -1) if len(lanes) == 1 else self._holder(lanes)
         start, end = tl.place(label, lanes, duration_s, ready.end_s)
         pred = ready.task if start == ready.end_s else holder
         self.busy[task.resource] += end - start
@@ -112,13 +130,12 @@ class Placer:
         return Ref(end, index)
 
 
+_END = itemgetter(0)
+
+
 def _latest(refs) -> Ref:
     """The reference that ends last; ties: the first one (in declaration order)."""
-    best = None
-    for r in refs:
-        if best is None or r.end_s > best.end_s:
-            best = r
-    return best
+    return max(refs, key=_END)
 
 
 def place(graph: Graph, placer: Placer, costs: TaskCosts, start: Sequence[Sequence[Ref]],
@@ -146,24 +163,25 @@ def _place_one(task: Task, k: int, g: int, ends: dict[str, Ref], placer: Placer,
                labels: dict[str, str]) -> Ref:
     """One GPU's instance of ``task``; ``ends``: what has ended so far for this sub-batch on this GPU. A task that
     does not run ends when it could have started."""
-    ready = _latest(ends[d] for d in task.after)
-    if not costs.runs(task, k, g):
+    ready = _latest([ends[d] for d in task.after])
+    if task.when is not None and not costs.runs(task, k, g):
         return ready
-    done = {n: r.end_s for n, r in ends.items()}
     end = placer.put(task, labels.get(task.name, task.shown_as), k, g, ready,
-                     costs.duration(task, k, g, ready.end_s, done), costs.weight_bytes(task, k, g))
-    costs.placed(task, k, g, placer.tasks[end.task])
+                     costs.duration(task, k, g, ready.end_s, ends),
+                     costs.weight_bytes(task, k, g) if task.weights else 0.0)
+    if task.name in costs.notify:
+        costs.placed(task, k, g, placer.tasks[end.task])
     return end
 
 
 def _place_collective(task: Task, k: int, ends: list[dict[str, Ref]], placer: Placer, costs: TaskCosts,
                       labels: dict[str, str]) -> Ref:
     """A collective of sub-batch ``k``: it starts when what it waits for has ended on every GPU."""
-    ready = _latest(e[d] for e in ends for d in task.after)
-    done = {n: r.end_s for n, r in ends[0].items()}
+    ready = _latest([e[d] for e in ends for d in task.after])
     end = placer.put(task, labels.get(task.name, task.shown_as), k, None, ready,
-                     costs.duration(task, k, None, ready.end_s, done))
-    costs.placed(task, k, None, placer.tasks[end.task])
+                     costs.duration(task, k, None, ready.end_s, ends[0]))
+    if task.name in costs.notify:
+        costs.placed(task, k, None, placer.tasks[end.task])
     return end
 
 

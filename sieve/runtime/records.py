@@ -72,3 +72,11 @@ class ExpertRows:
 def columns(record_type) -> list[str]:
     """The field names of a row record, in order: the table's columns."""
     return [f.name for f in fields(record_type)]
+
+
+def frame(rows, record_type):
+    """A DataFrame of row records, one column per field (built column by column: pandas' own conversion
+    of dataclasses deep-copies every row)."""
+    import pandas as pd
+
+    return pd.DataFrame({c: [getattr(r, c) for r in rows] for c in columns(record_type)}, columns=columns(record_type))

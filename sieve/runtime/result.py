@@ -44,7 +44,7 @@ from sieve.results.tables import TABLE_FORMATS, TABLES, write_table
 
 from .critical import critical_shares
 from .graph import KINDS
-from .records import LayerRow, StepRow, columns
+from .records import LayerRow, StepRow, frame
 
 __all__ = ["RunResult", "TABLES", "write_run", "write_table"]
 
@@ -89,9 +89,9 @@ class RunResult:
     @classmethod
     def build(cls, sim, run) -> "RunResult":
         """The tables and summary of ``run`` (a :class:`~sieve.runtime.steps.RunState` after its steps)."""
-        layers = pd.DataFrame(run.layer_rows, columns=columns(LayerRow))
+        layers = frame(run.layer_rows, LayerRow)
         layers.insert(layers.columns.get_loc("end_s") + 1, "time_s", layers["end_s"] - layers["start_s"])
-        steps = pd.DataFrame(run.step_rows, columns=columns(StepRow))
+        steps = frame(run.step_rows, StepRow)
         total = float(steps["end_s"].iloc[-1])
         channel_att, channel_exp = run.channel_att, run.channel_exp
         G, C = channel_att.shape

@@ -60,6 +60,9 @@ class RunState:
         self.roofline_per_token = 2 * model.expert_params / hw.pim_peak_flops_per_gpu
         self.router_bytes = matrix_bytes(model.num_experts, model.hidden_size, model.weight_format)
         self.lm_head_bytes = matrix_bytes(model.vocab_size, model.hidden_size, model.weight_format)
+        self.weight_bytes = {"router": self.router_bytes, "shared_experts": model.shared_expert_weight_bytes,
+                             "dense_ffn": model.dense_ffn_weight_bytes, "lm_head": self.lm_head_bytes}
+        """Weight bytes a GPU kernel of each kind streams, where they do not depend on the layer."""
         self.ep_channels = (ep_placement(hw, model, sim.experts_per_gpu, "ep", sim.channels_per_expert)
                             if self.layout == "ep" else None)
         self.moe_index = {layer: i for i, layer in enumerate(model.moe_layers)}
@@ -78,16 +81,22 @@ class RunState:
             self._memo[key] = fn()
         return self._memo[key]
 
-    def pim_busy(self, n: int, layout: str) -> float:
-        """Channel-busy seconds of one PIM expert with ``n`` tokens (cycle-level, cached)."""
+    def pim_expert(self, n: int, layout: str):
+        """The :class:`~sieve.pim.expert.ExpertTime` of one PIM expert with ``n`` tokens (cycle-level, cached)."""
         sim = self.sim
         return self.memoized(("pim", n, layout), lambda: expert_time(
             sim.hw, sim.model, n, layout, channels_per_expert=sim.channels_per_expert if layout == "ep" else None,
-            details=True).busy_seconds)
+            details=True))
+
+    def pim_busy(self, n: int, layout: str) -> float:
+        """Channel-busy seconds of one PIM expert with ``n`` tokens."""
+        return self.pim_expert(n, layout).busy_seconds
 
 
 class _StepCosts:
     """Durations of the embedding and LM head graphs of one step."""
+
+    notify = frozenset()
 
     def __init__(self, run: RunState, subs: list[SubBatch]):
         self.run, self.subs = run, subs

@@ -19,6 +19,8 @@ from sieve.runtime.timeline import Timeline
 class TableCosts:
     """Durations from a table: ``{task: d}`` for every GPU, or ``{task: [d_gpu0, d_gpu1, ...]}``."""
 
+    notify = frozenset()
+
     def __init__(self, table, skip=("GPU attention", "prefill attention")):
         self.table, self.skip = table, set(skip)
 
