@@ -118,22 +118,6 @@ def _formats(cfg: Mapping[str, Any], source: str) -> tuple[str, str]:
         f"{source}: quantization_config.quant_method={method!r} is not supported; allowed: {list(_QUANT_METHODS)}")
 
 
-def _read(path: str | os.PathLike | Mapping[str, Any]) -> tuple[Any, str]:
-    """The parsed JSON and the name of its source."""
-    if isinstance(path, Mapping):
-        return dict(path), "config"
-    p = Path(path)
-    if p.is_dir():
-        p = p / "config.json"
-    try:
-        raw = json.loads(p.read_text())
-    except FileNotFoundError as exc:
-        raise HFConfigError(f"config.json not found at {str(p)!r}") from exc
-    except json.JSONDecodeError as exc:
-        raise HFConfigError(f"{str(p)!r} is not valid JSON: {exc}") from exc
-    return raw, str(p)
-
-
 @dataclass(frozen=True)
 class _SharedExperts:
     """The always-active experts of an MoE layer, as :class:`ModelSpec` counts them."""
@@ -183,7 +167,19 @@ def _attention_fields(cfg: Mapping[str, Any], layer_types: list[str], hidden: in
 
 def from_hf_config(path: str | os.PathLike | Mapping[str, Any], *, name: str | None = None) -> ModelSpec:
     """Build a :class:`ModelSpec` from a Hugging Face ``config.json`` (a path or the parsed dict)."""
-    raw, source = _read(path)
+    if isinstance(path, Mapping):
+        raw, source = dict(path), "config"
+    else:
+        p = Path(path)
+        if p.is_dir():
+            p = p / "config.json"
+        try:
+            raw = json.loads(p.read_text())
+        except FileNotFoundError as exc:
+            raise HFConfigError(f"config.json not found at {str(p)!r}") from exc
+        except json.JSONDecodeError as exc:
+            raise HFConfigError(f"{str(p)!r} is not valid JSON: {exc}") from exc
+        source = str(p)
     if not isinstance(raw, Mapping):
         raise HFConfigError(f"{source}: expected a JSON object at the top level")
     cfg = _flatten(raw)
