@@ -10,10 +10,11 @@ from __future__ import annotations
 import bisect
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
-from .spec import Standard
+from .spec import Command, Constraint, Standard
 
 __all__ = ["Violation", "check_log"]
 
@@ -42,77 +43,118 @@ def _nodes(std: Standard, addr: tuple[int, ...], scope: int, level: int) -> list
 
 def check_log(std: Standard, log) -> list[Violation]:
     """Return the violations in `log` (a :class:`~sieve.dram.device.CommandLog` or equivalent arrays)."""
-    names = std.command_names
-    tpc = std.ticks_per_ck
-    scope = {c.name: std.levels.index(c.scope) for c in std.commands}
-    meta = {c.name: c for c in std.commands}
-    L = len(std.levels)
-    order = np.argsort(np.asarray(log.tick), kind="stable")
-    # history[(record, preceding command or '*' for a window, node)] -> sorted ticks issued there
-    history: dict[tuple[int, tuple[int, ...]], list[int]] = defaultdict(list)
-    open_row: dict[tuple[int, ...], int] = {}
-    violations: list[Violation] = []
-    records = list(enumerate(std.constraints))
-    for i in order:
+    replay = _Replay(std)
+    scopes = [std.level_index(c.scope) for c in std.commands]
+    for i in np.argsort(np.asarray(log.tick), kind="stable"):
         i = int(i)
-        t = int(log.tick[i])
-        name = names[int(log.cmd[i])]
-        s = scope[name]
-        addr = tuple(int(a) for a in log.addr[i][: s + 1])
-        row = int(log.row[i])
-        c = meta[name]
+        command, scope = std.commands[int(log.cmd[i])], scopes[int(log.cmd[i])]
+        replay.step(_Issued(index=i, tick=int(log.tick[i]), command=command, scope=scope,
+                            addr=tuple(int(a) for a in log.addr[i][: scope + 1]), row=int(log.row[i])))
+    return replay.violations
 
-        def bad(rule: str) -> None:
-            violations.append(Violation(index=i, tick=t, command=name, rule=rule))
 
-        # bus phase
-        if c.issue_ticks == "odd" and t % tpc != 1 % tpc:
-            bad("may issue only on odd ticks")
-        if c.issue_ticks == "even" and t % tpc != 0:
-            bad("may issue only on even ticks")
-        # timing records
-        for r, rec in records:
-            if name not in rec.next:
-                continue
-            level = std.levels.index(rec.level)
-            # a windowed rule counts all its preceding commands together (they share one bus length)
-            groups = [(rec.prev[0], "*")] if rec.window > 1 else [(prev, prev) for prev in rec.prev]
-            for prev, group in groups:
-                lat = std.pair_latency_ticks(rec, prev, name)
-                for node in _nodes(std, addr, s, level):
-                    if rec.sibling:
-                        keys = [node[:-1] + (j,) for j in range(std.fanout[level]) if j != node[-1]]
-                    else:
-                        keys = [node]
-                    for key in keys:
-                        ticks = history.get((r, group, key))
-                        if not ticks:
-                            continue
-                        # preceding commands whose latency has not yet elapsed at t
-                        inside = len(ticks) - bisect.bisect_right(ticks, t - lat)
-                        if inside >= rec.window:
-                            what = f"{rec.window} x " if rec.window > 1 else ""
-                            bad(f"{what}{prev if group != '*' else '/'.join(rec.prev)} -> {name} at {rec.level} "
-                                f"{key}{' (sibling)' if rec.sibling else ''} needs {rec.latency} = {lat} ticks")
-        # row-buffer state
-        banks = _nodes(std, addr, s, L - 1)
-        if c.needs == "open" and any(open_row.get(b) != row for b in banks):
-            bad(f"needs row {row} open")
-        if c.needs == "closed" and any(b in open_row for b in banks):
-            bad("needs its banks closed")
+@dataclass(frozen=True)
+class _Issued:
+    """One logged command as the checks see it."""
+
+    index: int
+    tick: int
+    command: Command
+    scope: int
+    """Level index of the command's scope."""
+    addr: tuple[int, ...]
+    """Its address down to its scope."""
+    row: int
+
+
+class _Record(NamedTuple):
+    """A constraint record with its position in the standard (the key of its history) and level index."""
+
+    index: int
+    constraint: Constraint
+    level: int
+
+
+class _Replay:
+    """The log replayed in tick order: each command is judged against what issued before it (bus phase,
+    every timing record that gates it, row-buffer state), then recorded as a predecessor."""
+
+    def __init__(self, std: Standard) -> None:
+        self.std = std
+        self.records = [_Record(r, rec, std.level_index(rec.level)) for r, rec in enumerate(std.constraints)]
+        # (record, preceding command or '*' for a window, node) -> sorted ticks issued there
+        self.history: dict[tuple[int, str, tuple[int, ...]], list[int]] = defaultdict(list)
+        self.open_row: dict[tuple[int, ...], int] = {}
+        self.violations: list[Violation] = []
+
+    def step(self, cmd: _Issued) -> None:
+        self._check_phase(cmd)
+        for record in self.records:
+            if cmd.command.name in record.constraint.next:
+                self._check_record(record, cmd)
+        self._check_and_update_rows(cmd)
+        self._record_as_predecessor(cmd)
+
+    def _bad(self, cmd: _Issued, rule: str) -> None:
+        self.violations.append(Violation(index=cmd.index, tick=cmd.tick, command=cmd.command.name, rule=rule))
+
+    def _check_phase(self, cmd: _Issued) -> None:
+        tpc = self.std.ticks_per_ck
+        if cmd.command.issue_ticks == "odd" and cmd.tick % tpc != 1 % tpc:
+            self._bad(cmd, "may issue only on odd ticks")
+        if cmd.command.issue_ticks == "even" and cmd.tick % tpc != 0:
+            self._bad(cmd, "may issue only on even ticks")
+
+    def _check_record(self, record: _Record, cmd: _Issued) -> None:
+        """Is `cmd` at least the record's latency after the `window`-th most recent preceding command
+        at every node it touches?"""
+        std, r, rec, level = self.std, record.index, record.constraint, record.level
+        name = cmd.command.name
+        # a windowed rule counts all its preceding commands together (they share one bus length)
+        groups = [(rec.prev[0], "*")] if rec.window > 1 else [(prev, prev) for prev in rec.prev]
+        for prev, group in groups:
+            lat = std.pair_latency_ticks(rec, prev, name)
+            for node in _nodes(std, cmd.addr, cmd.scope, level):
+                for key in _watched(std, rec, level, node):
+                    ticks = self.history.get((r, group, key))
+                    if not ticks:
+                        continue
+                    # preceding commands whose latency has not yet elapsed at t
+                    inside = len(ticks) - bisect.bisect_right(ticks, cmd.tick - lat)
+                    if inside >= rec.window:
+                        what = f"{rec.window} x " if rec.window > 1 else ""
+                        self._bad(cmd, f"{what}{prev if group != '*' else '/'.join(rec.prev)} -> {name} at "
+                                       f"{rec.level} {key}{' (sibling)' if rec.sibling else ''} needs "
+                                       f"{rec.latency} = {lat} ticks")
+
+    def _check_and_update_rows(self, cmd: _Issued) -> None:
+        c = cmd.command
+        banks = _nodes(self.std, cmd.addr, cmd.scope, len(self.std.levels) - 1)
+        if c.needs == "open" and any(self.open_row.get(b) != cmd.row for b in banks):
+            self._bad(cmd, f"needs row {cmd.row} open")
+        if c.needs == "closed" and any(b in self.open_row for b in banks):
+            self._bad(cmd, "needs its banks closed")
         for b in banks:
             if c.opens_row:
-                open_row[b] = row
+                self.open_row[b] = cmd.row
             elif c.closes_row:
-                open_row.pop(b, None)
-        # record this command as a predecessor
-        for r, rec in records:
-            if name in rec.prev:
-                level = std.levels.index(rec.level)
-                group = "*" if rec.window > 1 else name
-                for node in _nodes(std, addr, s, level):
-                    bisect.insort(history[(r, group, node)], t)
-    return violations
+                self.open_row.pop(b, None)
+
+    def _record_as_predecessor(self, cmd: _Issued) -> None:
+        name = cmd.command.name
+        for record in self.records:
+            if name in record.constraint.prev:
+                group = "*" if record.constraint.window > 1 else name
+                for node in _nodes(self.std, cmd.addr, cmd.scope, record.level):
+                    bisect.insort(self.history[(record.index, group, node)], cmd.tick)
+
+
+def _watched(std: Standard, rec: Constraint, level: int, node: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """The nodes whose preceding commands gate a command at `node`: the node itself, or for a sibling
+    rule every other node with the same parent."""
+    if rec.sibling:
+        return [node[:-1] + (j,) for j in range(std.fanout[level]) if j != node[-1]]
+    return [node]
 
 
 def assert_clean(std: Standard, log, limit: int = 10) -> None:

@@ -7,6 +7,7 @@ converted from CK to engine ticks here (``ticks_per_ck`` per CK).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -82,15 +83,53 @@ def _ticks(latency_ck: float, tpc: int) -> int:
 
 
 def resolve(std: Standard) -> Tables:
-    names = std.command_names
-    C = len(names)
-    tpc = std.ticks_per_ck
-    lvl = {name: i for i, name in enumerate(std.levels)}
-    bank_level = len(std.levels) - 1
+    """The integer tables of `std`: per-command metadata, the plain and windowed timing rules in
+    engine ticks, and the request and refresh commands."""
+    opener, closer = _row_prerequisites(std)
+    if len(std.levels) != len(std.fanout):  # pragma: no cover - guarded by the spec loader
+        raise StandardError("the bank must be the last level")
+    plain, windows = _merge_rules(std)
+    L = len(std.levels)
+    return Tables(
+        standard=std,
+        fanout=_i64(std.fanout),
+        **_command_arrays(std, opener, closer, plain, windows),
+        **_plain_arrays(plain, len(std.commands), L),
+        **_window_arrays(windows, len(std.commands), L),
+        **_request_and_refresh_fields(std),
+    )
 
-    scope = [lvl[c.scope] for c in std.commands]
-    opener = [-1] * C
-    closer = [-1] * C
+
+class _RuleKey(NamedTuple):
+    """A plain rule between two commands: `next` addressed to a node of `level` waits for `prev` at that
+    node (at a sibling node when `sibling` is 1). Keys sort by preceding command, then level, as the
+    engine looks them up."""
+
+    prev: int
+    level: int
+    next: int
+    sibling: int
+
+
+@dataclass(frozen=True)
+class _Window:
+    """A windowed rule (nFAW): `next` waits until `latency` ticks after the `size`-th most recent
+    command of `prev` at the same node of `level`."""
+
+    level: int
+    size: int
+    latency: int
+    prev: tuple[int, ...]
+    next: tuple[int, ...]
+
+
+def _row_prerequisites(std: Standard) -> tuple[list[int], list[int]]:
+    """For each command, the command that must open its row first and the one that must close open
+    rows first (-1: none), so the engine can answer "which command comes first?" without names."""
+    names = std.command_names
+    scope = [std.level_index(c.scope) for c in std.commands]
+    opener = [-1] * len(names)
+    closer = [-1] * len(names)
     for i, c in enumerate(std.commands):
         if c.needs == "open":
             # The command opening rows at exactly this scope (ACT for RD, an all-bank ACT for an all-bank MAC).
@@ -110,60 +149,47 @@ def resolve(std: Standard) -> Tables:
                     f"command must close rows at that scope; found {[names[j] for j in cands]}"
                 )
             closer[i] = cands[0]
+    return opener, closer
 
-    # Plain rules merged per (prev, level, next, sibling): the strictest latency wins.
-    plain: dict[tuple[int, int, int, int], int] = {}
-    windows: list[tuple[int, int, int, tuple[int, ...], tuple[int, ...]]] = []
+
+def _merge_rules(std: Standard) -> tuple[dict[_RuleKey, int], list[_Window]]:
+    """Expand the constraint records into per-pair latencies in ticks. Plain rules are merged per
+    :class:`_RuleKey` (the strictest latency wins); each windowed rule keeps its own ring."""
+    names = std.command_names
+    plain: dict[_RuleKey, int] = {}
+    windows: list[_Window] = []
     for con in std.constraints:
         prev_ids = tuple(names.index(p) for p in con.prev)
         next_ids = tuple(names.index(n) for n in con.next)
-        level = lvl[con.level]
+        level = std.level_index(con.level)
         if con.window == 1:
             for p in prev_ids:
                 for n in next_ids:
-                    key = (p, level, n, int(con.sibling))
+                    key = _RuleKey(p, level, n, int(con.sibling))
                     lat = max(std.pair_latency_ticks(con, names[p], names[n]), 0)
                     plain[key] = max(plain.get(key, 0), lat)
         else:
-            # one ring per rule: split by following command when bus lengths make latencies differ
+            # One ring per rule (its preceding commands share one bus length); split by following
+            # command when bus lengths make the latencies differ.
             by_lat: dict[int, list[int]] = {}
             for n in next_ids:
                 by_lat.setdefault(max(std.pair_latency_ticks(con, names[prev_ids[0]], names[n]), 0), []).append(n)
             for lat, nexts in sorted(by_lat.items()):
-                windows.append((level, con.window, lat, prev_ids, tuple(nexts)))
+                windows.append(_Window(level=level, size=con.window, latency=lat, prev=prev_ids, next=tuple(nexts)))
+    return plain, windows
 
-    L = len(std.levels)
-    keys = sorted(plain)  # by preceding command, then level
-    ent_start = np.zeros(C * L + 1, dtype=np.int64)
-    for p, level, _, _ in keys:
-        ent_start[p * L + level + 1] += 1
-    ent_start = np.cumsum(ent_start)
 
-    win_feed_lists: list[list[int]] = [[] for _ in range(C * L)]
-    for w, (level, _, _, prev_ids, _) in enumerate(windows):
-        for p in prev_ids:
-            win_feed_lists[p * L + level].append(w)
-    win_next_start = np.cumsum([0] + [len(w[4]) for w in windows])
-
-    ref_cmd = ref_level = ref_interval = -1
-    if std.refresh_command is not None:
-        ref_cmd = names.index(std.refresh_command)
-        ref_level = lvl[std.refresh_scope]
-        ref_interval = _ticks(std.timing[std.refresh_interval], tpc)
-    if bank_level != len(std.fanout) - 1:  # pragma: no cover - guarded by the spec loader
-        raise StandardError("the bank must be the last level")
-
-    next_levels = [0] * C
-    for (_, level, n, _) in keys:
-        next_levels[n] |= 1 << level
-    for (level, _, _, _, nexts) in windows:
-        for n in nexts:
-            next_levels[n] |= 1 << level
-
-    return Tables(
-        standard=std,
-        fanout=_i64(std.fanout),
-        cmd_scope=_i64(scope),
+def _command_arrays(std: Standard, opener: list[int], closer: list[int], plain: dict[_RuleKey, int],
+                    windows: list[_Window]) -> dict[str, np.ndarray]:
+    """The ``cmd_*`` fields of :class:`Tables`: one entry per command."""
+    next_levels = [0] * len(std.commands)
+    for key in plain:
+        next_levels[key.next] |= 1 << key.level
+    for win in windows:
+        for n in win.next:
+            next_levels[n] |= 1 << win.level
+    return dict(
+        cmd_scope=_i64([std.level_index(c.scope) for c in std.commands]),
         cmd_opens=_i64([c.opens_row for c in std.commands]),
         cmd_closes=_i64([c.closes_row for c in std.commands]),
         cmd_access=_i64([ACCESS_CODE[c.access] for c in std.commands]),
@@ -173,25 +199,60 @@ def resolve(std: Standard) -> Tables:
         cmd_opener=_i64(opener),
         cmd_closer=_i64(closer),
         cmd_next_levels=_i64(next_levels),
-        ent_start=_i64(ent_start),
-        ent_level=_i64([k[1] for k in keys]),
-        ent_next=_i64([k[2] for k in keys]),
+    )
+
+
+def _plain_arrays(plain: dict[_RuleKey, int], C: int, L: int) -> dict[str, np.ndarray]:
+    """The ``ent_*`` fields of :class:`Tables`: plain rules as CSR rows, one row per (preceding command,
+    level), so the engine visits only the rules a just-issued command feeds."""
+    keys = sorted(plain)
+    ent_start = np.zeros(C * L + 1, dtype=np.int64)
+    for key in keys:
+        ent_start[key.prev * L + key.level + 1] += 1
+    return dict(
+        ent_start=_i64(np.cumsum(ent_start)),
+        ent_level=_i64([k.level for k in keys]),
+        ent_next=_i64([k.next for k in keys]),
         ent_lat=_i64([plain[k] for k in keys]),
-        ent_sibling=_i64([k[3] for k in keys]),
-        win_level=_i64([w[0] for w in windows]),
-        win_size=_i64([w[1] for w in windows]),
-        win_lat=_i64([w[2] for w in windows]),
-        win_feed_start=_i64(np.cumsum([0] + [len(x) for x in win_feed_lists])),
-        win_feed=_i64([w for x in win_feed_lists for w in x]),
-        win_next_start=_i64(win_next_start),
-        win_next=_i64([n for w in windows for n in w[4]]),
+        ent_sibling=_i64([k.sibling for k in keys]),
+    )
+
+
+def _window_arrays(windows: list[_Window], C: int, L: int) -> dict[str, np.ndarray]:
+    """The ``win_*`` fields of :class:`Tables`: each ring's level, size and latency, the rings each
+    (command, level) feeds (laid out like ``ent_start``) and the commands each ring gates."""
+    feeds: list[list[int]] = [[] for _ in range(C * L)]
+    for w, win in enumerate(windows):
+        for p in win.prev:
+            feeds[p * L + win.level].append(w)
+    return dict(
+        win_level=_i64([w.level for w in windows]),
+        win_size=_i64([w.size for w in windows]),
+        win_lat=_i64([w.latency for w in windows]),
+        win_feed_start=_i64(np.cumsum([0] + [len(x) for x in feeds])),
+        win_feed=_i64([w for x in feeds for w in x]),
+        win_next_start=_i64(np.cumsum([0] + [len(w.next) for w in windows])),
+        win_next=_i64([n for w in windows for n in w.next]),
+    )
+
+
+def _request_and_refresh_fields(std: Standard) -> dict[str, int]:
+    """The scalar fields of :class:`Tables`: the request commands and latencies and the refresh
+    (-1 where the standard declares none)."""
+    names = std.command_names
+    tpc = std.ticks_per_ck
+    refresh = dict(refresh_cmd=-1, refresh_level=-1, refresh_interval_ticks=-1)
+    if std.refresh_command is not None:
+        refresh = dict(
+            refresh_cmd=names.index(std.refresh_command),
+            refresh_level=std.level_index(std.refresh_scope),
+            refresh_interval_ticks=_ticks(std.timing[std.refresh_interval], tpc),
+        )
+    return dict(
         ticks_per_ck=tpc,
         read_cmd=names.index(std.read_command) if std.read_command else -1,
         write_cmd=names.index(std.write_command) if std.write_command else -1,
         read_latency_ticks=_ticks(std.read_latency_ck, tpc),
         write_latency_ticks=_ticks(std.write_latency_ck, tpc),
-        refresh_cmd=ref_cmd,
-        refresh_level=ref_level,
-        refresh_interval_ticks=ref_interval,
+        **refresh,
     )
-

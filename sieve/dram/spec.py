@@ -345,176 +345,310 @@ def _resolve_timing(raw: Mapping[str, Any], tCK_ns: float, where: str) -> dict[s
     return out
 
 
+_STANDARD_KEYS = {
+    "name", "source", "tCK_ns", "ticks_per_ck", "levels", "organization", "commands", "timing",
+    "constraints", "refresh", "requests", "read_latency", "write_latency", "command_bus",
+}
+_COMMAND_KEYS = {
+    "scope", "opens_row", "closes_row", "access", "refreshes", "needs", "bus", "issue_ticks", "pim", "cycles",
+}
+_CONSTRAINT_KEYS = {"level", "prev", "next", "latency", "window", "sibling"}
+
+
+@dataclass(frozen=True)
+class _Organization:
+    """The ``organization`` block: the fan-out of each level and the shape of one bank."""
+
+    fanout: tuple[int, ...]
+    rows: int
+    columns: int
+    column_bytes: int
+
+
+@dataclass(frozen=True)
+class _Refresh:
+    """The ``refresh`` block, with the scope taken from the refresh command."""
+
+    command: str | None = None
+    scope: str | None = None
+    interval: str | None = None
+
+
 def standard_from_dict(data: Any, where: str = "<dict>") -> Standard:
+    """Validate a standard's declaration (the merged YAML) and build its :class:`Standard`.
+
+    The blocks are read in dependency order -- levels, organization, commands, timing, constraints
+    (which name commands and timings), refresh (which names both) -- so the first error reported is
+    the first one a reader of the YAML meets.
+    """
     if not isinstance(data, Mapping):
         raise StandardError(f"{where}: a standard must be a mapping, got {type(data).__name__}")
-    _check_keys(
-        data,
-        {"name", "source", "tCK_ns", "ticks_per_ck", "levels", "organization", "commands", "timing",
-         "constraints", "refresh", "requests", "read_latency", "write_latency", "command_bus"},
-        where,
-    )
+    _check_keys(data, _STANDARD_KEYS, where)
     name = str(_require(data, "name", where))
     tCK_ns = _require(data, "tCK_ns", where)
     if isinstance(tCK_ns, bool) or not isinstance(tCK_ns, (int, float)) or tCK_ns <= 0:
         raise StandardError(f"{where}: tCK_ns must be a positive number, got {tCK_ns!r}")
     ticks_per_ck = _positive_int(data.get("ticks_per_ck", 1), f"{where}: ticks_per_ck")
+    levels = _parse_levels(data, where)
+    org = _parse_organization(data, levels, where)
+    commands = _parse_commands(data, levels, ticks_per_ck, where)
+    timing = _resolve_timing(_require(data, "timing", where), float(tCK_ns), where)
+    constraints = _parse_constraints(data, levels, commands, timing, ticks_per_ck, where)
+    refresh = _parse_refresh(data, commands, constraints, timing, where)
+    constraints += _bus_constraints(data, levels, commands, where)
+    requests = _parse_requests(data, commands, where)
+    latencies = {key: evaluate_latency(data[key], timing, f"{where}: {key}") if key in data else 0.0
+                 for key in ("read_latency", "write_latency")}
+    _check_window_bus_lengths(constraints, commands, where)
+    return Standard(
+        name=name,
+        source=str(data.get("source", "")),
+        tCK_ns=float(tCK_ns),
+        ticks_per_ck=ticks_per_ck,
+        levels=tuple(levels),
+        fanout=org.fanout,
+        rows=org.rows,
+        columns=org.columns,
+        column_bytes=org.column_bytes,
+        commands=tuple(commands),
+        timing=timing,
+        constraints=tuple(constraints),
+        read_command=requests.get("read"),
+        write_command=requests.get("write"),
+        read_latency_ck=latencies["read_latency"],
+        write_latency_ck=latencies["write_latency"],
+        refresh_command=refresh.command,
+        refresh_scope=refresh.scope,
+        refresh_interval=refresh.interval,
+    )
 
+
+def _parse_levels(data: Mapping[str, Any], where: str) -> list[str]:
     levels = _require(data, "levels", where)
     if not isinstance(levels, list) or not levels or not all(isinstance(x, str) for x in levels):
         raise StandardError(f"{where}: 'levels' must be a non-empty list of names")
     if len(set(levels)) != len(levels):
         raise StandardError(f"{where}: 'levels' has duplicates: {levels}")
+    # The engine keeps row-buffer state per node of the last level.
     if levels[-1] != "bank":
         raise StandardError(f"{where}: the last level must be 'bank', got {levels[-1]!r}")
+    return levels
 
+
+def _parse_organization(data: Mapping[str, Any], levels: list[str], where: str) -> _Organization:
     org = _require(data, "organization", where)
     if not isinstance(org, Mapping):
         raise StandardError(f"{where}: 'organization' must be a mapping")
-    _check_keys(org, set(levels) | set(ORG_EXTRA_KEYS), f"{where}: organization")
-    fanout = tuple(_positive_int(_require(org, lv, f"{where}: organization"), f"{where}: organization.{lv}")
-                   for lv in levels)
-    rows = _positive_int(_require(org, "rows", f"{where}: organization"), f"{where}: organization.rows")
-    columns = _positive_int(_require(org, "columns", f"{where}: organization"), f"{where}: organization.columns")
-    column_bytes = _positive_int(
-        _require(org, "column_bytes", f"{where}: organization"), f"{where}: organization.column_bytes"
-    )
+    w = f"{where}: organization"
+    _check_keys(org, set(levels) | set(ORG_EXTRA_KEYS), w)
 
+    def size(key: str) -> int:
+        return _positive_int(_require(org, key, w), f"{w}.{key}")
+
+    return _Organization(fanout=tuple(size(lv) for lv in levels), rows=size("rows"),
+                         columns=size("columns"), column_bytes=size("column_bytes"))
+
+
+# ---- commands
+
+
+def _parse_commands(data: Mapping[str, Any], levels: list[str], ticks_per_ck: int, where: str) -> list[Command]:
     raw_cmds = _require(data, "commands", where)
     if not isinstance(raw_cmds, Mapping) or not raw_cmds:
         raise StandardError(f"{where}: 'commands' must be a non-empty mapping of name -> metadata")
     commands = []
     for cname, meta in raw_cmds.items():
         w = f"{where}: command {cname!r}"
-        meta = meta or {}
-        if not isinstance(meta, Mapping):
-            raise StandardError(f"{w}: metadata must be a mapping")
-        _check_keys(meta, {"scope", "opens_row", "closes_row", "access", "refreshes", "needs", "bus",
-                           "issue_ticks", "pim", "cycles"}, w)
-        scope = _require(meta, "scope", w)
-        if scope not in levels:
-            raise StandardError(f"{w}: scope {scope!r} is not a level; levels: {', '.join(levels)}")
-        cmd = Command(
-            name=str(cname),
-            scope=scope,
-            opens_row=bool(meta.get("opens_row", False)),
-            closes_row=bool(meta.get("closes_row", False)),
-            access=meta.get("access", "none"),
-            refreshes=bool(meta.get("refreshes", False)),
-            needs=meta.get("needs", "any"),
-            bus=meta.get("bus", "row"),
-            issue_ticks=meta.get("issue_ticks", "any"),
-            pim=bool(meta.get("pim", False)),
-            cycles=meta.get("cycles", 1),
-        )
-        if isinstance(cmd.cycles, bool) or not isinstance(cmd.cycles, (int, float)) or cmd.cycles <= 0 or \
-                abs(cmd.cycles * ticks_per_ck - round(cmd.cycles * ticks_per_ck)) > 1e-9:
-            raise StandardError(f"{w}: cycles must be a positive whole number of ticks "
-                                f"(1/{ticks_per_ck} CK), got {cmd.cycles!r}")
-        for attr, allowed in (("access", ACCESS_KINDS), ("needs", NEEDS_KINDS), ("bus", BUSES),
-                              ("issue_ticks", ISSUE_TICKS)):
-            if getattr(cmd, attr) not in allowed:
-                raise StandardError(f"{w}: {attr} {getattr(cmd, attr)!r} is not one of {', '.join(allowed)}")
-        if cmd.opens_row and cmd.closes_row:
-            raise StandardError(f"{w}: a command cannot both open and close a row")
-        if cmd.opens_row and cmd.needs != "closed":
-            raise StandardError(f"{w}: a command that opens a row needs its banks closed (needs: closed)")
-        if cmd.access != "none" and cmd.needs != "open":
-            raise StandardError(f"{w}: a command that accesses data needs an open row (needs: open)")
-        if ticks_per_ck == 1 and cmd.issue_ticks != "any":
-            raise StandardError(f"{w}: issue_ticks {cmd.issue_ticks!r} needs ticks_per_ck > 1")
+        cmd = _parse_command(str(cname), meta, levels, w)
+        _check_command(cmd, ticks_per_ck, w)
         commands.append(cmd)
-    names = [c.name for c in commands]
+    return commands
 
-    timing = _resolve_timing(_require(data, "timing", where), float(tCK_ns), where)
 
+def _parse_command(name: str, meta: Any, levels: list[str], w: str) -> Command:
+    """One command's metadata as declared; an empty entry takes every default of :class:`Command`."""
+    meta = meta or {}
+    if not isinstance(meta, Mapping):
+        raise StandardError(f"{w}: metadata must be a mapping")
+    _check_keys(meta, _COMMAND_KEYS, w)
+    scope = _require(meta, "scope", w)
+    if scope not in levels:
+        raise StandardError(f"{w}: scope {scope!r} is not a level; levels: {', '.join(levels)}")
+    return Command(
+        name=name,
+        scope=scope,
+        opens_row=bool(meta.get("opens_row", False)),
+        closes_row=bool(meta.get("closes_row", False)),
+        access=meta.get("access", "none"),
+        refreshes=bool(meta.get("refreshes", False)),
+        needs=meta.get("needs", "any"),
+        bus=meta.get("bus", "row"),
+        issue_ticks=meta.get("issue_ticks", "any"),
+        pim=bool(meta.get("pim", False)),
+        cycles=meta.get("cycles", 1),
+    )
+
+
+def _check_command(cmd: Command, ticks_per_ck: int, w: str) -> None:
+    """A command's metadata must be one the engine can act on, and consistent with itself."""
+    cycles = cmd.cycles
+    if isinstance(cycles, bool) or not isinstance(cycles, (int, float)) or cycles <= 0 or \
+            _off_tick_grid(cycles, ticks_per_ck):
+        raise StandardError(f"{w}: cycles must be a positive whole number of ticks "
+                            f"(1/{ticks_per_ck} CK), got {cycles!r}")
+    for attr, allowed in (("access", ACCESS_KINDS), ("needs", NEEDS_KINDS), ("bus", BUSES),
+                          ("issue_ticks", ISSUE_TICKS)):
+        if getattr(cmd, attr) not in allowed:
+            raise StandardError(f"{w}: {attr} {getattr(cmd, attr)!r} is not one of {', '.join(allowed)}")
+    if cmd.opens_row and cmd.closes_row:
+        raise StandardError(f"{w}: a command cannot both open and close a row")
+    if cmd.opens_row and cmd.needs != "closed":
+        raise StandardError(f"{w}: a command that opens a row needs its banks closed (needs: closed)")
+    if cmd.access != "none" and cmd.needs != "open":
+        raise StandardError(f"{w}: a command that accesses data needs an open row (needs: open)")
+    # With one tick per CK there is no sub-CK phase to choose.
+    if ticks_per_ck == 1 and cmd.issue_ticks != "any":
+        raise StandardError(f"{w}: issue_ticks {cmd.issue_ticks!r} needs ticks_per_ck > 1")
+
+
+def _off_tick_grid(ck: float, ticks_per_ck: int) -> bool:
+    """`ck` CK is not a whole number of engine ticks (1.5 CK at 2 ticks per CK is; float noise aside)."""
+    return abs(ck * ticks_per_ck - round(ck * ticks_per_ck)) > 1e-9
+
+
+# ---- timing constraints
+
+
+def _parse_constraints(data: Mapping[str, Any], levels: list[str], commands: list[Command],
+                       timing: Mapping[str, float], ticks_per_ck: int, where: str) -> list[Constraint]:
     raw_cons = _require(data, "constraints", where)
     if not isinstance(raw_cons, list):
         raise StandardError(f"{where}: 'constraints' must be a list of records")
-    constraints = []
-    for i, rec in enumerate(raw_cons):
-        w = f"{where}: constraint #{i}"
-        if not isinstance(rec, Mapping):
-            raise StandardError(f"{w} must be a mapping")
-        _check_keys(rec, {"level", "prev", "next", "latency", "window", "sibling"}, w)
-        level = _require(rec, "level", w)
-        if level not in levels:
-            raise StandardError(f"{w}: level {level!r} is not one of {', '.join(levels)}")
-        lists = {}
-        for key in ("prev", "next"):
-            value = _require(rec, key, w)
-            value = [value] if isinstance(value, str) else value
-            if not isinstance(value, list) or not value:
-                raise StandardError(f"{w}: {key!r} must be a command name or a non-empty list of them")
-            for c in value:
-                if c not in names:
-                    raise StandardError(f"{w}: {key} names unknown command {c!r}; commands: {', '.join(names)}")
-            lists[key] = tuple(value)
-        w = f"{w} ({'/'.join(lists['prev'])} -> {'/'.join(lists['next'])} at {level})"
-        if "window" in rec and rec["window"] is None:
-            raise StandardError(f"{w}: 'window' needs a count of preceding commands (e.g. 4 for tFAW)")
-        window = _positive_int(rec.get("window", 1), f"{w}: window")
-        sibling = rec.get("sibling", False)
-        if not isinstance(sibling, bool):
-            raise StandardError(f"{w}: sibling must be true or false, got {sibling!r}")
-        if sibling and level == levels[0]:
-            raise StandardError(f"{w}: the top level {level!r} has no siblings")
-        if sibling and window > 1:
-            raise StandardError(f"{w}: windowed rules between siblings are not supported")
-        if "latency" not in rec or rec["latency"] is None:
-            raise StandardError(f"{w}: missing latency")
-        lat = evaluate_latency(rec["latency"], timing, w)
-        if lat < 0:
-            raise StandardError(f"{w}: latency {rec['latency']!r} evaluates to {lat}, must be >= 0")
-        if abs(lat * ticks_per_ck - round(lat * ticks_per_ck)) > 1e-9:
-            raise StandardError(
-                f"{w}: latency {rec['latency']!r} = {lat} CK is not a whole number of ticks "
-                f"({ticks_per_ck} per CK)"
-            )
-        constraints.append(
-            Constraint(level=level, prev=lists["prev"], next=lists["next"], latency=str(rec["latency"]),
-                       window=window, sibling=sibling, latency_ck=lat)
+    names = [c.name for c in commands]
+    return [_parse_constraint(rec, levels, names, timing, ticks_per_ck, f"{where}: constraint #{i}")
+            for i, rec in enumerate(raw_cons)]
+
+
+def _parse_constraint(rec: Any, levels: list[str], names: list[str], timing: Mapping[str, float],
+                      ticks_per_ck: int, w: str) -> Constraint:
+    if not isinstance(rec, Mapping):
+        raise StandardError(f"{w} must be a mapping")
+    _check_keys(rec, _CONSTRAINT_KEYS, w)
+    level = _require(rec, "level", w)
+    if level not in levels:
+        raise StandardError(f"{w}: level {level!r} is not one of {', '.join(levels)}")
+    prev = _command_list(rec, "prev", names, w)
+    next_ = _command_list(rec, "next", names, w)
+    # From here on the message names the rule, not just its position in the list.
+    w = f"{w} ({'/'.join(prev)} -> {'/'.join(next_)} at {level})"
+    window, sibling = _window_and_sibling(rec, level, levels, w)
+    if "latency" not in rec or rec["latency"] is None:
+        raise StandardError(f"{w}: missing latency")
+    lat = evaluate_latency(rec["latency"], timing, w)
+    if lat < 0:
+        raise StandardError(f"{w}: latency {rec['latency']!r} evaluates to {lat}, must be >= 0")
+    if _off_tick_grid(lat, ticks_per_ck):
+        raise StandardError(
+            f"{w}: latency {rec['latency']!r} = {lat} CK is not a whole number of ticks "
+            f"({ticks_per_ck} per CK)"
         )
+    return Constraint(level=level, prev=prev, next=next_, latency=str(rec["latency"]),
+                      window=window, sibling=sibling, latency_ck=lat)
 
-    refresh = data.get("refresh")
-    ref_cmd = ref_scope = ref_interval = None
-    if refresh is not None:
-        w = f"{where}: refresh"
-        if not isinstance(refresh, Mapping):
-            raise StandardError(f"{w} must be a mapping with command and interval")
-        _check_keys(refresh, {"command", "interval"}, w)
-        ref_cmd = _require(refresh, "command", w)
-        if ref_cmd not in names:
-            raise StandardError(f"{w}: unknown command {ref_cmd!r}")
-        if not commands[names.index(ref_cmd)].refreshes:
-            raise StandardError(f"{w}: command {ref_cmd!r} is not declared with refreshes: true")
-        ref_scope = commands[names.index(ref_cmd)].scope
-        ref_interval = _require(refresh, "interval", w)
-        if ref_interval not in timing:
-            raise StandardError(f"{w}: interval {ref_interval!r} is not a timing; timings: {', '.join(sorted(timing))}")
-        if timing[ref_interval] <= 0:
-            raise StandardError(f"{w}: interval {ref_interval} must be positive")
-        recovery = max((c.latency_ck for c in constraints if ref_cmd in c.prev), default=0.0)
-        if timing[ref_interval] <= recovery:
-            raise StandardError(
-                f"{w}: interval {ref_interval} = {timing[ref_interval]:g} CK must be longer than the "
-                f"refresh's own recovery ({recovery:g} CK), or refreshes never catch up")
 
-    # Each bus carries one command at a time: a command blocks its bus for its own length. With a
-    # shared command bus (one command per cycle, as GDDR6-AiM's controller issues), row and column
-    # commands block each other too.
+def _command_list(rec: Mapping[str, Any], key: str, names: list[str], w: str) -> tuple[str, ...]:
+    """A record's ``prev`` or ``next``: one command name or a non-empty list of them."""
+    value = _require(rec, key, w)
+    value = [value] if isinstance(value, str) else value
+    if not isinstance(value, list) or not value:
+        raise StandardError(f"{w}: {key!r} must be a command name or a non-empty list of them")
+    for c in value:
+        if c not in names:
+            raise StandardError(f"{w}: {key} names unknown command {c!r}; commands: {', '.join(names)}")
+    return tuple(value)
+
+
+def _window_and_sibling(rec: Mapping[str, Any], level: str, levels: list[str], w: str) -> tuple[int, bool]:
+    if "window" in rec and rec["window"] is None:
+        raise StandardError(f"{w}: 'window' needs a count of preceding commands (e.g. 4 for tFAW)")
+    window = _positive_int(rec.get("window", 1), f"{w}: window")
+    sibling = rec.get("sibling", False)
+    if not isinstance(sibling, bool):
+        raise StandardError(f"{w}: sibling must be true or false, got {sibling!r}")
+    if sibling and level == levels[0]:
+        raise StandardError(f"{w}: the top level {level!r} has no siblings")
+    # The engine keeps a window's ring per node, not per pair of siblings.
+    if sibling and window > 1:
+        raise StandardError(f"{w}: windowed rules between siblings are not supported")
+    return window, sibling
+
+
+def _bus_constraints(data: Mapping[str, Any], levels: list[str], commands: list[Command],
+                     where: str) -> list[Constraint]:
+    """Each bus carries one command at a time: a command blocks its bus for its own length. With a
+    shared command bus (one command per cycle, as GDDR6-AiM's controller issues), row and column
+    commands block each other too."""
     command_bus = data.get("command_bus", "split")
     if command_bus not in ("split", "shared"):
         raise StandardError(f"{where}: command_bus must be 'split' or 'shared', got {command_bus!r}")
-    groups = [(bus, [c for c in commands if c.bus == bus]) for bus in BUSES] if command_bus == "split" \
-        else [("command", list(commands))]
-    for bus, on_bus in groups:
+    if command_bus == "split":
+        buses = {bus: [c for c in commands if c.bus == bus] for bus in BUSES}
+    else:
+        buses = {"command": list(commands)}
+    constraints = []
+    for bus, on_bus in buses.items():
+        # one record per bus length, so each can be measured from the start of a command of that length
         for length in sorted({c.cycles for c in on_bus}):
             constraints.append(Constraint(
                 level=levels[0], prev=tuple(c.name for c in on_bus if c.cycles == length),
                 next=tuple(c.name for c in on_bus), latency=f"{bus} bus: {length} CK", latency_ck=float(length),
                 measured="start"))
+    return constraints
 
+
+def _check_window_bus_lengths(constraints: list[Constraint], commands: list[Command], where: str) -> None:
+    """Windowed rules count their preceding commands in one ring, so those must share one bus length."""
+    cycles = {c.name: c.cycles for c in commands}
+    for con in constraints:
+        if con.window > 1 and len({cycles[p] for p in con.prev}) > 1:
+            raise StandardError(f"{where}: windowed rule {'/'.join(con.prev)} -> {'/'.join(con.next)} mixes "
+                                "commands of different bus lengths")
+
+
+# ---- refresh and requests
+
+
+def _parse_refresh(data: Mapping[str, Any], commands: list[Command], constraints: list[Constraint],
+                   timing: Mapping[str, float], where: str) -> _Refresh:
+    refresh = data.get("refresh")
+    if refresh is None:
+        return _Refresh()
+    w = f"{where}: refresh"
+    if not isinstance(refresh, Mapping):
+        raise StandardError(f"{w} must be a mapping with command and interval")
+    _check_keys(refresh, {"command", "interval"}, w)
+    ref_cmd = _require(refresh, "command", w)
+    names = [c.name for c in commands]
+    if ref_cmd not in names:
+        raise StandardError(f"{w}: unknown command {ref_cmd!r}")
+    command = commands[names.index(ref_cmd)]
+    if not command.refreshes:
+        raise StandardError(f"{w}: command {ref_cmd!r} is not declared with refreshes: true")
+    interval = _require(refresh, "interval", w)
+    if interval not in timing:
+        raise StandardError(f"{w}: interval {interval!r} is not a timing; timings: {', '.join(sorted(timing))}")
+    if timing[interval] <= 0:
+        raise StandardError(f"{w}: interval {interval} must be positive")
+    recovery = max((c.latency_ck for c in constraints if ref_cmd in c.prev), default=0.0)
+    if timing[interval] <= recovery:
+        raise StandardError(
+            f"{w}: interval {interval} = {timing[interval]:g} CK must be longer than the "
+            f"refresh's own recovery ({recovery:g} CK), or refreshes never catch up")
+    return _Refresh(command=ref_cmd, scope=command.scope, interval=interval)
+
+
+def _parse_requests(data: Mapping[str, Any], commands: list[Command], where: str) -> Mapping[str, str]:
+    """``requests``: the command that serves a read request and the one that serves a write."""
     requests = data.get("requests") or {}
     if not isinstance(requests, Mapping):
         raise StandardError(f"{where}: 'requests' must map read/write to command names")
@@ -523,34 +657,4 @@ def standard_from_dict(data: Any, where: str = "<dict>") -> Standard:
         c = next((c for c in commands if c.name == cname), None)
         if c is None or c.access != kind:
             raise StandardError(f"{where}: requests.{kind} must name a command with access: {kind}, got {cname!r}")
-    latencies = {}
-    for key in ("read_latency", "write_latency"):
-        latencies[key] = evaluate_latency(data[key], timing, f"{where}: {key}") if key in data else 0.0
-
-    # Windowed rules count their preceding commands in one ring, so those must share one bus length.
-    for con in constraints:
-        if con.window > 1 and len({raw_cmds[p].get("cycles", 1) if raw_cmds[p] else 1 for p in con.prev}) > 1:
-            raise StandardError(f"{where}: windowed rule {'/'.join(con.prev)} -> {'/'.join(con.next)} mixes "
-                                "commands of different bus lengths")
-
-    return Standard(
-        name=name,
-        source=str(data.get("source", "")),
-        tCK_ns=float(tCK_ns),
-        ticks_per_ck=ticks_per_ck,
-        levels=tuple(levels),
-        fanout=fanout,
-        rows=rows,
-        columns=columns,
-        column_bytes=column_bytes,
-        commands=tuple(commands),
-        timing=timing,
-        constraints=tuple(constraints),
-        read_command=requests.get("read"),
-        write_command=requests.get("write"),
-        read_latency_ck=latencies["read_latency"],
-        write_latency_ck=latencies["write_latency"],
-        refresh_command=ref_cmd,
-        refresh_scope=ref_scope,
-        refresh_interval=ref_interval,
-    )
+    return requests

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -117,6 +118,53 @@ def _formats(cfg: Mapping[str, Any], source: str) -> tuple[str, str]:
         f"{source}: quantization_config.quant_method={method!r} is not supported; allowed: {list(_QUANT_METHODS)}")
 
 
+@dataclass(frozen=True)
+class _SharedExperts:
+    """The always-active experts of an MoE layer, as :class:`ModelSpec` counts them."""
+
+    count: int = 0
+    width: int = 0
+    gate: bool = False
+
+
+def _shared_experts(cfg: Mapping[str, Any], expert_width: int) -> _SharedExperts:
+    if cfg.get("n_shared_experts"):
+        # DeepSeek, Kimi: n experts as wide as the routed ones, ungated.
+        return _SharedExperts(count=int(cfg["n_shared_experts"]), width=expert_width, gate=False)
+    if cfg.get("shared_expert_intermediate_size"):
+        # Qwen: one expert of its own width behind a sigmoid gate.
+        return _SharedExperts(count=1, width=int(cfg["shared_expert_intermediate_size"]), gate=True)
+    return _SharedExperts()
+
+
+def _attention_fields(cfg: Mapping[str, Any], layer_types: list[str], hidden: int, heads: int,
+                      source: str) -> dict[str, Any]:
+    """The :class:`ModelSpec` fields of the attention: MLA (a config with ``kv_lora_rank``) or GQA, plus
+    the linear-attention sizes when some layer is a linear-attention (Gated DeltaNet) layer."""
+    attention: dict[str, Any]
+    if cfg.get("kv_lora_rank") is not None:
+        attention = dict(
+            attention="mla",
+            head_dim=0,
+            q_lora_rank=int(cfg.get("q_lora_rank") or 0),
+            kv_lora_rank=int(cfg["kv_lora_rank"]),
+            qk_rope_head_dim=int(_first(cfg, ("qk_rope_head_dim",), source)),
+            qk_nope_head_dim=int(_first(cfg, ("qk_nope_head_dim",), source)),
+            v_head_dim=int(_first(cfg, ("v_head_dim",), source)),
+        )
+    else:
+        attention = dict(attention="gqa", head_dim=int(cfg.get("head_dim") or hidden // heads))
+    if "linear_attention" in layer_types:
+        attention.update(
+            linear_num_key_heads=int(_first(cfg, ("linear_num_key_heads",), source)),
+            linear_num_value_heads=int(_first(cfg, ("linear_num_value_heads",), source)),
+            linear_key_head_dim=int(_first(cfg, ("linear_key_head_dim",), source)),
+            linear_value_head_dim=int(_first(cfg, ("linear_value_head_dim",), source)),
+            linear_conv_kernel_dim=int(_first(cfg, ("linear_conv_kernel_dim",), source)),
+        )
+    return attention
+
+
 def from_hf_config(path: str | os.PathLike | Mapping[str, Any], *, name: str | None = None) -> ModelSpec:
     """Build a :class:`ModelSpec` from a Hugging Face ``config.json`` (a path or the parsed dict)."""
     if isinstance(path, Mapping):
@@ -152,36 +200,9 @@ def from_hf_config(path: str | os.PathLike | Mapping[str, Any], *, name: str | N
     has_dense = len(moe_layers) < num_layers
     dense_width = int(_first(cfg, ("intermediate_size",), source)) if has_dense else 0
 
-    if cfg.get("n_shared_experts"):
-        n_shared, shared_width, shared_gate = int(cfg["n_shared_experts"]), expert_width, False
-    elif cfg.get("shared_expert_intermediate_size"):
-        n_shared, shared_width, shared_gate = 1, int(cfg["shared_expert_intermediate_size"]), True
-    else:
-        n_shared, shared_width, shared_gate = 0, 0, False
-
+    shared = _shared_experts(cfg, expert_width)
     layer_types = _layer_types(cfg, num_layers, source)
-    mla = cfg.get("kv_lora_rank") is not None
-    attention: dict[str, Any]
-    if mla:
-        attention = dict(
-            attention="mla",
-            head_dim=0,
-            q_lora_rank=int(cfg.get("q_lora_rank") or 0),
-            kv_lora_rank=int(cfg["kv_lora_rank"]),
-            qk_rope_head_dim=int(_first(cfg, ("qk_rope_head_dim",), source)),
-            qk_nope_head_dim=int(_first(cfg, ("qk_nope_head_dim",), source)),
-            v_head_dim=int(_first(cfg, ("v_head_dim",), source)),
-        )
-    else:
-        attention = dict(attention="gqa", head_dim=int(cfg.get("head_dim") or hidden // heads))
-    if "linear_attention" in layer_types:
-        attention.update(
-            linear_num_key_heads=int(_first(cfg, ("linear_num_key_heads",), source)),
-            linear_num_value_heads=int(_first(cfg, ("linear_num_value_heads",), source)),
-            linear_key_head_dim=int(_first(cfg, ("linear_key_head_dim",), source)),
-            linear_value_head_dim=int(_first(cfg, ("linear_value_head_dim",), source)),
-            linear_conv_kernel_dim=int(_first(cfg, ("linear_conv_kernel_dim",), source)),
-        )
+    attention = _attention_fields(cfg, layer_types, hidden, heads, source)
     weight_format, expert_weight_format = _formats(cfg, source)
     model_type = str(cfg.get("model_type", ""))
     # Qwen3-Next always gates attention output (its config has no switch); Qwen3.5 spells it out.
@@ -198,9 +219,9 @@ def from_hf_config(path: str | os.PathLike | Mapping[str, Any], *, name: str | N
         num_experts=num_experts,
         top_k=top_k,
         expert_intermediate_size=expert_width,
-        num_shared_experts=n_shared,
-        shared_expert_intermediate_size=shared_width,
-        shared_expert_gate=shared_gate,
+        num_shared_experts=shared.count,
+        shared_expert_intermediate_size=shared.width,
+        shared_expert_gate=shared.gate,
         dense_intermediate_size=dense_width,
         moe_layers=tuple(moe_layers),
         layer_types=tuple(layer_types),

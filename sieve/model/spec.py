@@ -62,6 +62,19 @@ def _positive(name: str, value, *, allow_zero: bool = False) -> None:
         raise ModelSpecError(f"{name}={value} is invalid; allowed: {allowed}")
 
 
+# Sizes every model has, and sizes that are 0 where they do not apply (see ModelSpec).
+_REQUIRED_SIZES = ("num_layers", "hidden_size", "vocab_size", "num_experts", "top_k",
+                   "expert_intermediate_size", "num_attention_heads", "num_key_value_heads")
+_OPTIONAL_SIZES = ("num_shared_experts", "shared_expert_intermediate_size", "dense_intermediate_size",
+                   "sliding_window", "q_lora_rank", "kv_lora_rank", "qk_rope_head_dim",
+                   "qk_nope_head_dim", "v_head_dim", "linear_num_key_heads", "linear_num_value_heads",
+                   "linear_key_head_dim", "linear_value_head_dim", "linear_conv_kernel_dim",
+                   "max_position_embeddings", "head_dim")
+_MLA_SIZES = ("kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim")
+_LINEAR_ATTENTION_SIZES = ("linear_num_key_heads", "linear_num_value_heads", "linear_key_head_dim",
+                           "linear_value_head_dim", "linear_conv_kernel_dim")
+
+
 @dataclass(frozen=True, kw_only=True)
 class ModelSpec:
     """One MoE language model, as its ``config.json`` describes it.
@@ -112,25 +125,33 @@ class ModelSpec:
     def __post_init__(self) -> None:
         object.__setattr__(self, "moe_layers", tuple(int(i) for i in self.moe_layers))
         object.__setattr__(self, "layer_types", tuple(str(t) for t in self.layer_types))
-        for name in ("num_layers", "hidden_size", "vocab_size", "num_experts", "top_k",
-                     "expert_intermediate_size", "num_attention_heads", "num_key_value_heads"):
+        # Checked in this order so that a derived check never trips over a bad size or name first.
+        self._check_sizes()
+        self._check_names()
+        self._check_layers()
+        self._check_ffn()
+        self._check_attention()
+
+    def _check_sizes(self) -> None:
+        for name in _REQUIRED_SIZES:
             _positive(name, getattr(self, name))
-        for name in ("num_shared_experts", "shared_expert_intermediate_size", "dense_intermediate_size",
-                     "sliding_window", "q_lora_rank", "kv_lora_rank", "qk_rope_head_dim",
-                     "qk_nope_head_dim", "v_head_dim", "linear_num_key_heads", "linear_num_value_heads",
-                     "linear_key_head_dim", "linear_value_head_dim", "linear_conv_kernel_dim",
-                     "max_position_embeddings", "head_dim"):
+        for name in _OPTIONAL_SIZES:
             _positive(name, getattr(self, name), allow_zero=True)
         if self.top_k > self.num_experts:
             raise ModelSpecError(
                 f"top_k={self.top_k} exceeds num_experts={self.num_experts}; "
                 f"allowed: 1 <= top_k <= num_experts")
+
+    def _check_names(self) -> None:
         if self.attention not in ATTENTION_KINDS:
             raise ModelSpecError(f"attention={self.attention!r} is not known; allowed: {ATTENTION_KINDS}")
         for fmt_name in ("weight_format", "expert_weight_format"):
             fmt = getattr(self, fmt_name)
             if fmt not in WEIGHT_FORMATS:
                 raise ModelSpecError(f"{fmt_name}={fmt!r} is not known; allowed: {sorted(WEIGHT_FORMATS)}")
+
+    def _check_layers(self) -> None:
+        """``layer_types`` covers every layer with a known type; ``moe_layers`` are distinct layers."""
         if len(self.layer_types) != self.num_layers:
             raise ModelSpecError(
                 f"layer_types has {len(self.layer_types)} entries but num_layers={self.num_layers}")
@@ -145,6 +166,9 @@ class ModelSpec:
         if out_of_range:
             raise ModelSpecError(
                 f"moe_layers {out_of_range} lie outside 0..{self.num_layers - 1} (num_layers={self.num_layers})")
+
+    def _check_ffn(self) -> None:
+        """Dense layers need a dense FFN width; a shared expert needs both a count and a width."""
         if self.dense_layers and self.dense_intermediate_size == 0:
             raise ModelSpecError(
                 f"layers {list(self.dense_layers)} are dense but dense_intermediate_size is 0")
@@ -152,8 +176,11 @@ class ModelSpec:
             raise ModelSpecError(
                 f"num_shared_experts={self.num_shared_experts} and shared_expert_intermediate_size="
                 f"{self.shared_expert_intermediate_size} must both be 0 or both be positive")
+
+    def _check_attention(self) -> None:
+        """Each attention kind and layer type present needs its own sizes."""
         if self.attention == "mla":
-            for name in ("kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim"):
+            for name in _MLA_SIZES:
                 if getattr(self, name) == 0:
                     raise ModelSpecError(f"MLA attention needs {name} > 0")
         elif self.head_dim == 0:
@@ -165,8 +192,7 @@ class ModelSpec:
         if "sliding_attention" in self.layer_types and self.sliding_window == 0:
             raise ModelSpecError("sliding_attention layers need sliding_window > 0")
         if "linear_attention" in self.layer_types:
-            for name in ("linear_num_key_heads", "linear_num_value_heads", "linear_key_head_dim",
-                         "linear_value_head_dim", "linear_conv_kernel_dim"):
+            for name in _LINEAR_ATTENTION_SIZES:
                 if getattr(self, name) == 0:
                     raise ModelSpecError(f"linear_attention layers need {name} > 0")
 
