@@ -31,7 +31,7 @@ from sieve.hw import load as load_hw
 from ._checks import SystemModelError
 
 __all__ = ["RunTotals", "EnergyBreakdown", "ExpertEnergy", "run_energy", "expert_energy", "memory_pj_per_byte",
-           "pim_command_energy", "expert_crossovers",
+           "pim_command_energy", "pim_expert_commands", "expert_crossovers",
            "COMPONENTS"]
 
 COMPONENTS = ("gpu_compute", "gpu_memory", "pim_compute", "pim_act_pre", "refresh", "nvlink", "static")
@@ -196,6 +196,27 @@ def expert_energy(hw: Hardware | str, model, n_tokens: int) -> ExpertEnergy:
     gpu_j = (flops * _need(hw.gpu.pj_per_flop, "gpu.pj_per_flop", hw) + nbytes * memory_pj_per_byte(hw)) * 1e-12
     return ExpertEnergy(n_tokens=int(n_tokens), pim_s=pim.seconds, gpu_s=experts_time(hw, model, [n_tokens]),
                         pim_j=sum(pim_command_energy(hw, pim.total_commands)), gpu_j=gpu_j)
+
+
+def pim_expert_commands(hw: Hardware | str, model, tokens_per_expert, layout: str = "tp", *,
+                        channels_per_expert: int | None = None) -> dict:
+    """PIM commands (all channels) of PIM experts with ``tokens_per_expert`` tokens each, one entry per
+    expert run (any order, e.g. a run's experts table filtered to PIM): the engine's commands of each
+    distinct token count, times how often it occurs."""
+    import numpy as np
+
+    from sieve.pim import expert_time
+
+    hw = load_hw(hw)
+    counts, times = np.unique(np.asarray(tokens_per_expert, dtype=np.int64), return_counts=True)
+    total: dict[str, int] = {}
+    for n, k in zip(counts.tolist(), times.tolist()):
+        if n == 0:
+            continue
+        e = expert_time(hw, model, n, layout, channels_per_expert=channels_per_expert, details=True)
+        for name, c in e.total_commands.items():
+            total[name] = total.get(name, 0) + c * k
+    return total
 
 
 def _first_cheaper(hw, model, key, lo: int, hi: int) -> int | None:

@@ -9,7 +9,7 @@ from sieve.model import load as load_model
 from sieve.pim import expert_time
 from sieve.system import SystemModelError
 from sieve.system.energy import (COMPONENTS, RunTotals, expert_crossovers, expert_energy, memory_pj_per_byte,
-                                 run_energy)
+                                 pim_expert_commands, run_energy)
 
 # Sourced values (see sieve/conf/dram/energy/hbm3.yaml, pim/aim_hbm.yaml, hw/gpu/b200.yaml, hw/link/nvlink5.yaml)
 ACT_PJ = 0.11 * 8192
@@ -75,3 +75,10 @@ def test_crossovers_bracket_the_table():
         n = found[key]
         (pim_before, gpu_before), (pim_at, gpu_at) = (sides(expert_energy("aim", model, k)) for k in (n - 1, n))
         assert pim_before <= gpu_before and gpu_at < pim_at
+
+
+def test_pim_expert_commands_count_each_expert_run():
+    model = load_model("qwen3_30b_a3b")
+    one, three = (expert_time("aim", model, n, details=True).total_commands for n in (1, 3))
+    got = pim_expert_commands("aim", model, [1, 3, 0, 1])
+    assert got == {k: 2 * one.get(k, 0) + three.get(k, 0) for k in set(one) | set(three)}
