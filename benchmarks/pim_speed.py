@@ -33,7 +33,7 @@ def clear_caches() -> None:
     expert._cached.cache_clear()
     expert._simulated.cache_clear()
     expert.expert_slices.cache_clear()
-    attention._phase_ticks.cache_clear()
+    attention._phase.cache_clear()
 
 
 def bench_streams(hw, model) -> None:

@@ -19,6 +19,13 @@ expert_busy_s, busy_s, utilization) and ``fig10_<model>.png``.
 B <= 32 and 8 for B >= 64 (``workload=mixed``), schedulers noexp, allexp, pimoe, sieve. Writes
 ``fig11_<model>.csv`` (the fig9 columns plus prefill_requests and speedup_over_noexp) and a bar plot.
 
+``sensitivity``: any config key swept over ``--values`` (``--param hw.link.bytes_per_s_per_direction --values
+4.5e11,9e11,1.8e12``) for the fig9 schedulers (or ``--scheds``, ``--variant``) at ``--batch-sizes`` (default
+1, 16, 64, 256). Writes ``sensitivity_<model>_<param>.csv`` (model, param, value, sched, batch_size,
+num_gpus, tpot_s, tokens_per_s_per_gpu, tokens_per_s_per_user, sieve_gain: sieve's tokens/s per GPU over
+the row's at the same value and batch size) and a plot of the gain against the value. A key that does not
+exist names the close ones; a value that does not parse as the key's type names the type.
+
 Every point is one :func:`sieve.runtime.simulate` run with the default decode workload (override with
 ``--set key=value``, any main-config key, e.g. ``--set workload.decode_steps=4``). ``--variant
 SCHED:KEY=VALUE[,KEY=VALUE]`` adds one more curve: that scheduler with those overrides, labelled
@@ -39,12 +46,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-__all__ = ["FIGURES", "Variant", "paper_models", "parse_variant", "points", "run_figure", "main"]
+__all__ = ["FIGURES", "Variant", "paper_models", "parse_variant", "points", "run_figure", "run_sensitivity",
+           "sweep_values", "main"]
 
 FIG9_SCHEDS = ("noexp", "allexp", "pimoe", "sieve", "gpu_only")
 FIG11_SCHEDS = ("noexp", "allexp", "pimoe", "sieve")
 BATCH_SIZES = tuple(2 ** i for i in range(9))
 FIGURES = ("fig9", "fig10", "fig11")
+SENSITIVITY_BATCH_SIZES = (1, 16, 64, 256)
 DEFAULT_MODEL = {"fig9": "qwen3_30b_a3b", "fig10": "gpt_oss_120b", "fig11": "qwen3_30b_a3b"}
 
 
@@ -148,6 +157,24 @@ def _run_point(overrides: list[str], store: str) -> dict:
     return record
 
 
+def _run_all(runs: list[list[str]], out: Path, jobs: int, desc: str, progress: bool) -> list[dict]:
+    """Every run's record, in order: finished points come from ``out/.points``, the rest run in ``jobs``
+    worker processes and are stored there as they finish."""
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
+
+    store = out / ".points"
+    store.mkdir(parents=True, exist_ok=True)
+    bar = tqdm(total=len(runs), desc=desc, disable=not progress)
+    records = []
+    with Parallel(n_jobs=jobs, return_as="generator") as parallel:
+        for record in parallel(delayed(_run_point)(r, str(store)) for r in runs):
+            records.append(record)
+            bar.update()
+    bar.close()
+    return records
+
+
 def _batch_size(overrides: list[str]) -> int:
     return max(int(o.split("=", 1)[1]) for o in overrides if o.startswith("workload.batch_size="))
 
@@ -158,8 +185,6 @@ def run_figure(figure: str, model: str | None = None, out: str | os.PathLike = "
                variants: Sequence[Variant] = ()) -> Path:
     """Run (or resume) the sweep of ``figure`` and write its CSV and plot into ``out``; returns the CSV path."""
     import pandas as pd
-    from joblib import Parallel, delayed
-    from tqdm.auto import tqdm
 
     model = model or DEFAULT_MODEL.get(figure, "")
     labelled = _labelled_points(figure, model, num_gpus=num_gpus, batch_sizes=batch_sizes, extra=extra,
@@ -174,15 +199,7 @@ def run_figure(figure: str, model: str | None = None, out: str | os.PathLike = "
     for label in dict.fromkeys([labelled[0][0], *(v.label for v in variants)]):
         rt.simulation_from_config(rt.compose(curves[label]))
     out = Path(out)
-    store = out / ".points"
-    store.mkdir(parents=True, exist_ok=True)
-    bar = tqdm(total=len(runs), desc=f"{figure} {model}", disable=not progress)
-    records = []
-    with Parallel(n_jobs=jobs, return_as="generator") as parallel:
-        for record in parallel(delayed(_run_point)(r, str(store)) for r in runs):
-            records.append(record)
-            bar.update()
-    bar.close()
+    records = _run_all(runs, out, jobs, f"{figure} {model}", progress)
     summaries = pd.DataFrame([r["summary"] for r in records])
     summaries["sched"] = [label for label, _ in labelled]
     cols = ["model", "sched", "batch_size", "num_gpus", "tpot_s", "tokens_per_s_per_gpu", "tokens_per_s_per_user"]
@@ -210,6 +227,118 @@ def run_figure(figure: str, model: str | None = None, out: str | os.PathLike = "
     return csv
 
 
+# ---- sensitivity: one config key swept --------------------------------------------------------------
+
+def _flat_keys(node, prefix: str = "") -> list[str]:
+    from omegaconf import DictConfig
+
+    keys = []
+    for k in node:
+        path = f"{prefix}{k}"
+        child = node._get_node(k)
+        keys += _flat_keys(node[k], f"{path}.") if isinstance(child, DictConfig) else [path]
+    return keys
+
+
+def _parse_as(text: str, default, param: str):
+    """``text`` as a value of ``default``'s type, or an error naming the type."""
+    kind = type(default)
+    try:
+        if kind is bool:
+            if text.lower() not in ("true", "false"):
+                raise ValueError
+            return text.lower() == "true"
+        if kind in (int, float):
+            value = float(text) if kind is float else int(text)
+            if value != value or value in (float("inf"), float("-inf")):
+                raise ValueError
+            return value
+    except ValueError:
+        raise ReproduceError(f"--values: {text!r} is not of type {kind.__name__}, the type of {param} "
+                             f"(default {default!r})") from None
+    return text
+
+
+def sweep_values(base: Sequence[str], param: str, values: Sequence[str]) -> list:
+    """``values`` parsed as ``param``'s type in the config composed from ``base``; an unknown key names the
+    close ones, a group of keys names its keys, a scheduler parameter points to ``--variant``."""
+    import difflib
+
+    import sieve.runtime as rt
+    from omegaconf import DictConfig, OmegaConf
+
+    if param.startswith("sched"):
+        raise ReproduceError(f"--param {param}: scheduler parameters differ by scheduler; compare them with "
+                             f"--variant SCHED:{param}=VALUE")
+    if not values:
+        raise ReproduceError("--values: give at least one value")
+    cfg = rt.compose(list(base))
+    keys = [k for k in _flat_keys(cfg) if not k.startswith(("sched", "hydra"))]
+    node = OmegaConf.select(cfg, param, default=None)
+    if isinstance(node, DictConfig):
+        raise ReproduceError(f"--param {param} is a group of keys; pick one of: "
+                             f"{', '.join(k for k in keys if k.startswith(param + '.'))}")
+    if param not in keys:
+        last = param.rpartition(".")[2]
+        close = difflib.get_close_matches(param, keys, n=5, cutoff=0.6)
+        close += [k for k in keys if last and last in k and k not in close][: 5 - len(close)]
+        raise ReproduceError(f"--param {param}: unknown config key; close keys: {', '.join(close) or 'none'}")
+    return [_parse_as(str(v), node, param) for v in values]
+
+
+def _override_value(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else repr(value) if isinstance(value, float) else str(value)
+
+
+def run_sensitivity(model: str, param: str, values: Sequence, out: str | os.PathLike = ".", *,
+                    num_gpus: int | None = None, batch_sizes: Sequence[int] = SENSITIVITY_BATCH_SIZES,
+                    jobs: int = 1, extra: Sequence[str] = (), plots: bool = True, progress: bool = True,
+                    scheds: Sequence[str] | None = None, variants: Sequence[Variant] = ()) -> Path:
+    """Run (or resume) the fig9 schedulers at every value of ``param`` and write the tidy CSV of the runs
+    with Sieve's gain over each other curve, and its plot; returns the CSV path."""
+    import pandas as pd
+    import sieve.runtime as rt
+    from sieve.runtime.result import write_table
+
+    labels = [*(scheds or FIG9_SCHEDS), *(v.label for v in variants)]
+    if "sieve" not in labels:
+        raise ReproduceError("a sensitivity study compares sieve with the other curves: --scheds must include sieve")
+    base = [*_base(model, num_gpus), *extra]
+    typed = sweep_values(base, param, values)
+    grid = []
+    for value in typed:
+        override = f"{param}={_override_value(value)}"
+        labelled = _labelled_points("fig9", model, num_gpus=num_gpus, batch_sizes=batch_sizes,
+                                    extra=[*extra, override], scheds=scheds, variants=variants)
+        grid += [(value, label, run) for label, run in labelled]
+    # every value must make a valid machine: fail before anything runs (largest batch: most KV cache)
+    for value in typed:
+        run = max((r for v, _, r in grid if v == value), key=_batch_size)
+        rt.simulation_from_config(rt.compose(run))
+    out = Path(out)
+    records = _run_all([r for _, _, r in grid], out, jobs, f"sensitivity {model} {param}", progress)
+    table = pd.DataFrame([r["summary"] for r in records])
+    table.insert(1, "param", param)
+    table.insert(2, "value", [v for v, _, _ in grid])
+    table["sched"] = [label for _, label, _ in grid]
+    cols = ["model", "param", "value", "sched", "batch_size", "num_gpus", "tpot_s", "tokens_per_s_per_gpu",
+            "tokens_per_s_per_user"]
+    table = table[cols]
+    sieve_rate = table[table["sched"] == "sieve"].set_index(["value", "batch_size"])["tokens_per_s_per_gpu"]
+    keys = pd.MultiIndex.from_frame(table[["value", "batch_size"]])
+    table["sieve_gain"] = sieve_rate.reindex(keys).to_numpy() / table["tokens_per_s_per_gpu"].to_numpy()
+    table = table.sort_values(["value", "sched", "batch_size"], kind="stable").reset_index(drop=True)
+    stem = f"sensitivity_{model}_{param}"
+    csv = out / f"{stem}.csv"
+    write_table(table, csv)
+    if plots:
+        from sieve.results import plots as plot_functions
+
+        fig = plot_functions.sensitivity(table, title=f"{model}: Sieve's gain against {param}")
+        fig.savefig(out / f"{stem}.png", dpi=120, bbox_inches="tight")
+    return csv
+
+
 def _plot(figure: str, table, path: Path) -> None:
     """Save the figure; the plot functions build figures without pyplot, so no backend is touched."""
     from sieve.results import plots
@@ -229,12 +358,14 @@ def _plot(figure: str, table, path: Path) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sieve.reproduce", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("figure", choices=FIGURES)
+    parser.add_argument("figure", choices=[*FIGURES, "sensitivity"])
     parser.add_argument("--model", help="model preset (default: the paper's model of the figure)")
     parser.add_argument("--out", default=".", help="output directory (default: .)")
     parser.add_argument("--gpus", type=int, help="GPU count (default: the paper's for the model)")
-    parser.add_argument("--batch-sizes", default=",".join(map(str, BATCH_SIZES)),
-                        help="comma-separated batch sizes (default: 1,2,4,...,256)")
+    parser.add_argument("--batch-sizes", help="comma-separated batch sizes (default: 1,2,4,...,256; "
+                                              "sensitivity: 1,16,64,256)")
+    parser.add_argument("--param", help="sensitivity: the config key to sweep (e.g. hw.link.bytes_per_s_per_direction)")
+    parser.add_argument("--values", help="sensitivity: comma-separated values of --param")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)")
     parser.add_argument("--scheds", help="comma-separated schedulers instead of the figure's (e.g. add oracle)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -244,6 +375,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "(repeatable; e.g. sieve:sched.params.overhead_s=0)")
     parser.add_argument("--no-plot", action="store_true", help="write the CSV only")
     args = parser.parse_args(argv)
+    study = args.figure == "sensitivity"
+    if study and not (args.param and args.values):
+        parser.error("sensitivity needs --param KEY and --values V1,V2,...")
+    if not study and (args.param or args.values):
+        parser.error("--param and --values belong to the sensitivity study")
+    if args.batch_sizes is None:
+        args.batch_sizes = ",".join(map(str, SENSITIVITY_BATCH_SIZES if study else BATCH_SIZES))
     try:
         sizes = [int(b) for b in args.batch_sizes.split(",") if b.strip()]
     except ValueError:
@@ -255,6 +393,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         scheds = [x.strip() for x in args.scheds.split(",") if x.strip()] if args.scheds else None
         variants = [parse_variant(v) for v in args.variant]
+        if study:
+            if not args.model:
+                parser.error("sensitivity needs --model")
+            csv = run_sensitivity(args.model, args.param, [v.strip() for v in args.values.split(",") if v.strip()],
+                                  args.out, num_gpus=args.gpus, batch_sizes=sizes, jobs=args.jobs, extra=args.set,
+                                  plots=not args.no_plot, scheds=scheds, variants=variants)
+            print(csv)
+            return 0
         csv = run_figure(args.figure, args.model, args.out, num_gpus=args.gpus, batch_sizes=sizes, jobs=args.jobs,
                          extra=args.set, plots=not args.no_plot, scheds=scheds, variants=variants)
     except (ValueError, OSError) as e:

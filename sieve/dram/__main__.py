@@ -1,5 +1,7 @@
 """``python -m sieve.dram TRACE --standard hbm3 --refresh off --json``: run a memory request trace.
 
+``--energy`` adds the run's energy (:mod:`sieve.dram.energy`): by command, background, total, per bit read.
+
 ``python -m sieve.dram --generate {seq,conflict,random} N OUT`` writes a synthetic trace instead.
 """
 
@@ -29,6 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--mapping", default="RoBaRaCoCh", choices=MAPPINGS, help="address mapping")
     p.add_argument("--queue-size", type=int, default=32, help="read/write queue entries per channel")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--energy", action="store_true",
+                   help="also print the energy: by command, background, total and per bit read")
     p.add_argument("--bank-csv", metavar="PATH", help="also write the per-bank table as CSV")
     p.add_argument("--generate", nargs=3, metavar=("KIND", "N", "OUT"),
                    help=f"write a trace of N requests of KIND ({', '.join(GENERATORS)}) to OUT and exit")
@@ -51,18 +55,21 @@ def main(argv: list[str] | None = None) -> int:
             raise StandardError("give a trace file to run (or --generate KIND N OUT)")
         result = run_requests(Device(args.standard), Path(args.trace), refresh=args.refresh,
                               mapping=args.mapping, queue_size=args.queue_size)
+        summary = result.summary()
+        if args.energy:
+            summary.update(result.energy())
     except (StandardError, TraceError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.bank_csv:
         result.bank.to_csv(args.bank_csv, index=False)
-    summary = result.summary()
     if args.json:
         print(json.dumps(summary))
     else:
         for key, value in summary.items():
-            if key == "commands":
-                value = ", ".join(f"{k} {v}" for k, v in value.items() if v)
+            if isinstance(value, dict):
+                value = ", ".join(f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}"
+                                  for k, v in value.items() if v)
             print(f"{key:>22}: {value}")
     return 0
 

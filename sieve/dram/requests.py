@@ -26,7 +26,8 @@ from sieve._core import controller as _controller
 from sieve._core import traceparse as _traceparse
 
 from .device import REFRESH_MODES, Device
-from .spec import StandardError
+from .energy import energy_summary, load_energy
+from .spec import StandardError, load_standard
 from .stats import bank_table
 
 __all__ = ["TraceError", "Trace", "read_trace", "map_addresses", "RequestResult", "run_requests", "MAPPINGS"]
@@ -154,6 +155,14 @@ class RequestResult:
             "avg_read_latency_ck": self.avg_read_latency_ck,
             "wall_s": self.wall_s,
         }
+
+    def energy(self) -> dict:
+        """Energy totals of the run (see :mod:`sieve.dram.energy`): by command, background, total and per
+        bit read. Raises :class:`StandardError` when the standard has no energy data."""
+        std = load_standard(self.standard)
+        if "energy_pj" not in self.bank:
+            load_energy(std)  # raises, naming the standards that have energy data
+        return energy_summary(load_energy(std), std, self.bank, self.reads * std.column_bytes * 8)
 
 
 OUTCOMES = np.array(["hit", "miss", "conflict", "forwarded", "merged"], dtype=object)

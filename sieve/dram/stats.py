@@ -3,7 +3,8 @@
 ``bank_table`` — one row per bank: its address (one column per level), ``<CMD>`` counts for every
 command of the standard (an all-bank command counts on each bank it touches), ``open_ck`` (CK with a
 row open), ``data_ck`` (CK of data bursts: data-moving commands x nBL) and ``utilization``
-(``data_ck`` / elapsed CK).
+(``data_ck`` / elapsed CK), and where the standard has energy data (:mod:`sieve.dram.energy`)
+``command_pj``, ``background_pj`` and ``energy_pj``.
 
 ``utilization_over_time`` — from a command log: one row per (bank, time bin) with the counts of each
 command in that bin and the bin's data-burst utilization. Long form, ready for a heatmap pivot.
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from .energy import bank_energy, has_energy, load_energy
 
 __all__ = ["bank_table", "utilization_over_time"]
 
@@ -33,11 +36,17 @@ def bank_table(device, engine, until_tick: int) -> pd.DataFrame:
     counts = engine.bank_counts()
     for i, name in enumerate(std.command_names):
         df[name] = counts[:, i]
-    df["open_ck"] = engine.bank_open_ticks_until(until_tick) / tpc
+    open_ticks = engine.bank_open_ticks_until(until_tick)
+    df["open_ck"] = open_ticks / tpc
     data_cmds = [i for i, c in enumerate(std.commands) if c.access != "none" or c.pim]
     df["data_ck"] = counts[:, data_cmds].sum(axis=1) * _burst_ck(std) if data_cmds else 0.0
     elapsed = until_tick / tpc
     df["utilization"] = df["data_ck"] / elapsed if elapsed > 0 else 0.0
+    if has_energy(std):
+        tick_ns = std.tick_ns
+        joules = bank_energy(load_energy(std), counts, open_ticks * tick_ns, until_tick * tick_ns)
+        for col in joules:
+            df[col] = joules[col].to_numpy()
     return df
 
 

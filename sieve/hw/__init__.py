@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -68,6 +68,10 @@ class GPU:
     """Fraction of ``hbm_bytes_per_s`` a kernel streaming weights (or a KV cache) from HBM achieves."""
     kernel_launch_s: float
     """Fixed cost of one kernel: launch plus the ramp and drain a roofline does not see."""
+    pj_per_flop: Optional[float] = None
+    """Energy of one FLOP of GEMM arithmetic (:mod:`sieve.system.energy`); None: no energy data."""
+    static_w: Optional[float] = None
+    """Power the GPU draws whatever it runs (leakage, clocks, idle SMs), in W; None: no energy data."""
     source: str = ""
 
 
@@ -76,6 +80,8 @@ class Link:
     name: str
     bytes_per_s_per_direction: float
     latency_s: float
+    pj_per_bit: Optional[float] = None
+    """Energy of one bit sent from one GPU to another (:mod:`sieve.system.energy`); None: no energy data."""
     source: str = ""
 
 
@@ -226,6 +232,10 @@ def from_config(cfg: Any) -> Hardware:
         raise HardwareError(f"hw.gpu.kernel_launch_s must be >= 0, got {hw.gpu.kernel_launch_s!r}")
     if hw.pim.handoff_s < 0:
         raise HardwareError(f"hw.pim.handoff_s must be >= 0, got {hw.pim.handoff_s!r}")
+    for what, value in (("gpu.pj_per_flop", hw.gpu.pj_per_flop), ("gpu.static_w", hw.gpu.static_w),
+                        ("link.pj_per_bit", hw.link.pj_per_bit)):
+        if value is not None and not value >= 0:
+            raise HardwareError(f"hw.{what} must be >= 0 (or null: no energy data), got {value!r}")
     if hw.link.latency_s < 0:
         raise HardwareError(f"hw.link.latency_s must be >= 0, got {hw.link.latency_s!r}")
     try:

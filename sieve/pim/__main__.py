@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         for key, value in summary.items():
             if isinstance(value, dict):
                 value = ", ".join(f"{k} {v}" for k, v in value.items())
-            print(f"{key:>18}: {value}")
+            print(f"{key:>22}: {value}")
     return 1 if summary.get("violations") else 0
 
 

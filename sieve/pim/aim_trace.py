@@ -91,6 +91,7 @@ import numpy as np
 import pandas as pd
 
 from sieve.dram import CommandLog, Device
+from sieve.dram.energy import bank_energy, has_energy, load_energy
 from sieve.dram.spec import evaluate_latency
 
 __all__ = [
@@ -411,8 +412,11 @@ class AimTraceResult:
     """MAC work done over what the device could do in ``cycles``: one all-bank MAC per nCCDL in every
     channel (a single-bank MAC counts 1/banks of one)."""
     channels: pd.DataFrame
-    """Per channel: commands by name, instructions touching it, and the completion of its last command."""
+    """Per channel: commands by name, instructions touching it, the completion of its last command and,
+    where the standard has energy data, ``command_pj``, ``background_pj`` and ``energy_pj``."""
     log: CommandLog | None = field(default=None, repr=False)
+    energy_by_command_pj: dict[str, float] | None = None
+    """Energy of the commands issued, by name (:mod:`sieve.dram.energy`); None without energy data."""
 
     @property
     def seconds(self) -> float:
@@ -420,10 +424,15 @@ class AimTraceResult:
 
     def summary(self) -> dict:
         """JSON-ready figures."""
-        return {"cycles": int(self.cycles), "seconds": self.seconds, "tck_ns": self.tck_ns,
-                "commands": {k: int(v) for k, v in self.commands.items()},
-                "instructions": {k: int(v) for k, v in self.instructions.items()},
-                "mac_peak_fraction": self.mac_peak_fraction, "wall_s": self.wall_s}
+        out = {"cycles": int(self.cycles), "seconds": self.seconds, "tck_ns": self.tck_ns,
+               "commands": {k: int(v) for k, v in self.commands.items()},
+               "instructions": {k: int(v) for k, v in self.instructions.items()},
+               "mac_peak_fraction": self.mac_peak_fraction, "wall_s": self.wall_s}
+        if self.energy_by_command_pj is not None:
+            out["energy_pj"] = float(self.channels["energy_pj"].sum())
+            out["background_energy_pj"] = float(self.channels["background_pj"].sum())
+            out["energy_by_command_pj"] = self.energy_by_command_pj
+        return out
 
 
 class _Runner:
@@ -592,6 +601,12 @@ class _Runner:
         df.insert(1, "instructions", self.touched)
         df.insert(2, "completion_cycle", self.done / self.tpc)
         df["commands"] = per_channel.sum(axis=1)
+        if has_energy(std):
+            end = int(self.done.max())
+            banks = bank_energy(load_energy(std), counts, self.session.engine.bank_open_ticks_until(end) * std.tick_ns,
+                                end * std.tick_ns)
+            for col in banks:
+                df[col] = banks[col].to_numpy().reshape(self.geo.channels, -1).sum(axis=1)
         return df
 
 
@@ -622,7 +637,12 @@ def run_aim_trace(trace, device: Device, *, log: bool = True) -> AimTraceResult:
     nccdl = float(std.timing.get("nCCDL", 1.0))
     capacity = cycles * runner.geo.channels / nccdl
     channels = runner.channel_table()
+    energy = None
+    if has_energy(std):
+        per_issue = load_energy(std).command_pj
+        energy = {n: float(totals[i] * per_issue[i]) for i, n in enumerate(std.command_names) if totals[i]}
     return AimTraceResult(
         cycles=cycles, commands=commands, instructions=instructions, wall_s=time.perf_counter() - start,
         tck_ns=float(std.tCK_ns), mac_peak_fraction=float(mac_units / capacity) if capacity else 0.0,
-        channels=channels, log=device.log_of(runner.session.engine) if log else None)
+        channels=channels, log=device.log_of(runner.session.engine) if log else None,
+        energy_by_command_pj=energy)

@@ -66,24 +66,32 @@ def attention_units(model: ModelSpec, layer: int, context_lengths: np.ndarray, c
 
 
 @lru_cache(maxsize=65536)
-def _phase_ticks(hw: Hardware, shape: GemvShape, repeat: int) -> int:
-    """Ticks of `repeat` GEMVs of `shape` on one channel, until the last result is read back."""
+def _phase(hw: Hardware, shape: GemvShape, repeat: int) -> tuple[int, np.ndarray]:
+    """Ticks of `repeat` GEMVs of `shape` on one channel, until the last result is read back, and the
+    commands the channel issued (by command index)."""
     geom = PIMGeometry.of(hw)
     session = hw.pim_device.session(log=False)
     cmds, rows, cols = gemv_stream(geom, shape, repeat=repeat)
     ticks = session.run(cmds, np.zeros((len(cmds), len(hw.standard.levels)), dtype=np.int64), rows, cols,
                         auto_prereq=True)
-    return int(ticks[-1]) + hw.pim_device.tables.read_latency_ticks
+    return int(ticks[-1]) + hw.pim_device.tables.read_latency_ticks, session.engine.command_totals()
+
+
+def _phase_ticks(hw: Hardware, shape: GemvShape, repeat: int) -> int:
+    return _phase(hw, shape, repeat)[0]
 
 
 class AttentionTime(float):
-    """Seconds of a layer's decode attention on PIM; ``channel_seconds`` holds every channel's busy time."""
+    """Seconds of a layer's decode attention on PIM; ``channel_seconds`` holds every channel's busy time,
+    ``total_commands`` the commands all channels issued, by name (for energy, :mod:`sieve.system.energy`)."""
 
     channel_seconds: np.ndarray
+    total_commands: dict
 
-    def __new__(cls, seconds: float, channel_seconds: np.ndarray):
+    def __new__(cls, seconds: float, channel_seconds: np.ndarray, total_commands: dict | None = None):
         obj = super().__new__(cls, seconds)
         obj.channel_seconds = channel_seconds
+        obj.total_commands = total_commands or {}
         return obj
 
 
@@ -104,11 +112,13 @@ def attention_time(hw, model, layer: int, context_lengths) -> AttentionTime:
         return AttentionTime(0.0, busy)
     units, gemvs, width, rows = found
     tick_s = hw.standard.tick_ns * 1e-9
-    costs = {}
-    for t in np.unique(units):
-        t = int(t)
-        costs[t] = (_phase_ticks(hw, GemvShape(t, width, "bf16"), gemvs),
-                    _phase_ticks(hw, GemvShape(rows, t, "bf16"), gemvs))
+    costs, totals = {}, np.zeros(len(hw.standard.command_names), dtype=np.int64)
+    uniq, per_length = np.unique(units, return_counts=True)
+    for t, n in zip(uniq.tolist(), per_length.tolist()):
+        (s_ticks, s_cmds), (m_ticks, m_cmds) = (_phase(hw, GemvShape(t, width, "bf16"), gemvs),
+                                                _phase(hw, GemvShape(rows, t, "bf16"), gemvs))
+        costs[t] = (s_ticks, m_ticks)
+        totals += n * (s_cmds + m_cmds)
     # longest first to the least-loaded channel (ties: lowest channel), deterministic
     order = np.argsort(-units, kind="stable")
     heap = [(0, c) for c in range(channels)]
@@ -125,4 +135,6 @@ def attention_time(hw, model, layer: int, context_lengths) -> AttentionTime:
     phase2_start = scores.max() + handoff
     busy_ticks = scores + mixes
     total = phase2_start + mixes.max()
-    return AttentionTime(float(total * tick_s), busy_ticks * tick_s)
+    names = hw.standard.command_names
+    return AttentionTime(float(total * tick_s), busy_ticks * tick_s,
+                         {names[i]: int(v) for i, v in enumerate(totals) if v})

@@ -61,6 +61,11 @@ class ExpertTime:
         return self.gate_up_seconds + self.down_seconds
 
     @property
+    def total_commands(self) -> dict:
+        """Commands all channels holding the expert issued, by name (``commands`` x ``channels``)."""
+        return {name: n * self.channels for name, n in self.commands.items()}
+
+    @property
     def roofline_ratio(self) -> float:
         return self.seconds / self.roofline_seconds
 

@@ -14,6 +14,7 @@ function            columns
                     optional ``model``
 ``pareto_front``    ``tokens_per_s_per_user``, ``tokens_per_s_per_gpu``; optional ``model``
 ``speedup_bars``    ``sched``, ``batch_size`` and the value column (e.g. ``speedup_over_noexp``)
+``sensitivity``     ``value``, ``sched``, ``batch_size``, ``sieve_gain``; optional ``param``
 ``channel_          ``channel``, ``utilization``; optional ``gpu``, ``sched``
 utilization``
 ``token_histogram`` ``model``, ``batch_size``, ``frac_1``, ``frac_2``, ``frac_3_4``, ``frac_gt4``
@@ -49,6 +50,7 @@ __all__ = [
     "layer_timeline",
     "pareto",
     "pareto_front",
+    "sensitivity",
     "speedup_bars",
     "task_timeline",
     "token_histogram",
@@ -214,6 +216,34 @@ def speedup_bars(table: pd.DataFrame, *, value: str = "speedup_over_noexp", ax: 
     a.set_ylabel(value.replace("_", " "))
     a.legend(fontsize=8)
     _title(fig, [a], title)
+    return fig
+
+
+def sensitivity(table: pd.DataFrame, *, title: str | None = None) -> Figure:
+    """Sieve's gain over each other scheduler (``sieve_gain``) against the swept ``value``: one panel per
+    batch size, one line per scheduler, a line at 1 (log x when the values span more than 10x)."""
+    table = _require(table, ["value", "sched", "batch_size", "sieve_gain"], "sensitivity")
+    others = table[table["sched"] != "sieve"]
+    sizes = sorted(pd.unique(others["batch_size"]))
+    if not sizes:
+        raise ValueError("sensitivity: the table has no scheduler besides sieve to compare with")
+    fig, axes = _panels(None, len(sizes), "sensitivity", sharey=True, size=(3.6, 3.2))
+    colors = _sched_colors(others["sched"])
+    values = pd.to_numeric(others["value"], errors="coerce")
+    log = bool(values.notna().all() and values.min() > 0 and values.max() / values.min() > 10)
+    for a, b in zip(axes, sizes):
+        rows = others[others["batch_size"] == b]
+        for sched in _sched_order(rows["sched"]):
+            r = rows[rows["sched"] == sched].sort_values("value")
+            a.plot(r["value"], r["sieve_gain"], marker="o", color=colors[sched], label=str(sched))
+        a.axhline(1.0, color="0.3", linewidth=0.8)
+        if log:
+            a.set_xscale("log")
+        a.set_title(f"B = {b}", fontsize=9)
+        a.set_xlabel(str(table["param"].iloc[0]) if "param" in table.columns else "value")
+    axes[0].set_ylabel("Sieve's gain (tokens/s per GPU)")
+    axes[-1].legend(fontsize=8)
+    _title(fig, axes, title)
     return fig
 
 

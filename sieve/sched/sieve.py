@@ -37,11 +37,16 @@ the GPU work before the router have finished when the experts start, so it minim
 (``pim_fixed`` only when S is not empty), with the same cost table, order and stopping rule. It shows what
 the paper's objective loses by counting PIM attention against the experts in a runtime that does not
 overlap them.
+
+Ablations (beyond the paper): ``comm_aware=False`` plans without T_comm, ``attention_aware=False`` without
+the PIM attention term (objective ``"paper"`` only), ``learned_costs=False`` with the roofline for every
+token count (nothing learned). The ``oracle`` policy is the bound.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Mapping
 
@@ -97,14 +102,24 @@ class Sieve(Scheduler):
     ``on_comm_tie``: ``"balance"`` or ``"stop"``, see the module documentation.
     ``overhead_s``: the scheduler's own time per layer.
     ``objective``: ``"paper"`` or ``"expert_phase"``, see the module documentation.
+    ``comm_aware``, ``attention_aware``, ``learned_costs``: ablations, see the module documentation.
     """
 
     name = "sieve"
     uses_pim_attention = True
 
     def __init__(self, *, alpha: float = DEFAULT_ALPHA, on_comm_tie: str = "balance",
-                 overhead_s: float = DEFAULT_OVERHEAD_S, objective: str = "paper"):
+                 overhead_s: float = DEFAULT_OVERHEAD_S, objective: str = "paper", comm_aware: bool = True,
+                 attention_aware: bool = True, learned_costs: bool = True):
         super().__init__(overhead_s=overhead_s)
+        for name, flag in (("comm_aware", comm_aware), ("attention_aware", attention_aware),
+                           ("learned_costs", learned_costs)):
+            if not isinstance(flag, bool):
+                raise SchedulerError(f"{name} must be true or false, got {flag!r}")
+        if not attention_aware and objective != "paper":
+            raise SchedulerError("attention_aware=false applies to objective 'paper' only")
+        self._aware = (comm_aware, attention_aware)
+        self._use_table = learned_costs
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha <= 1:
             raise SchedulerError(f"alpha must be a number in (0, 1], got {alpha!r}")
         if on_comm_tie not in TIE_RULES:
@@ -129,6 +144,18 @@ class Sieve(Scheduler):
         return self._objective
 
     @property
+    def comm_aware(self) -> bool:
+        return self._aware[0]
+
+    @property
+    def attention_aware(self) -> bool:
+        return self._aware[1]
+
+    @property
+    def learned_costs(self) -> bool:
+        return self._use_table
+
+    @property
     def cost_table(self) -> Mapping[int, float]:
         """Observed PIM seconds of one expert, by token count (read-only view)."""
         return MappingProxyType(self._cost)
@@ -136,7 +163,7 @@ class Sieve(Scheduler):
     def cost(self, view: LayerView, n_tokens: int) -> float:
         """Believed PIM seconds of one expert with ``n_tokens`` tokens: the table, else the roofline."""
         n = _tokens(n_tokens, "n_tokens")
-        if n in self._cost:
+        if self._use_table and n in self._cost:
             return self._cost[n]
         return _seconds(view.pim_roofline(n), f"pim_roofline({n})")
 
@@ -145,7 +172,10 @@ class Sieve(Scheduler):
         costs = np.array([self.cost(view, int(view.counts[e])) for e in order], dtype=float)
         if self._objective == "expert_phase" and view.expert_phase is None:
             raise SchedulerError("objective 'expert_phase' needs the view's expert_phase (the runtime gives it)")
-        k, f, _, _ = greedy_prefix(view, order, costs, self._on_comm_tie, self._objective)
+        comm, attention = self._aware
+        planned = view if comm and attention else replace(
+            view, comm_s=view.comm_s if comm else 0.0, pim_attention_s=view.pim_attention_s if attention else 0.0)
+        k, f, _, _ = greedy_prefix(planned, order, costs, self._on_comm_tie, self._objective)
         on_pim = view.activated.copy()
         on_pim[order[:k]] = False
         load = math.fsum(costs[k:])

@@ -8,10 +8,13 @@ from .capacity import CapacityError, MemoryUse, check_capacity, memory_use
 from .gpu import (KERNEL_KINDS, NonExpertTime, decode_attention_time, embedding_time, experts_time, gemm_time,
                   grouped_gemm_time, lm_head_time, non_expert_time, peak_flops, prefill_attention_time,
                   roofline_time)
+from .energy import EnergyBreakdown, RunTotals, run_energy
 from .link import collective_time, combine_time, dispatch_time, expert_owner, routing_allgather_time
 
 __all__ = [
     "CapacityError",
+    "EnergyBreakdown",
+    "RunTotals",
     "KERNEL_KINDS",
     "MemoryUse",
     "NonExpertTime",
@@ -33,4 +36,5 @@ __all__ = [
     "prefill_attention_time",
     "roofline_time",
     "routing_allgather_time",
+    "run_energy",
 ]

@@ -105,6 +105,18 @@ def gemm_time(hw: Hardware | GPU, m: int, n: int, k: int, weight_format: str = "
     return roofline_time(hw, 2.0 * m * n * k, nbytes, weight_format, "gemm")
 
 
+def grouped_gemm_work(group_tokens: Sequence[int], n: int, k: int, weight_format: str = "bf16",
+                      activation_bytes: float = 2) -> tuple[float, float]:
+    """(FLOPs, bytes moved) of one grouped GEMM, as :func:`grouped_gemm_time` counts them."""
+    tokens = counts("group_tokens", group_tokens, ndim=1)
+    n, k = count("n", n), count("k", k)
+    act = positive("activation_bytes", activation_bytes)
+    total, active = int(tokens.sum()), int((tokens > 0).sum())
+    if total == 0 or n == 0 or k == 0:
+        return 0.0, 0.0
+    return 2.0 * n * k * total, active * matrix_bytes(n, k, weight_format) + total * (k + n) * act
+
+
 def grouped_gemm_time(hw: Hardware | GPU, group_tokens: Sequence[int], n: int, k: int,
                       weight_format: str = "bf16", activation_bytes: float = 2) -> float:
     """One grouped GEMM: group ``g`` multiplies its ``group_tokens[g]`` tokens by its own ``n x k`` weight.
@@ -116,15 +128,19 @@ def grouped_gemm_time(hw: Hardware | GPU, group_tokens: Sequence[int], n: int, k
         B = G_active matrix_bytes(n, k) + sum(N_g) (k + n) activation_bytes
 
     one kernel, compute efficiency ``grouped_gemm_efficiency``."""
-    tokens = counts("group_tokens", group_tokens, ndim=1)
-    n, k = count("n", n), count("k", k)
-    act = positive("activation_bytes", activation_bytes)
+    flops, nbytes = grouped_gemm_work(group_tokens, n, k, weight_format, activation_bytes)
     peak_flops(hw, weight_format)
-    total, active = int(tokens.sum()), int((tokens > 0).sum())
-    if total == 0 or n == 0 or k == 0:
+    if flops == 0:
         return 0.0
-    nbytes = active * matrix_bytes(n, k, weight_format) + total * (k + n) * act
-    return roofline_time(hw, 2.0 * n * k * total, nbytes, weight_format, "grouped_gemm")
+    return roofline_time(hw, flops, nbytes, weight_format, "grouped_gemm")
+
+
+def experts_work(model: ModelSpec, tokens_per_expert: Sequence[int], activation_bytes: float = 2) -> tuple[float, float]:
+    """(FLOPs, bytes moved) of the routed experts on the GPU, as :func:`experts_time` counts them."""
+    h, i, fmt = model.hidden_size, model.expert_intermediate_size, model.expert_weight_format
+    up = grouped_gemm_work(tokens_per_expert, 2 * i, h, fmt, activation_bytes)
+    down = grouped_gemm_work(tokens_per_expert, h, i, fmt, activation_bytes)
+    return up[0] + down[0], up[1] + down[1]
 
 
 def experts_time(hw: Hardware | GPU, model: ModelSpec, tokens_per_expert: Sequence[int],

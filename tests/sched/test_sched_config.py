@@ -29,7 +29,8 @@ def test_config_options_match_the_registry():
 def test_sieve_defaults():
     with initialize_config_dir(version_base=None, config_dir=str(CONF)):
         sched = from_config(compose(overrides=["+sched=sieve"]).sched)
-    assert sched.params == {"alpha": 0.5, "on_comm_tie": "balance", "overhead_s": 20e-6, "objective": "paper"}
+    assert sched.params == {"alpha": 0.5, "on_comm_tie": "balance", "overhead_s": 20e-6, "objective": "paper",
+                            "comm_aware": True, "attention_aware": True, "learned_costs": True}
 
 
 def test_bad_configs():

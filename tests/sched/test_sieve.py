@@ -231,3 +231,38 @@ def test_expert_phase_objective_plans_with_when_each_side_can_start():
         Sieve(objective="fast")
     with pytest.raises(SchedulerError, match="needs the view's expert_phase"):
         Sieve(objective="expert_phase").place(view([1, 2]))
+
+
+def test_ablation_without_attention_awareness_ignores_the_pim_attention_load():
+    # The case above with 20 s of PIM attention: unaware, Sieve sees only 8 s of one-token experts against a
+    # GPU at 10 s per expert, and keeps them all on PIM.
+    p = Sieve(attention_aware=False).place(view([1] * 8, pim_attention_s=20.0, gpu=per_expert_gpu(10.0)))
+    assert p.on_pim.all() and p.estimated_s == 8.0
+
+
+def test_ablation_without_communication_awareness_balances_gpu_and_pim_only():
+    # T_comm = 100 with the tie rule "stop": aware, no move lowers f = 100, all stay on PIM.
+    # Unaware: PIM 13; move 8 -> max(2, 5) = 5; move 4 -> max(4, 1) = 4; move 1 -> max(6, 0) = 6: stop.
+    v = view([8, 4, 1], comm_s=100.0, gpu=per_expert_gpu(2.0))
+    assert Sieve(on_comm_tie="stop").place(v).on_pim.all()
+    p = Sieve(on_comm_tie="stop", comm_aware=False).place(v)
+    assert gpu_set(p) == [0, 1] and p.estimated_s == 4.0
+
+
+def test_ablation_without_the_cost_table_plans_with_the_roofline():
+    # The roofline says 1 s per token; the measured PIM time of a 4-token expert is 40 s.
+    v = view([4, 1], gpu=per_expert_gpu(6.0))
+    for learned, expected in ((True, [0]), (False, [])):
+        s = Sieve(learned_costs=learned, alpha=1.0)
+        first = s.place(v)  # roofline: PIM 5 s, a move gives max(6, 1) = 6 > 5: all on PIM
+        assert first.on_pim.all()
+        s.observe(v.counts, first, {4: 40.0, 1: 1.0})
+        # learned: PIM 41 s; moving the 4-token expert gives max(6, 1) = 6
+        assert gpu_set(s.place(v)) == expected
+
+
+def test_ablation_flags_are_checked():
+    with pytest.raises(SchedulerError, match="comm_aware must be true or false, got 'no'"):
+        Sieve(comm_aware="no")
+    with pytest.raises(SchedulerError, match="attention_aware=false applies to objective 'paper' only"):
+        Sieve(attention_aware=False, objective="expert_phase")
