@@ -59,8 +59,7 @@ class LayerCosts:
         self.layer_type = sim.model.layer_types[layer]
         self.moe_index = run.moe_index.get(layer)
         G, SB = sim.num_gpus, len(subs)
-        self.attention_on_pim = (run.pim_enabled and run.uses_pim_attention
-                                 and self.layer_type != "linear_attention")
+        self.attention_on_pim = [[self._attention_goes_to_pim(k, g) for g in range(G)] for k in range(SB)]
         self.ne = [[run.memoized(("ne", layer, int(sub.tokens_g[g])),
                                  lambda n=int(sub.tokens_g[g]): non_expert_time(sim.hw, sim.model, layer, n))
                     for g in range(G)] for sub in subs]
@@ -70,15 +69,28 @@ class LayerCosts:
         self.phases: list[list[ExpertPhaseTime | None]] = [[None] * G for _ in range(SB)]
         self.gpu_counts: list[list[np.ndarray | None]] = [[None] * G for _ in range(SB)]
 
+    def _attention_goes_to_pim(self, k: int, g: int) -> bool:
+        """Where decode attention of sub-batch ``k`` runs on GPU ``g``: the policy's choice (``pim``, ``gpu``, or
+        ``auto``: wherever it simulates faster, decided from the known context lengths before the router).
+        Linear attention (DeltaNet) always runs on the GPU, and so does everything of a policy without PIM."""
+        run = self.run
+        if not run.pim_enabled or self.layer_type == "linear_attention":
+            return False
+        if run.attention != "auto":
+            return run.attention == "pim"
+        if not len(self.subs[k].ctx[g]):
+            return True
+        return float(self._pim_attention(k, g)) <= self._gpu_attention(k, g, None, None)
+
     # ------------------------------------------------------------------------------ what place() asks
     def runs(self, task: Task, k: int, g: int) -> bool:
         when = task.when
         if when is None:
             return True
         if when == "attention_on_pim":
-            return self.attention_on_pim
+            return self.attention_on_pim[k][g]
         if when == "attention_on_gpu":
-            return not self.attention_on_pim
+            return not self.attention_on_pim[k][g]
         if when == "has_prefill":
             return len(self.subs[k].prompts[g]) > 0
         if when == "experts_on_pim":
@@ -203,7 +215,7 @@ class LayerCosts:
         run, sim = self.run, self.run.sim
         tl, sched, ne, local = run.timeline, run.scheds[g], self.ne[k][g], self.local_counts(k, g)
         coll = self._collectives(k)
-        att_s, on_gpu_att = self.attention_s[k][g], not self.attention_on_pim
+        att_s, on_gpu_att = self.attention_s[k][g], not self.attention_on_pim[k][g]
         base_gpu = (ne.attention_projections_s + ne.router_s + ne.shared_expert_s + sim.hw.gpu.kernel_launch_s
                     + (att_s if on_gpu_att else 0.0))
         go_pre = max(dispatched, meta_end + sched.overhead_s)

@@ -50,7 +50,8 @@ class RunState:
         self.sim, self.sub_batches = sim, sub_batches
         self.scheds = [sim._new_scheduler() for _ in range(G)]
         self.layout = sim.pim_layout
-        self.uses_pim_attention = self.scheds[0].uses_pim_attention
+        self.attention = self.scheds[0].attention
+        """Where the policy runs decode attention: ``pim``, ``gpu`` or ``auto`` (per layer, GPU and sub-batch)."""
         self.pim_enabled = self.scheds[0].uses_pim
         self.gpu_experts = ExpertGemmCost(hw, model)
         self.record = sim.record_timeline
@@ -145,7 +146,7 @@ def _layer_rows(costs: LayerCosts, graph: Graph, start: list[list[Ref]], end: li
         for g in range(len(start[k])):
             ended_by, path = layer_chain(tasks, end[k][g], g)
             common = dict(step=costs.step, layer=costs.layer, gpu=g, sub_batch=k,
-                          attention_on="pim" if costs.attention_on_pim else "gpu",
+                          attention_on="pim" if costs.attention_on_pim[k][g] else "gpu",
                           attention_s=costs.attention_s[k][g], start_s=start[k][g].end_s, end_s=end[k][g].end_s,
                           ended_by=ended_by, critical_path=path)
             if graph is DENSE_LAYER:

@@ -301,6 +301,12 @@ class Scheduler:
         self._overhead_s = _seconds(overhead_s, "overhead_s")
 
     @property
+    def attention(self) -> str:
+        """Where the runtime runs decode attention under this policy: ``pim``, ``gpu``, or ``auto`` (per layer,
+        wherever it simulates faster). Fixed policies derive it from :attr:`uses_pim_attention`."""
+        return "pim" if self.uses_pim_attention else "gpu"
+
+    @property
     def overhead_s(self) -> float:
         """The policy's own run time per layer per GPU, in seconds, reported on every placement."""
         return self._overhead_s
