@@ -91,9 +91,16 @@ def test_one_gpu_allexp_step_is_the_sum_of_its_chain():
 
 def test_scheduler_time_is_on_the_path_of_one_gpu():
     _, free = run("sched=sieve", "sched.params.overhead_s=0")
-    _, paid = run("sched=sieve", "sched.params.overhead_s=1e-5")
+    _, paid = run("sched=sieve", "sched.params.overhead_s=1e-5", "sched.params.overhead=flat",
+                  "sched.params.fast_path=false")
     moe_layers = 48
     assert paid.summary["tpot_s"] - free.summary["tpot_s"] == pytest.approx(moe_layers * 1e-5, rel=1e-6)
+    # scaled: each layer pays the B200's 2 µs launch + 18 µs x (activated experts) / 256, the same placements
+    _, scaled = run("sched=sieve", "sched.params.fast_path=false")
+    moe = scaled.layers[scaled.layers["kind"] == "moe"]
+    assert (moe["experts_on_pim"].to_numpy() == free.layers[free.layers["kind"] == "moe"]["experts_on_pim"].to_numpy()).all()
+    per_step = ((2e-6 + 18e-6 * moe["experts_active"] / 256).groupby(moe["step"]).sum()).mean()
+    assert scaled.summary["tpot_s"] - free.summary["tpot_s"] == pytest.approx(per_step, rel=1e-6)
 
 
 def _spans(res, name, step=0):
