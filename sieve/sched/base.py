@@ -103,7 +103,8 @@ def _tokens(n, what: str) -> int:
 class ExpertPhase:
     """How the runtime runs the layer's expert phase on one GPU, for policies that plan around it.
 
-    Times are measured from the moment both the dispatch and the policy have finished. ``gpu_ready_s``: when
+    Times are measured from the moment both the dispatch and the part of the policy's time it can count on
+    before placing (:attr:`Scheduler.overhead_s`) have finished. ``gpu_ready_s``: when
     the GPU can start its experts (after work already queued, e.g. shared experts); ``pim_ready_s``: when the
     PIM channels are free; ``pim_fixed_s``: time the PIM experts of a layer take once, whatever their number
     (the hand-off between gate/up and down GEMVs); ``gpu_expert_time(counts_on_gpu)``: the GPU experts alone
