@@ -154,6 +154,6 @@ def markdown(table: pd.DataFrame) -> str:
                 worst = [(sub.loc[s, "value"], sub.loc[s, "where"]) for s in
                          ("worst_vs_best_baseline_b16", "worst_vs_best_baseline_small_b") if s in sub.index]
                 w = min(worst) if worst else None
-                cells += [head, f"{_fmt(w[0])} ({w[1]})" if w else ""]
+                cells += [head, f"{_fmt(w[0])} at {w[1]}" if w else ""]
             lines.append(f"| `{c}` | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
