@@ -1,7 +1,8 @@
 """``sieve``: the paper's runtime expert placement.
 
 Per GPU and layer, with ``E`` the activated experts, ``S`` those on PIM and ``G = E - S`` those on the GPU,
-Sieve minimises::
+the paper's Sieve minimises (Eq. 1 as written; the default plans with the expert phase instead, see
+*Objective* below)::
 
     f = max(T_comm, T_gpu(G), T_pim(S))      T_pim(S) = pim_attention_s + sum over S of cost[N_e]
 
