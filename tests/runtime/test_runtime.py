@@ -124,9 +124,10 @@ def test_dependency_graph_of_a_moe_layer_on_four_gpus():
         assert dispatch[0].start_s == pytest.approx(max(m.end_s for m in meta))
         ends = []
         for g in range(4):
-            sched = by("sieve placement", g)
-            assert sched[0].start_s == pytest.approx(by("grouped-GEMM metadata", g)[0].end_s)
-            go = max(dispatch[0].end_s, sched[0].end_s)
+            sched = by("sieve placement", g)  # none when the fast path ran no scheduler kernel
+            for s in sched:
+                assert s.start_s == pytest.approx(by("grouped-GEMM metadata", g)[0].end_s)
+            go = max([dispatch[0].end_s, *(s.end_s for s in sched)])
             for name in ("GPU experts", "PIM experts"):
                 for s in by(name, g):
                     assert s.start_s >= go - 1e-15
