@@ -3,6 +3,7 @@
     python -m sieve.reproduce fig9  --model qwen3_30b_a3b --out results/
     python -m sieve.reproduce fig10 --out results/
     python -m sieve.reproduce fig11 --out results/
+    python -m sieve.reproduce paper --out results/paper [--quick] [--readme README.md]
 
 ``fig9``: throughput per GPU against interactivity for the schedulers noexp, allexp, pimoe, sieve and
 gpu_only at B = 1, 2, 4, ..., 256 on the paper's machine for the model, the preset
@@ -26,6 +27,14 @@ num_gpus, tpot_s, tokens_per_s_per_gpu, tokens_per_s_per_user, sieve_gain: sieve
 the row's at the same value and batch size) and a plot of the gain against the value. A key that does not
 exist names the close ones; a value that does not parse as the key's type names the type.
 
+``paper``: everything the comparison with the paper needs: fig9 of the three models (the five schedulers and
+the Sieve variants of :data:`PAPER_VARIANTS`: the literal objective and the scheduler-cost sensitivity) and
+fig11 at B = 16 and 32; writes their CSVs, ``paper_comparison.csv`` (one row per model, curve and statistic,
+beside the paper's number and the band; :mod:`sieve.results.paper`) and ``paper_comparison.md``.
+``--quick``: a reduced grid (B = 2, 16, 32, 256; no variants) for the regression test of the headline
+statistics. ``--readme FILE`` also puts the Markdown table between the file's ``<!-- paper_comparison -->``
+markers.
+
 Every point is one :func:`sieve.runtime.simulate` run with the default decode workload (override with
 ``--set key=value``, any main-config key, e.g. ``--set workload.decode_steps=4``). ``--variant
 SCHED:KEY=VALUE[,KEY=VALUE]`` adds one more curve: that scheduler with those overrides, labelled
@@ -46,8 +55,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-__all__ = ["FIGURES", "Variant", "paper_models", "parse_variant", "points", "run_figure", "run_sensitivity",
-           "sweep_values", "main"]
+__all__ = ["FIGURES", "PAPER_VARIANTS", "Variant", "paper_models", "parse_variant", "points", "run_figure",
+           "run_paper", "run_sensitivity", "sweep_values", "main"]
 
 FIG9_SCHEDS = ("noexp", "allexp", "pimoe", "sieve", "gpu_only")
 FIG11_SCHEDS = ("noexp", "allexp", "pimoe", "sieve")
@@ -55,6 +64,19 @@ BATCH_SIZES = tuple(2 ** i for i in range(9))
 FIGURES = ("fig9", "fig10", "fig11")
 SENSITIVITY_BATCH_SIZES = (1, 16, 64, 256)
 DEFAULT_MODEL = {"fig9": "qwen3_30b_a3b", "fig10": "gpt_oss_120b", "fig11": "qwen3_30b_a3b"}
+PAPER_VARIANTS = (
+    # the paper's definitions taken literally: attention + sum of costs, 20 µs every layer
+    "sieve:sched.params.objective=attention_sum,sched.params.overhead=flat,sched.params.fast_path=false",
+    "sieve:sched.params.objective=attention_sum",
+    # sensitivity of the results to the scheduler's own cost: free, and flat 5, 10, 20 µs per layer
+    "sieve:sched.params.overhead_s=0",
+    "sieve:sched.params.overhead=flat,sched.params.fast_path=false,sched.params.overhead_s=5e-6",
+    "sieve:sched.params.overhead=flat,sched.params.fast_path=false,sched.params.overhead_s=10e-6",
+    "sieve:sched.params.overhead=flat,sched.params.fast_path=false,sched.params.overhead_s=20e-6",
+)
+"""The Sieve curves ``paper`` adds to every fig9 sweep beside the default Sieve."""
+QUICK_BATCH_SIZES = (2, 16, 32, 256)
+README_MARKERS = ("<!-- paper_comparison:begin -->", "<!-- paper_comparison:end -->")
 
 
 class ReproduceError(ValueError):
@@ -298,7 +320,7 @@ def run_sensitivity(model: str, param: str, values: Sequence, out: str | os.Path
     with Sieve's gain over each other curve, and its plot; returns the CSV path."""
     import pandas as pd
     import sieve.runtime as rt
-    from sieve.runtime.result import write_table
+    from sieve.results.tables import write_table
 
     labels = [*(scheds or FIG9_SCHEDS), *(v.label for v in variants)]
     if "sieve" not in labels:
@@ -339,6 +361,44 @@ def run_sensitivity(model: str, param: str, values: Sequence, out: str | os.Path
     return csv
 
 
+def run_paper(out: str | os.PathLike = ".", *, quick: bool = False, jobs: int = 1, progress: bool = True,
+              readme: str | os.PathLike | None = None) -> Path:
+    """Run (or resume) every sweep the comparison with the paper needs; write ``paper_comparison.csv`` and
+    ``.md`` into ``out`` (and the table into ``readme``'s markers); returns the CSV path."""
+    import pandas as pd
+
+    from sieve.results.paper import compare, markdown
+    from sieve.results.tables import write_table
+
+    if readme is not None:
+        text = Path(readme).read_text()
+        if any(text.count(m) != 1 for m in README_MARKERS):
+            raise ReproduceError(f"--readme {readme}: needs the lines {README_MARKERS[0]} and {README_MARKERS[1]} "
+                                 "once each, around the table")
+    out = Path(out)
+    variants = [] if quick else [parse_variant(v) for v in PAPER_VARIANTS]
+    sizes = QUICK_BATCH_SIZES if quick else BATCH_SIZES
+    fig9 = {m: pd.read_csv(run_figure("fig9", m, out, batch_sizes=sizes, jobs=jobs, plots=not quick,
+                                      progress=progress, variants=variants))
+            for m in paper_models()}
+    fig11 = pd.read_csv(run_figure("fig11", None, out, batch_sizes=(16, 32), jobs=jobs, plots=not quick,
+                                   progress=progress))
+    table = compare(fig9, fig11)
+    csv = out / "paper_comparison.csv"
+    write_table(table, csv)
+    md = markdown(table)
+    tmp = out / "paper_comparison.md.tmp"
+    tmp.write_text(md)
+    os.replace(tmp, out / "paper_comparison.md")
+    if readme is not None:
+        head, rest = text.split(README_MARKERS[0])
+        _, tail = rest.split(README_MARKERS[1])
+        tmp = Path(f"{readme}.tmp")
+        tmp.write_text(f"{head}{README_MARKERS[0]}\n{md}{README_MARKERS[1]}{tail}")
+        os.replace(tmp, readme)
+    return csv
+
+
 def _plot(figure: str, table, path: Path) -> None:
     """Save the figure; the plot functions build figures without pyplot, so no backend is touched."""
     from sieve.results import plots
@@ -358,7 +418,7 @@ def _plot(figure: str, table, path: Path) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sieve.reproduce", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("figure", choices=[*FIGURES, "sensitivity"])
+    parser.add_argument("figure", choices=(*FIGURES, "sensitivity", "paper"))
     parser.add_argument("--model", help="model preset (default: the paper's model of the figure)")
     parser.add_argument("--out", default=".", help="output directory (default: .)")
     parser.add_argument("--gpus", type=int, help="GPU count (default: the paper's for the model)")
@@ -374,8 +434,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="one more curve: a scheduler with its own overrides, labelled SCHED[KEY=VALUE,...] "
                              "(repeatable; e.g. sieve:sched.params.overhead_s=0)")
     parser.add_argument("--no-plot", action="store_true", help="write the CSV only")
+    parser.add_argument("--quick", action="store_true", help="paper: the reduced grid of the regression test")
+    parser.add_argument("--readme", help="paper: also write the table between this file's paper_comparison markers")
     args = parser.parse_args(argv)
     study = args.figure == "sensitivity"
+    if args.figure == "paper":
+        fixed = [f"--{k.replace('_', '-')}" for k in ("model", "gpus", "scheds", "set", "variant", "batch_sizes",
+                                                      "param", "values") if getattr(args, k)]
+        if fixed:
+            parser.error(f"paper runs the paper's fixed grid; {', '.join(fixed)} cannot change it")
+    elif args.quick or args.readme:
+        parser.error("--quick and --readme belong to 'paper'")
     if study and not (args.param and args.values):
         parser.error("sensitivity needs --param KEY and --values V1,V2,...")
     if not study and (args.param or args.values):
@@ -391,6 +460,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.jobs < 1:
         parser.error(f"--jobs {args.jobs}: must be at least 1")
     try:
+        if args.figure == "paper":
+            print(run_paper(args.out, quick=args.quick, jobs=args.jobs, readme=args.readme))
+            return 0
         scheds = [x.strip() for x in args.scheds.split(",") if x.strip()] if args.scheds else None
         variants = [parse_variant(v) for v in args.variant]
         if study:

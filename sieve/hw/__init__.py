@@ -93,11 +93,15 @@ class Memory:
     source: str = ""
 
 
+BF16_BYTES = 2
+"""Bytes of one bf16 weight: the element a MAC lane multiplies."""
+
+
 @dataclass(frozen=True)
 class PIMArch:
     name: str
-    multipliers_per_bank: int
-    element_bytes: int
+    mac_lanes_per_bank: int
+    """bf16 multiply-accumulate lanes of each bank's unit: one MAC command feeds each lane one weight."""
     global_buffer_bytes: int
     mac_registers_per_bank: int = 1
     handoff_s: float = 2.0e-6
@@ -161,7 +165,7 @@ class Hardware:
     @property
     def pim_peak_flops_per_gpu(self) -> float:
         """Peak MAC throughput of all PIM units of one GPU: 2 FLOP per multiplier per all-bank MAC."""
-        per_mac = 2 * self.pim.multipliers_per_bank * self.banks_per_pim_channel
+        per_mac = 2 * self.pim.mac_lanes_per_bank * self.banks_per_pim_channel
         seconds = self.mac_interval_ticks * self.standard.tick_ns * 1e-9
         return per_mac * self.pim_channels_per_gpu / seconds
 
@@ -219,8 +223,7 @@ def from_config(cfg: Any) -> Hardware:
     for what, value in (("gpu.bf16_flops", hw.gpu.bf16_flops), ("gpu.fp8_flops", hw.gpu.fp8_flops),
                         ("gpu.hbm_bytes_per_s", hw.gpu.hbm_bytes_per_s),
                         ("link.bytes_per_s_per_direction", hw.link.bytes_per_s_per_direction),
-                        ("memory.stacks", hw.memory.stacks), ("pim.multipliers_per_bank", hw.pim.multipliers_per_bank),
-                        ("pim.element_bytes", hw.pim.element_bytes),
+                        ("memory.stacks", hw.memory.stacks), ("pim.mac_lanes_per_bank", hw.pim.mac_lanes_per_bank),
                         ("pim.global_buffer_bytes", hw.pim.global_buffer_bytes)):
         if not value > 0:
             raise HardwareError(f"hw.{what} must be positive, got {value!r}")
@@ -248,11 +251,11 @@ def from_config(cfg: Any) -> Hardware:
             raise HardwareError(
                 f"hw.pim.commands.{role} = {cmd!r} is not a command of memory standard {std.name!r} "
                 f"(commands: {', '.join(std.command_names)}); pick a memory with PIM commands")
-    lanes = hw.pim.multipliers_per_bank * hw.pim.element_bytes
-    if lanes != std.column_bytes:
+    bf16_per_column = std.column_bytes // BF16_BYTES
+    if bf16_per_column % hw.pim.mac_lanes_per_bank:
         raise HardwareError(
-            f"hw.pim: {hw.pim.multipliers_per_bank} multipliers x {hw.pim.element_bytes} B = {lanes} B per MAC, "
-            f"but a column of {std.name} is {std.column_bytes} B")
+            f"hw.pim.mac_lanes_per_bank={hw.pim.mac_lanes_per_bank} must divide the {bf16_per_column} bf16 weights "
+            f"of a {std.column_bytes}-byte column of {std.name} (so that a column takes whole MAC slots)")
     return hw
 
 

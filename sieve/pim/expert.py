@@ -34,7 +34,7 @@ from sieve.model import ModelSpec
 from sieve.model import load as load_model
 from sieve.trace.gemv import GemvShape, LayoutError, PIMGeometry, gemv_stream
 
-__all__ = ["LAYOUTS", "ExpertTime", "expert_time", "expert_run", "expert_phases", "expert_slices"]
+__all__ = ["LAYOUTS", "ExpertTime", "expert_time", "expert_run", "expert_phases", "expert_slices", "roofline_prior_s"]
 
 LAYOUTS = ("tp", "ep")
 
@@ -47,8 +47,8 @@ class ExpertTime:
     channels: int
     """Channels holding a slice of the expert."""
     roofline_seconds: float
-    """Weight bytes of one channel's slices over its peak MAC rate (one column per bank per all-bank
-    MAC): the time if every cycle were a MAC."""
+    """The MAC slots of one channel's slices at its peak MAC rate (every bank's lanes busy at every all-bank
+    MAC interval): the time if every cycle were a MAC."""
     gate_up_seconds: float = 0.0
     """The gate/up phase alone: first command to its last partial sums read back."""
     down_seconds: float = 0.0
@@ -68,6 +68,14 @@ class ExpertTime:
     @property
     def roofline_ratio(self) -> float:
         return self.seconds / self.roofline_seconds
+
+
+def roofline_prior_s(hw, model, n_tokens: int) -> float:
+    """Sieve's estimate for a token count it has not measured: the expert's FLOPs over the GPU's PIM peak
+    (:attr:`sieve.hw.Hardware.pim_peak_flops_per_gpu`, from the unit's bf16 MAC lanes), every expert over
+    all channels. The simulated streams reach it only when every cycle is a MAC, for every weight format."""
+    hw, model = _hw(hw), _model(model)
+    return n_tokens * 2 * model.expert_params / hw.pim_peak_flops_per_gpu
 
 
 def _hw(hw) -> Hardware:
@@ -198,9 +206,10 @@ def _cached(hw: Hardware, model: ModelSpec, n_tokens: int, layout: str, channels
     channels = _channels(hw, model, layout, channels_per_expert)
     names = hw.standard.command_names
     geom = PIMGeometry.of(hw)
-    columns = sum(s.out_rows * math.ceil(s.in_elems / s.weights_per_col(geom)) for s in expert_slices(hw, model, channels))
+    macs = sum(s.out_rows * math.ceil(s.in_elems / s.weights_per_col(geom)) * s.macs_per_col(geom)
+               for s in expert_slices(hw, model, channels))
     mac_s = hw.mac_interval_ticks * hw.standard.tick_ns * 1e-9
-    roofline = n_tokens * columns / geom.banks * mac_s
+    roofline = n_tokens * macs / geom.banks * mac_s
     tick_s = hw.standard.tick_ns * 1e-9
     return ExpertTime(seconds=ticks * tick_s,
                       commands={names[i]: int(totals[i]) for i in range(len(names)) if totals[i]},

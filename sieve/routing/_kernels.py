@@ -58,7 +58,7 @@ def _route(rng, alias_prob, alias_index, rank_prob, perm, drift, out):
                         r = -1
                         last = -1
                         for c in range(num_experts):
-                            if taken[c] == stamp:
+                            if taken[c] == stamp or rank_prob[layer, c] <= 0.0:
                                 continue
                             last = c
                             target -= rank_prob[layer, c]

@@ -16,6 +16,9 @@ warm_mass)``                       1 - hot_mass - warm_mass
 ``lognormal(sigma)``               proportional to exp(sigma * z_r), z_r the normal quantile at
                                    (E - r - 0.5) / E: popularity spread log-normally, the same
                                    in every layer
+``lognormalidle(sigma,             lognormal(sigma) over the first E - round(idle_fraction * E)
+idle_fraction)``                   ranks; the last round(idle_fraction * E) ranks are never chosen
+                                   (experts a layer's router does not pick in this workload)
 =================================  ===========================================================
 
 Which expert holds which rank is a random permutation per layer, so hot experts differ between
@@ -47,6 +50,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "hotcold": ("hot_fraction", "hot_mass"),
     "hotwarmcold": ("hot_fraction", "hot_mass", "warm_fraction", "warm_mass"),
     "lognormal": ("sigma",),
+    "lognormalidle": ("sigma", "idle_fraction"),
 }
 
 
@@ -74,9 +78,9 @@ def check_params(family: str, params: Mapping[str, Any]) -> dict[str, float]:
         raise RoutingError(f"zipf: s={out['s']} is invalid; allowed: s >= 0")
     if family == "powerlaw" and out["alpha"] <= 0:
         raise RoutingError(f"powerlaw: alpha={out['alpha']} is invalid; allowed: alpha > 0")
-    if family == "lognormal" and out["sigma"] < 0:
-        raise RoutingError(f"lognormal: sigma={out['sigma']} is invalid; allowed: sigma >= 0")
-    for name in ("hot_fraction", "hot_mass", "warm_fraction", "warm_mass"):
+    if family in ("lognormal", "lognormalidle") and out["sigma"] < 0:
+        raise RoutingError(f"{family}: sigma={out['sigma']} is invalid; allowed: sigma >= 0")
+    for name in ("hot_fraction", "hot_mass", "warm_fraction", "warm_mass", "idle_fraction"):
         if name in out and not 0.0 < out[name] < 1.0:
             raise RoutingError(f"{family}: {name}={out[name]} is invalid; allowed: 0 < {name} < 1")
     if family == "hotwarmcold":
@@ -85,6 +89,13 @@ def check_params(family: str, params: Mapping[str, Any]) -> dict[str, float]:
                 raise RoutingError(f"hotwarmcold: {a} + {b} = {out[a] + out[b]} is invalid; allowed: < 1 "
                                    f"(the cold tier needs experts and mass)")
     return out
+
+
+def _lognormal(sigma: float, n: int) -> np.ndarray:
+    """Weights of ranks 0..n-1 spread log-normally: exp(sigma * z_r), z_r the normal quantile at (n - r - 0.5) / n."""
+    quantiles = (n - np.arange(1, n + 1) + 0.5) / n
+    z = np.array([_NORMAL.inv_cdf(q) for q in quantiles])
+    return np.exp(sigma * (z - z.max()))
 
 
 def rank_probabilities(family: str, params: Mapping[str, float], num_experts: int, num_layers: int,
@@ -97,9 +108,11 @@ def rank_probabilities(family: str, params: Mapping[str, float], num_experts: in
     elif family == "zipf":
         row = ranks ** -params["s"]
     elif family == "lognormal":
-        quantiles = (num_experts - ranks + 0.5) / num_experts
-        z = np.array([_NORMAL.inv_cdf(q) for q in quantiles])
-        row = np.exp(params["sigma"] * (z - z.max()))
+        row = _lognormal(params["sigma"], num_experts)
+    elif family == "lognormalidle":
+        n_idle = min(max(0, round(params["idle_fraction"] * num_experts)), num_experts - 1)
+        row = np.zeros(num_experts)
+        row[:num_experts - n_idle] = _lognormal(params["sigma"], num_experts - n_idle)
     elif family == "hotcold":
         n_hot = min(max(1, round(params["hot_fraction"] * num_experts)), num_experts - 1)
         row = np.empty(num_experts)

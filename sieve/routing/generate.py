@@ -73,6 +73,10 @@ def generate(model: ModelSpec | str, batch_size: int, steps: int, *, family: str
 
     layers, num_experts = spec.num_moe_layers, spec.num_experts
     rank_prob = rank_probabilities(family, params, num_experts, layers, rng)
+    chosen_ranks = int((rank_prob > 0).sum(axis=1).min())
+    if chosen_ranks < spec.top_k:
+        raise RoutingError(f"{family} {params} leaves {chosen_ranks} experts that can be chosen; "
+                           f"{spec.name} routes each token to {spec.top_k}")
     alias_prob, alias_index = alias_tables(rank_prob)
     perm = np.argsort(rng.random((layers, num_experts)), axis=1, kind="stable").astype(np.int64)
     out = np.empty((steps, layers, batch_size, spec.top_k), dtype=ROUTING_DTYPE)

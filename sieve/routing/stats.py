@@ -50,7 +50,8 @@ def stats(counts: np.ndarray, model: ModelSpec | None = None) -> dict[str, float
     tokens that go to the busiest 10% of experts (rounded up) of their layer and step; ``gini``:
     mean Gini coefficient of the per-expert counts; ``act_ratio``: activated / total parameters
     given the mean number of active experts per layer (needs ``model`` and counts shaped
-    [..., num_moe_layers, E]; None without a model).
+    [..., num_moe_layers, E]; None without a model); ``layer_active_fraction``: the median over layers
+    (axis -2) of each layer's mean share of experts with at least one token (None for 1-d counts).
     """
     counts = np.asarray(counts)
     if counts.ndim < 1 or counts.shape[-1] == 0:
@@ -83,6 +84,10 @@ def stats(counts: np.ndarray, model: ModelSpec | None = None) -> dict[str, float
                 f"for {model.name}, got {counts.shape}")
         per_layer = (counts > 0).sum(axis=-1).reshape(-1, model.num_moe_layers).mean(axis=0)
         act_ratio = model.act_ratio(per_layer)
+    layer_active = None
+    if counts.ndim >= 2:
+        per_layer = (counts > 0).mean(axis=-1).reshape(-1, counts.shape[-2]).mean(axis=0)
+        layer_active = float(np.median(per_layer))
     return {
         "frac_1": n1 / n_active,
         "frac_2": n2 / n_active,
@@ -93,4 +98,5 @@ def stats(counts: np.ndarray, model: ModelSpec | None = None) -> dict[str, float
         "top10_share": top10,
         "gini": float(gini_rows.mean()),
         "act_ratio": act_ratio,
+        "layer_active_fraction": layer_active,
     }

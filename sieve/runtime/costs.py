@@ -243,6 +243,8 @@ class LayerCosts:
             num_pim_channels=sim.hw.pim_channels_per_gpu,
             expert_channels=run.ep_channels,
             pim_channel_expert_time=None if tp else (lambda n: run.pim_busy(n, "ep")),
+            kernel_launch_s=sim.hw.gpu.kernel_launch_s,
+            layer=self.layer,
         )
 
     def _decide(self, k: int, g: int, dispatched: float, meta_end: float) -> Placement:

@@ -35,7 +35,7 @@ import numpy as np
 
 __all__ = [
     "SchedulerError", "UnknownSchedulerError", "ExpertPhase", "LayerView", "Placement", "Scheduler",
-    "objective_terms", "objective", "hottest_first",
+    "objective_terms", "objective", "hottest_first", "config_defaults",
 ]
 
 
@@ -45,6 +45,22 @@ class SchedulerError(ValueError):
 
 class UnknownSchedulerError(SchedulerError):
     """A scheduler name that is not in the registry; the message lists the valid names."""
+
+
+def config_defaults(name: str) -> dict[str, object]:
+    """The parameters of ``conf/sched/<name>.yaml``, the one place each policy's defaults are written.
+
+    Policies take their constructor defaults from here, so ``make(name)`` from Python and ``sched=<name>``
+    from the command line agree. A value the composed config takes from another node
+    (``${oc.select:node,fallback}``, e.g. the GPU preset's launch cost) is its fallback here, where no such
+    node exists."""
+    from importlib import resources
+
+    from omegaconf import OmegaConf
+
+    text = resources.files("sieve.conf").joinpath(f"sched/{name}.yaml").read_text()
+    params = OmegaConf.create(text).get("params") or OmegaConf.create({})
+    return OmegaConf.to_container(OmegaConf.create({"params": params}), resolve=True)["params"]
 
 
 def _counts(counts, what: str = "counts") -> np.ndarray:
@@ -88,7 +104,8 @@ def _tokens(n, what: str) -> int:
 class ExpertPhase:
     """How the runtime runs the layer's expert phase on one GPU, for policies that plan around it.
 
-    Times are measured from the moment both the dispatch and the policy have finished. ``gpu_ready_s``: when
+    Times are measured from the moment both the dispatch and the part of the policy's time it can count on
+    before placing (:attr:`Scheduler.overhead_s`) have finished. ``gpu_ready_s``: when
     the GPU can start its experts (after work already queued, e.g. shared experts); ``pim_ready_s``: when the
     PIM channels are free; ``pim_fixed_s``: time the PIM experts of a layer take once, whatever their number
     (the hand-off between gate/up and down GEMVs); ``gpu_expert_time(counts_on_gpu)``: the GPU experts alone
@@ -149,7 +166,13 @@ class LayerView:
         the end of the slower side, GPU or PIM, on this GPU's timeline. Only the ``oracle`` uses it.
     ``expert_phase``
         An :class:`ExpertPhase`: when GPU and PIM can start the experts and what the PIM phase costs once;
-        ``sieve`` with ``objective="expert_phase"`` plans with it.
+        ``sieve`` with ``objective="expert_phase"`` (its default) plans with it.
+    ``kernel_launch_s``
+        The GPU's kernel launch cost (``hw.gpu.kernel_launch_s``): the floor of ``sieve``'s scaled
+        scheduling cost (:mod:`sieve.sched.overhead`). None: not given.
+    ``layer``
+        The model layer this view is of (what ``sieve``'s adaptive variant remembers its gain by). None:
+        not given.
     """
 
     counts: np.ndarray
@@ -163,10 +186,19 @@ class LayerView:
     pim_channel_expert_time: Callable[[int], float] | None = None
     split_time: Callable[[np.ndarray], float] | None = None
     expert_phase: ExpertPhase | None = None
+    kernel_launch_s: float | None = None
+    layer: int | None = None
 
     def __post_init__(self):
         set_ = object.__setattr__
         set_(self, "counts", _counts(self.counts))
+        if self.kernel_launch_s is not None:
+            set_(self, "kernel_launch_s", _seconds(self.kernel_launch_s, "kernel_launch_s"))
+        if self.layer is not None:
+            if isinstance(self.layer, (bool, np.bool_)) or not isinstance(self.layer, (int, np.integer)) \
+                    or self.layer < 0:
+                raise SchedulerError(f"layer must be a non-negative integer or None, got {self.layer!r}")
+            set_(self, "layer", int(self.layer))
         set_(self, "comm_s", _seconds(self.comm_s, "comm_s"))
         set_(self, "pim_attention_s", _seconds(self.pim_attention_s, "pim_attention_s"))
         for name in ("gpu_time", "pim_roofline"):
@@ -308,7 +340,9 @@ class Scheduler:
 
     @property
     def overhead_s(self) -> float:
-        """The policy's own run time per layer per GPU, in seconds, reported on every placement."""
+        """The policy's own run time per layer per GPU, in seconds, that the runtime can count on before the
+        policy has placed the layer. A policy whose cost depends on the layer (``sieve``'s scaled cost and
+        fast path) reports the least it can take here and the actual time on each :class:`Placement`."""
         return self._overhead_s
 
     @property

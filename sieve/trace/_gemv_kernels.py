@@ -8,7 +8,7 @@ from numba import njit
 
 @njit(cache=True)
 def gemv_counts(out_rows, in_elems, banks, cols_per_row, weights_per_col, gb_inputs, inputs_per_write,
-                reads_per_pass):
+                reads_per_pass, macs_per_col):
     """Commands one channel issues for one GEMV (prerequisite ACT/PRE excluded): (count, passes, chunks)."""
     passes = (out_rows + banks - 1) // banks
     chunks = (in_elems + gb_inputs - 1) // gb_inputs
@@ -16,18 +16,19 @@ def gemv_counts(out_rows, in_elems, banks, cols_per_row, weights_per_col, gb_inp
     for c in range(chunks):
         chunk = min(gb_inputs, in_elems - c * gb_inputs)
         n += (chunk + inputs_per_write - 1) // inputs_per_write
-        n += passes * ((chunk + weights_per_col - 1) // weights_per_col + reads_per_pass)
+        n += passes * ((chunk + weights_per_col - 1) // weights_per_col * macs_per_col + reads_per_pass)
     return n, passes, chunks
 
 
 @njit(cache=True)
 def gemv_fill(out_rows, in_elems, banks, cols_per_row, weights_per_col, gb_inputs, inputs_per_write,
-              reads_per_pass, base_row, cmd_gb, cmd_mac, cmd_read, cmds, rows, cols, start):
+              reads_per_pass, macs_per_col, base_row, cmd_gb, cmd_mac, cmd_read, cmds, rows, cols, start):
     """Write one GEMV's commands for one channel from position `start`; returns the next position.
 
     Order: for each input chunk that fits the global buffer, write it there, then for each pass of
     `banks` output rows (one per bank) MAC across the chunk's weight columns and read the partial sums
-    out. Weights of pass p, chunk c lie in consecutive columns from column ((p * chunks + c) * chunk
+    out; each column takes ``macs_per_col`` MACs in a row (its weights over the unit's MAC lanes). Weights of
+    pass p, chunk c lie in consecutive columns from column ((p * chunks + c) * chunk
     columns) of `base_row`, wrapping into the following rows.
     """
     passes = (out_rows + banks - 1) // banks
@@ -46,10 +47,11 @@ def gemv_fill(out_rows, in_elems, banks, cols_per_row, weights_per_col, gb_input
             first = (p * chunks + c) * cols_full
             for k in range(ncols):
                 col = first + k
-                cmds[i] = cmd_mac
-                rows[i] = base_row + col // cols_per_row
-                cols[i] = col % cols_per_row
-                i += 1
+                for _ in range(macs_per_col):
+                    cmds[i] = cmd_mac
+                    rows[i] = base_row + col // cols_per_row
+                    cols[i] = col % cols_per_row
+                    i += 1
             for k in range(reads_per_pass):
                 cmds[i] = cmd_read
                 rows[i] = 0

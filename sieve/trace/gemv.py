@@ -8,12 +8,13 @@ input sit in consecutive columns (wrapping into the next rows), at the same row 
 and every channel. The stream of one GEMV::
 
     for each input chunk that fits the global buffer:      WRGB x (chunk bytes / column bytes)
-        for each pass of `banks` output rows:             MAC16 x (chunk columns), RDMAC16 x reads
+        for each pass of `banks` output rows:             MAC16 x (chunk columns x MAC slots per column),
+                                                          RDMAC16 x reads
     (ACT16 / PREA are inserted by the executor whenever the next MAC needs another row)
 
-Partial sums of several chunks are read out and added on the GPU. The units consume one column per
-MAC whatever the weight format (the paper's one op per byte read): a column holds 16 bf16, 32 fp8 or
-64 MXFP4 weights.
+Partial sums of several chunks are read out and added on the GPU. Each bank's unit has
+``hw.pim.mac_lanes_per_bank`` bf16 MAC lanes; a column holds 16 bf16, 32 fp8 or 64 MXFP4 weights, so with
+16 lanes it takes 1, 2 or 4 MAC slots: that many MACs of the same column, back to back.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ class PIMGeometry:
     column_bytes: int
     rows: int
     global_buffer_bytes: int
+    mac_lanes: int
+    """bf16 MAC lanes per bank unit (``hw.pim.mac_lanes_per_bank``)."""
     cmd_gb: int
     cmd_mac: int
     cmd_read: int
@@ -56,6 +59,7 @@ class PIMGeometry:
         c = hw.pim.commands
         return cls(banks=hw.banks_per_pim_channel, cols_per_row=std.columns, column_bytes=std.column_bytes,
                    rows=std.rows, global_buffer_bytes=hw.pim.global_buffer_bytes,
+                   mac_lanes=hw.pim.mac_lanes_per_bank,
                    cmd_gb=dev.cmd_id(c.global_buffer_write), cmd_mac=dev.cmd_id(c.all_bank_mac),
                    cmd_read=dev.cmd_id(c.mac_result_read))
 
@@ -84,6 +88,10 @@ class GemvShape:
             raise LayoutError(f"weight format {self.weight_format!r} is not known; allowed: {sorted(WEIGHT_FORMATS)}")
         return int(geom.column_bytes / WEIGHT_FORMATS[self.weight_format])
 
+    def macs_per_col(self, geom: PIMGeometry) -> int:
+        """MAC slots one column of this format takes: its weights over the unit's MAC lanes."""
+        return -(-self.weights_per_col(geom) // geom.mac_lanes)
+
     def rows_used(self, geom: PIMGeometry) -> int:
         """DRAM rows per bank this slice occupies."""
         return int(K.rows_used(self.out_rows, self.in_elems, geom.banks, geom.cols_per_row,
@@ -101,13 +109,14 @@ def gemv_stream(geom: PIMGeometry, shape: GemvShape, *, repeat: int = 1, base_ro
         raise LayoutError(
             f"a {shape.out_rows} x {shape.in_elems} {shape.weight_format} slice needs {used} rows per bank "
             f"from row {base_row}; a bank has {geom.rows} rows")
+    slots = shape.macs_per_col(geom)
     n, _, _ = K.gemv_counts(shape.out_rows, shape.in_elems, geom.banks, geom.cols_per_row, wpc, geom.gb_inputs,
-                            geom.inputs_per_write, geom.reads_per_pass)
+                            geom.inputs_per_write, geom.reads_per_pass, slots)
     cmds, rows, cols = K.empty_stream(n * repeat)
     pos = 0
     for _ in range(repeat):
         pos = K.gemv_fill(shape.out_rows, shape.in_elems, geom.banks, geom.cols_per_row, wpc, geom.gb_inputs,
-                          geom.inputs_per_write, geom.reads_per_pass, base_row, geom.cmd_gb, geom.cmd_mac,
+                          geom.inputs_per_write, geom.reads_per_pass, slots, base_row, geom.cmd_gb, geom.cmd_mac,
                           geom.cmd_read, cmds, rows, cols, pos)
     assert pos == len(cmds)
     return cmds, rows, cols

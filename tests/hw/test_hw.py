@@ -63,7 +63,7 @@ def test_compose_other_parts():
     (["hw.gpu.kernel_launch_s=-1e-6"], "hw.gpu.kernel_launch_s must be >= 0, got -1e-06"),
     (["hw.memory.standard=hbm3"], "hw.pim.commands.all_bank_activate = 'ACT16' is not a command of memory standard 'hbm3'"),
     (["hw.memory.standard=ddr9"], "unknown DRAM standard 'ddr9'"),
-    (["hw.pim.multipliers_per_bank=8"], "8 multipliers x 2 B = 16 B per MAC, but a column of hbm3e_aim is 32 B"),
+    (["hw.pim.mac_lanes_per_bank=12"], "mac_lanes_per_bank=12 must divide the 16 bf16 weights of a 32-byte column of hbm3e_aim"),
 ])
 def test_bad_overrides(overrides, message):
     with pytest.raises(HardwareError) as e:

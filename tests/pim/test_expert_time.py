@@ -101,3 +101,55 @@ def test_generated_streams_obey_the_protocol(hw_name, shape):
     session.run(cmds, np.zeros((len(cmds), len(hw.standard.levels)), dtype=np.int64), rows, cols, auto_prereq=True)
     log = hw.pim_device.log_of(session.engine)
     assert not check_log(hw.standard, log)
+
+
+# ---- one compute rule for every weight format: bf16 MAC lanes per bank ------------------------------
+
+@pytest.mark.parametrize("fmt, slots", [("bf16", 1), ("fp8", 2), ("mxfp4", 4)])
+def test_a_column_of_a_narrower_format_takes_proportionally_more_mac_slots(aim, fmt, slots):
+    # 16 bf16 lanes per bank; a 32-byte column holds 16 bf16, 32 fp8 or 64 MXFP4 weights.
+    geom = PIMGeometry.of(aim)
+    assert aim.pim.mac_lanes_per_bank == 16 and geom.column_bytes == 32
+    names = aim.standard.command_names
+    # 24 output rows (one pass over 24 banks), 1024 inputs: 64 / 32 / 16 columns per pass, `slots` MACs each
+    cmds, rows, cols = gemv_stream(geom, GemvShape(24, 1024, fmt))
+    seq = np.array([names[c] for c in cmds])
+    columns = 1024 * 2 // 32 // slots
+    assert (seq == "MAC16").sum() == columns * slots == 64
+    mac_cols = cols[seq == "MAC16"]
+    assert list(mac_cols[:2 * slots]) == [0] * slots + [1] * slots  # each column's MACs back to back
+
+
+@pytest.mark.parametrize("fmt", ["bf16", "fp8", "mxfp4"])
+def test_streams_peak_and_roofline_prior_agree_for_every_format(aim, fmt):
+    """The MAC slots in the simulated stream, the PIM peak (hw) and Sieve's roofline prior all count
+    2 FLOP per lane per MAC: for a slice that fills every bank and column, the stream's MAC count at the
+    peak MAC rate is the roofline, and no expert simulates faster than its roofline."""
+    import dataclasses
+
+    from sieve.pim.expert import roofline_prior_s
+
+    spec = dataclasses.replace(modelmod.load("qwen3_30b_a3b"), expert_weight_format=fmt)
+    geom = PIMGeometry.of(aim)
+    # one 24 x 2048 GEMV: 24 * 2048 weights = 24 * 2048 * 2 FLOP at 2 * 16 lanes * 24 banks FLOP per MAC
+    cmds, _, _ = gemv_stream(geom, GemvShape(24, 2048, fmt))
+    macs = int((cmds == geom.cmd_mac).sum())
+    assert macs * 2 * aim.pim.mac_lanes_per_bank * geom.banks == 24 * 2048 * 2
+    mac_s = aim.mac_interval_ticks * aim.standard.tick_ns * 1e-9
+    per_channel_peak = 2 * aim.pim.mac_lanes_per_bank * geom.banks / mac_s
+    assert aim.pim_peak_flops_per_gpu == pytest.approx(per_channel_peak * aim.pim_channels_per_gpu, rel=1e-12)
+    r = expert_time(aim, spec, 8, details=True)
+    prior = roofline_prior_s(aim, spec, 8)
+    # the stream's roofline (its MAC slots at the peak rate) is the prior up to the padding of partial columns
+    assert r.roofline_seconds == pytest.approx(prior, rel=0.03)
+    assert r.busy_seconds >= prior * 0.97
+
+
+def test_mxfp4_experts_are_not_faster_than_bf16_ones_on_pim(aim):
+    """Compute-bound at equal MAC slots: an MXFP4 expert reads a quarter of the bytes but needs the same
+    MACs, so it takes at most as long as the bf16 one and not much less (it opens a quarter of the rows)."""
+    import dataclasses
+
+    base = modelmod.load("gpt_oss_120b")
+    t = {fmt: expert_time(aim, dataclasses.replace(base, expert_weight_format=fmt), 4) for fmt in ("bf16", "mxfp4")}
+    assert 0.6 <= t["mxfp4"] / t["bf16"] <= 1.0

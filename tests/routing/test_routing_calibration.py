@@ -67,17 +67,23 @@ def test_borrowed_presets_share_their_donor_geometry():
         assert donor in a.basis
 
 
-def test_report_statistics_the_paper_gives_elsewhere():
-    """Figures the fit does not target, printed for comparison (see the YAML basis notes)."""
+def test_activated_fraction_targets():
+    """Beside the token-count bins, the presets reproduce the fraction of a layer's experts that are
+    activated (median over layers): GPT-OSS 46-50% at B=256 (the paper's act-ratio of 47.9% less its ~2% of
+    non-expert parameters), Mixtral-8x22B all experts by B=16 (within the 3 pp tolerance)."""
+    oss = measure("gpt_oss_120b", [256])[256]["layer_active_fraction"]
+    assert 0.46 <= oss <= 0.50
+    mixtral = measure("mixtral_8x22b", [1, 16])
+    assert mixtral[16]["layer_active_fraction"] >= 1.0 - TOLERANCE_PP / 100
+    assert mixtral[1]["layer_active_fraction"] == 2 / 8  # top-2 of 8 with one token
+    # Qwen3-Next "behaves like GPT-OSS" in the paper's words; its bins fix the preset, which activates more
+    nxt = measure("qwen3_next_80b_a3b", [256])[256]["layer_active_fraction"]
+    print(f"\nlayer_active_fraction at B=256: gpt_oss_120b {oss:.3f}, qwen3_next_80b_a3b {nxt:.3f}; "
+          f"mixtral_8x22b at B=16 {mixtral[16]['layer_active_fraction']:.3f}")
+    assert nxt > 0.5
+
+
+def test_qwen3_next_single_token_share_at_small_batch():
+    """A figure the fit does not target: single-token (GEMV) experts at B=4, paper 92.5%."""
     nxt = measure("qwen3_next_80b_a3b", [4])[4]
-    print(f"\nqwen3_next_80b_a3b B=4: single-token (GEMV) experts {nxt['frac_1'] * 100:.1f}% (paper 92.5%)")
-    oss = model.load("gpt_oss_120b")
-    for b in (1, 256):
-        st = routing.stats(routing.expert_counts(routing.generate(oss, b, 20, seed=0), oss.num_experts), model=oss)
-        print(f"gpt_oss_120b B={b}: act_ratio {st['act_ratio'] * 100:.1f}% (paper {2.4 if b == 1 else 47.9}%)")
-    mx = model.load("mixtral_8x22b")
-    for b in (1, 16):
-        st = routing.stats(routing.expert_counts(routing.generate(mx, b, 50, family="uniform", seed=0), 8), model=mx)
-        print(f"mixtral_8x22b B={b} (uniform routing): act_ratio {st['act_ratio'] * 100:.1f}% "
-              f"(paper {25.0 if b == 1 else 100.0}%)")
-    assert 0.0 < nxt["frac_1"] <= 1.0
+    assert abs(nxt["frac_1"] - 0.925) * 100 <= TOLERANCE_PP

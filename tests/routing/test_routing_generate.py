@@ -171,3 +171,18 @@ def test_other_bad_input():
         routing.generate(tiny(), 4, 1, seed=0)
     with pytest.raises(model.ModelSpecError, match="top_k=9 exceeds num_experts=8"):
         routing.generate(tiny(num_experts=8, top_k=9), 4, 1, family="uniform", seed=0)
+
+
+def test_lognormalidle_never_chooses_its_idle_ranks():
+    import sieve.model as model
+    from sieve.routing.families import rank_probabilities
+
+    # sigma 0: the live ranks share the mass evenly; round(0.25 * 8) = 2 idle ranks
+    p = rank_probabilities("lognormalidle", {"sigma": 0.0, "idle_fraction": 0.25}, 8, 1, np.random.default_rng(0))
+    assert p.tolist() == [[1 / 6] * 6 + [0.0, 0.0]]
+    spec = model.load("gpt_oss_120b")  # 128 experts, top-4: 64 idle experts per layer, never picked
+    r = routing.generate(spec, 256, 3, family="lognormalidle", sigma=0.0, idle_fraction=0.5, seed=1, drift=0.0)
+    counts = routing.expert_counts(r, spec.num_experts)
+    assert ((counts.sum(axis=0) > 0).sum(axis=-1) == 64).all()
+    with pytest.raises(routing.RoutingError, match="leaves 1 experts that can be chosen; gpt_oss_120b routes each token to 4"):
+        routing.generate(spec, 4, 1, family="lognormalidle", sigma=1.0, idle_fraction=0.99, seed=1)

@@ -77,6 +77,8 @@ def test_fig10_and_fig11_tables(tmp_path):
     (["fig9", "--variant", "siv:sched.params.alpha=0.3"], "unknown scheduler 'siv'"),
     (["fig9", "--variant", "sieve:sched.params.ema=0.3"], "unknown config key 'sched.params.ema'"),
     (["fig9", "--model", "deepseek", "--gpus", "1"], "GB short per GPU"),
+    (["paper", "--model", "qwen3_30b_a3b"], "paper runs the paper's fixed grid; --model cannot change it"),
+    (["fig9", "--quick"], "--quick and --readme belong to 'paper'"),
 ])
 def test_bad_arguments(tmp_path, args, message):
     p = _cli(*args, "--out", str(tmp_path), cwd=tmp_path)
@@ -87,12 +89,13 @@ def test_bad_arguments(tmp_path, args, message):
 
 def test_a_variant_is_one_more_labelled_curve(tmp_path):
     p = _cli("fig9", "--model", "qwen3_30b_a3b", "--out", str(tmp_path), "--scheds", "sieve",
-             "--variant", "sieve:sched.params.overhead_s=0,sched.params.alpha=0.3", *FAST, "--no-plot", cwd=tmp_path)
+             "--variant", "sieve:sched.params.overhead=flat,sched.params.fast_path=false,sched.params.alpha=0.3",
+             *FAST, "--no-plot", cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     t = pd.read_csv(tmp_path / "fig9_qwen3_30b_a3b.csv").set_index(["sched", "batch_size"])["tpot_s"]
-    label = "sieve[overhead_s=0,alpha=0.3]"
+    label = "sieve[overhead=flat,fast_path=false,alpha=0.3]"
     assert set(t.index.get_level_values(0)) == {"sieve", label}
-    # 48 MoE layers no longer pay the scheduler's 20 us each
-    for b in (1, 8):
-        assert t[label, b] < t["sieve", b] - 47 * 20e-6
+    # 48 MoE layers pay a flat 20 us each instead of at most 2 + 18 * 8 / 256 us (8 experts at B = 1, 64 at 8)
+    for b, n in ((1, 8), (8, 64)):
+        assert t[label, b] > t["sieve", b] + 47 * (20e-6 - (2e-6 + 18e-6 * n / 256))
     assert reproduce.parse_variant("pimoe:sched.params.overhead_s=2e-5").label == "pimoe[overhead_s=2e-5]"

@@ -133,6 +133,10 @@ def test_paper_experiment_presets_set_the_papers_machine(model, gpus, over):
     assert model in paper_models()
     cfg = rt.compose([f"+experiment=paper_{model}"])
     assert (cfg.hw.name, cfg.model.name, cfg.num_gpus, cfg.allow_over_capacity) == ("aim", model, gpus, over)
+    # the paper's runs are bf16 throughout (its GPU counts are the bf16 footprints); the model presets are not
+    assert (cfg.model.weight_format, cfg.model.expert_weight_format) == ("bf16", "bf16")
+    if model == "gpt_oss_120b":
+        assert rt.compose(["+hw=aim", f"+model={model}"]).model.expert_weight_format == "mxfp4"
     # a multirun sweeps Figure 9's grid; every value is checked before the first job
     tried = {o for job in sweep_checks([f"+experiment=paper_{model}"]) for o in job}
     assert {f"sched={s}" for s in ("noexp", "allexp", "pimoe", "sieve", "gpu_only")} <= tried

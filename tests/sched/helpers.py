@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sieve.sched import LayerView
+from sieve.sched import ExpertPhase, LayerView
 
 
 def per_expert_gpu(seconds_per_expert: float, base: float = 0.0):
@@ -18,6 +18,11 @@ def per_token(seconds_per_token: float, fixed: float = 0.0):
 
 
 def view(counts, *, gpu=per_expert_gpu(1.0), roofline=per_token(1.0), **kwargs) -> LayerView:
+    """A view; unless given, its expert phase has GPU and PIM free at once and the GPU experts cost ``gpu``,
+    and the GPU's kernel launch is 2 µs."""
+    kwargs.setdefault("expert_phase", None if not callable(gpu) else ExpertPhase(gpu_ready_s=0.0, pim_ready_s=0.0, pim_fixed_s=0.0,
+                                                  gpu_expert_time=gpu))
+    kwargs.setdefault("kernel_launch_s", 2e-6)
     return LayerView(counts=np.asarray(counts), gpu_time=gpu, pim_roofline=roofline, **kwargs)
 
 

@@ -40,7 +40,7 @@ def test_unknown_scheduler_lists_the_valid_ones():
 
 
 def test_unknown_parameter_lists_the_accepted_ones():
-    with pytest.raises(SchedulerError, match="alpha, on_comm_tie, overhead_s"):
+    with pytest.raises(SchedulerError, match="alpha, on_comm_tie, objective, overhead, overhead_s"):
         make("sieve", alfa=0.3)
 
 
@@ -139,6 +139,8 @@ def test_bad_view(kwargs, message):
 
 def test_bad_cost_function_results_are_caught():
     with pytest.raises(SchedulerError, match="gpu_time"):
+        make("sieve", objective="attention_sum").place(view([1, 2], gpu=lambda c: -1.0))
+    with pytest.raises(SchedulerError, match="gpu_expert_time"):
         make("sieve").place(view([1, 2], gpu=lambda c: -1.0))
     with pytest.raises(SchedulerError, match="pim_roofline"):
         make("sieve").place(view([1, 2], roofline=lambda n: math.inf))

@@ -29,8 +29,24 @@ def test_config_options_match_the_registry():
 def test_sieve_defaults():
     with initialize_config_dir(version_base=None, config_dir=str(CONF)):
         sched = from_config(compose(overrides=["+sched=sieve"]).sched)
-    assert sched.params == {"alpha": 0.5, "on_comm_tie": "balance", "overhead_s": 20e-6, "objective": "paper",
-                            "comm_aware": True, "attention_aware": True, "learned_costs": True}
+    assert sched.params == {"alpha": 0.5, "on_comm_tie": "balance", "objective": "expert_phase", "overhead": "scaled",
+                            "overhead_s": 20e-6, "kernel_launch_s": None, "fast_path": True, "adaptive": False,
+                            "adaptive_recheck": 8,
+                            "comm_aware": True, "attention_aware": True, "learned_costs": True, "attention": "auto"}
+
+
+def test_python_defaults_are_the_config_file():
+    """One source for each default: the constructor's defaults are read from conf/sched/sieve.yaml, and the
+    launch cost comes from the GPU preset in a composed config."""
+    from sieve.sched import Sieve, make
+
+    with initialize_config_dir(version_base=None, config_dir=str(CONF)):
+        cfg = compose(overrides=["+sched=sieve", "+hw=aim"])
+    assert make("sieve").params == {**from_config(cfg.sched).params, "kernel_launch_s": None}
+    assert from_config(cfg.sched).params["kernel_launch_s"] == cfg.hw.gpu.kernel_launch_s
+    import inspect
+    defaults = {k: p.default for k, p in inspect.signature(Sieve.__init__).parameters.items() if k != "self"}
+    assert defaults == make("sieve").params
 
 
 def test_bad_configs():
