@@ -19,7 +19,8 @@ Tables (pandas DataFrames, one row per observation; times in seconds):
 
 ``summary`` (a dict, ``summary.json``): ``model, hw, sched, batch_size, num_gpus, sub_batches, decode_steps,
 prefill_requests, seed, routing, tpot_s, tokens_per_s_per_user, tokens_per_s_per_gpu, gpu_busy, pim_busy, nvlink_busy,
-sched_busy, pim_expert_share, pim_token_share, memory_per_gpu_gb, memory_capacity_gb``, and the critical path's
+sched_busy, pim_expert_share, pim_token_share, pim_attention_share`` (the share of layer rows whose decode
+attention ran on PIM), ``memory_per_gpu_gb, memory_capacity_gb``, and the critical path's
 share of the run time per kind of task, ``critical_<kind>`` for each kind of :data:`sieve.runtime.graph.KINDS`
 (``pim_attention, pim_experts, handoff, gpu_experts, gpu_other, nvlink, sched``; they add up to 1).
 Busy fractions are of the run time, averaged over GPUs (and channels for PIM).
@@ -126,6 +127,7 @@ class RunResult:
             "sched_busy": busy["sched"] / (G * total),
             "pim_expert_share": _share(moe["experts_on_pim"].sum(), moe["experts_active"].sum()),
             "pim_token_share": _share(moe["tokens_on_pim"].sum(), moe["tokens"].sum()),
+            "pim_attention_share": _share((layers["attention_on"] == "pim").sum(), len(layers)),
             "memory_per_gpu_gb": sim.memory.total / 1e9,
             "memory_capacity_gb": sim.memory.capacity / 1e9,
         }
@@ -146,7 +148,8 @@ class RunResult:
             f"{s['tokens_per_s_per_user']:.1f} tokens/s/user   {s['tokens_per_s_per_gpu']:.1f} tokens/s/GPU",
             f"  busy: GPU {s['gpu_busy']:.1%}   PIM {s['pim_busy']:.1%}   NVLink {s['nvlink_busy']:.1%}",
             "  critical path: " + critical_line(s),
-            f"  on PIM: {s['pim_expert_share']:.1%} of activated experts, {s['pim_token_share']:.1%} of their tokens",
+            f"  on PIM: {s['pim_expert_share']:.1%} of activated experts, {s['pim_token_share']:.1%} of their tokens; "
+            f"decode attention in {s['pim_attention_share']:.0%} of layers (the rest on the GPU)",
             f"  memory per GPU {s['memory_per_gpu_gb']:.1f} of {s['memory_capacity_gb']:.1f} GB",
         ])
 
