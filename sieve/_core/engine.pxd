@@ -68,6 +68,7 @@ cdef class TimingEngine:
 
     cdef int64_t node_of(self, int level, const int64_t* addr) noexcept nogil
     cdef int64_t timing_ready(self, int cmd, const int64_t* addr) noexcept nogil
+    cdef int64_t timing_ready_from(self, int cmd, const int64_t* addr, int64_t* slot) noexcept nogil
     cdef int64_t align(self, int cmd, int64_t tick) noexcept nogil
     cdef int64_t earliest_at_or_after(self, int cmd, const int64_t* addr, int64_t floor) noexcept nogil
     cdef int row_state(self, int cmd, const int64_t* addr, int64_t row) noexcept nogil

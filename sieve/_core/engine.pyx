@@ -134,6 +134,25 @@ cdef class TimingEngine:
                 t = imax(t, self.ready[(self.level_offset[l] + n) * C + cmd])
         return t
 
+    cdef int64_t timing_ready_from(self, int cmd, const int64_t* addr, int64_t* slot) noexcept nogil:
+        """`timing_ready`, and in `slot` the entry of the ready table that sets it (the highest level's on a
+        tie), or -1 when nodes below the command's scope take part. Ready ticks only grow, so until
+        that entry passes a tick the command stays illegal there, whatever the other levels say."""
+        cdef int scope = self.cmd_scope[cmd]
+        cdef int C = self.num_commands
+        cdef int64_t t = -1, k, idx = 0
+        cdef int l
+        for l in range(scope + 1):
+            idx = idx * self.fanout[l] + addr[l]
+            k = (self.level_offset[l] + idx) * C + cmd
+            if self.ready[k] > t:
+                t = self.ready[k]
+                slot[0] = k
+        if self.cmd_next_levels[cmd] >> (scope + 1):
+            slot[0] = -1
+            return self.timing_ready(cmd, addr)
+        return t
+
     cdef inline int64_t align(self, int cmd, int64_t tick) noexcept nogil:
         """Round `tick` up to a tick on which `cmd` may issue (column commands on the rising edge)."""
         cdef int64_t phase = self.cmd_phase[cmd]
