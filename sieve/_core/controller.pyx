@@ -17,7 +17,8 @@ Semantics (documented for users in ``sieve.dram.requests``):
   command issues. Writes are served when the write queue is above the high watermark or no read waits,
   until it falls below the low watermark while reads wait.
 * Hit / miss / conflict is judged from the bank state when a request's first command issues.
-* A read completes ``read_latency`` ticks after its RD; a write ``write_latency`` ticks after its WR.
+* A read completes ``read_latency`` ticks after its RD. A write completes when its WR issues
+  (``write_done_at_issue``, Ramulator 2's semantics), or else ``write_latency`` ticks after it.
   A read to an address with a write still queued is forwarded (completes one tick after arrival);
   a write to an address already queued for writing is merged into it (completes on arrival).
 
@@ -178,7 +179,7 @@ cdef class Controller:
     def __init__(self, TimingEngine eng, tables, const int64_t[:, ::1] addr, const int64_t[::1] row,
                  const int64_t[::1] col, const uint8_t[::1] kind, const uint64_t[::1] key,
                  int queue_size=32, int priority_size=1568, double wr_high=0.8, double wr_low=0.2,
-                 bint refresh=False):
+                 bint refresh=False, bint write_done_at_issue=True):
         n = addr.shape[0]
         self.eng = eng
         self.L = eng.num_levels
@@ -194,7 +195,7 @@ cdef class Controller:
         self.read_cmd = tables.read_cmd
         self.write_cmd = tables.write_cmd
         self.read_lat = tables.read_latency_ticks
-        self.write_lat = tables.write_latency_ticks
+        self.write_lat = 0 if write_done_at_issue else tables.write_latency_ticks
         self.ref_cmd = tables.refresh_cmd if refresh else -1
         self.ref_level = tables.refresh_level
         self.ref_interval = tables.refresh_interval_ticks

@@ -11,6 +11,13 @@ powers of two are peeled off by division. An address at or beyond the device's c
 The controller's semantics are listed in ``sieve._core.controller``; they follow Ramulator 2's HBM3
 controller (FR-FCFS oldest-ready-first, open page, 32-entry read and write queues, requests past their
 ACT served first, all-bank refresh per pseudo-channel).
+
+When a write counts as complete is a choice of the controller model (``write_completion``):
+
+* ``"issue"`` (default): when its WR issues, as Ramulator 2's controller calls a write's callback
+  (no write latency is added). This is the semantics of the reference figures.
+* ``"data"``: when its last data beat is on the bus, ``write_latency`` (``nCWL + nBL`` on HBM3) after
+  the WR. A write-heavy trace's total grows by at most that latency.
 """
 
 from __future__ import annotations
@@ -29,9 +36,11 @@ from .device import REFRESH_MODES, Device
 from .spec import StandardError
 from .stats import bank_table
 
-__all__ = ["TraceError", "Trace", "read_trace", "map_addresses", "RequestResult", "run_requests", "MAPPINGS"]
+__all__ = ["TraceError", "Trace", "read_trace", "map_addresses", "RequestResult", "run_requests", "MAPPINGS",
+           "WRITE_COMPLETIONS"]
 
 MAPPINGS = ("RoBaRaCoCh",)
+WRITE_COMPLETIONS = ("issue", "data")  # when a write completes: at its WR, or at its last data beat
 
 
 class TraceError(ValueError):
@@ -166,9 +175,13 @@ def run_requests(
     refresh: str = "off",
     mapping: str = "RoBaRaCoCh",
     queue_size: int = 32,
+    write_completion: str = "issue",
     log: bool = False,
 ):
-    """Run a request trace. Returns a :class:`RequestResult` (and the command log when ``log``)."""
+    """Run a request trace. Returns a :class:`RequestResult` (and the command log when ``log``).
+
+    ``write_completion`` is ``"issue"`` (a write completes when its WR issues, as in Ramulator 2) or
+    ``"data"`` (at WR + ``write_latency``); see the module docstring."""
     device = Device(device) if isinstance(device, str) else device
     if not isinstance(trace, Trace):
         trace = read_trace(trace)
@@ -181,10 +194,13 @@ def run_requests(
         raise StandardError(f"standard {device.standard.name!r} declares no refresh command")
     if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size <= 0:
         raise StandardError(f"queue_size must be a positive integer, got {queue_size!r}")
+    if write_completion not in WRITE_COMPLETIONS:
+        raise StandardError(f"write_completion {write_completion!r} is not one of {', '.join(WRITE_COMPLETIONS)}")
     addr, row, col = map_addresses(device, trace, mapping)
     eng = device.engine(logging=log)
     ctl = _controller.Controller(eng, tables, addr, row, col, trace.is_write, trace.addr,
-                                 queue_size=queue_size, refresh=refresh != "off")
+                                 queue_size=queue_size, refresh=refresh != "off",
+                                 write_done_at_issue=write_completion == "issue")
     t0 = time.perf_counter()
     ctl.run()
     wall = time.perf_counter() - t0

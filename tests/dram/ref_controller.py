@@ -28,7 +28,8 @@ class Req:
 
 
 def run_reference(device: Device, addr: np.ndarray, row, col, is_write, key, *, queue_size: int = 32,
-                  refresh: bool = False, wr_high: float = 0.8, wr_low: float = 0.2):
+                  refresh: bool = False, wr_high: float = 0.8, wr_low: float = 0.2,
+                  write_done_at_issue: bool = True):
     std = device.standard
     t = device.tables
     eng = device.engine(logging=True)
@@ -96,7 +97,10 @@ def run_reference(device: Device, addr: np.ndarray, row, col, is_write, key, *, 
             buf.remove(r)
             if buf is active[ch]:
                 active_per_bank[bank] -= 1
-            r.complete = clk + (t.write_latency_ticks if r.write else t.read_latency_ticks)
+            if r.write:
+                r.complete = clk if write_done_at_issue else clk + t.write_latency_ticks
+            else:
+                r.complete = clk + t.read_latency_ticks
         elif std.command(cmd).opens_row:
             buf.remove(r)
             active[ch].append(r)

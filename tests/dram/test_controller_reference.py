@@ -38,9 +38,12 @@ def test_controller_matches_reference(case):
     rng = np.random.default_rng(500 + case)
     queue = (4, 8, 32)[(case // 3) % 3]
     trace = _trace(dev.standard, rng, int(rng.integers(100, 300)))
-    res, log = run_requests(dev, trace, refresh="allbank" if refresh else "off", queue_size=queue, log=True)
+    completion = "data" if case % 4 == 2 else "issue"
+    res, log = run_requests(dev, trace, refresh="allbank" if refresh else "off", queue_size=queue,
+                            write_completion=completion, log=True)
     addr, row, col = map_addresses(dev, trace)
-    ref, ref_log = run_reference(dev, addr, row, col, trace.is_write, trace.addr, queue_size=queue, refresh=refresh)
+    ref, ref_log = run_reference(dev, addr, row, col, trace.is_write, trace.addr, queue_size=queue, refresh=refresh,
+                                  write_done_at_issue=completion == "issue")
     got = list(zip(res.per_request.complete_ck * dev.standard.ticks_per_ck, res.per_request.outcome))
     want = [(r.complete, r.outcome) for r in ref]
     assert got == want
