@@ -36,6 +36,7 @@ rows marks the entries of the banks it touches stale, so they recompute their ne
 keep arrival order, so the first legal entry of a slot is its oldest and the scan of that slot stops.
 """
 
+cimport cython
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memmove
@@ -87,9 +88,14 @@ cdef struct Entry:
 
 
 cdef struct Buffer:
-    Entry* ent          # [cap] in buffer order: arrival order for queues, ACT order for the active buffer
-    int64_t* bound      # [cap] STALE, or a tick before which the entry's command cannot issue
-    int64_t* bank       # [cap] copy of ent[i].bank, swept when a bank changes
+    Entry* ent          # [cap] entries, each in a fixed slot while it stays in the buffer
+    int32_t* slot       # [cap] slot of the entry at each position, in buffer order: arrival order for
+                        # queues, ACT order for the active buffer
+    int32_t* free       # [cap] a stack of free slots
+    int64_t nfree
+    int64_t* bound      # [cap] by position: STALE, or a tick before which the entry's command cannot issue
+    int64_t* bank       # [cap] by position: the entry's flat bank id, swept when a bank changes
+    int64_t low         # at or below every entry's bound: while it lies ahead, a scan reads nothing
     int64_t len
     int64_t cap
 
@@ -106,9 +112,15 @@ cdef inline void pick_reset(Pick* p) noexcept nogil:
     p.arrive = NEVER
 
 
+cdef inline Entry* entry_at(Buffer* b, int64_t pos) noexcept nogil:
+    return &b.ent[b.slot[pos]]
+
+
 cdef inline void buffer_remove(Buffer* b, int64_t pos) noexcept nogil:
     cdef int64_t tail = b.len - 1 - pos
-    memmove(&b.ent[pos], &b.ent[pos + 1], tail * sizeof(Entry))
+    b.free[b.nfree] = b.slot[pos]
+    b.nfree += 1
+    memmove(&b.slot[pos], &b.slot[pos + 1], tail * sizeof(int32_t))
     memmove(&b.bound[pos], &b.bound[pos + 1], tail * sizeof(int64_t))
     memmove(&b.bank[pos], &b.bank[pos + 1], tail * sizeof(int64_t))
     b.len -= 1
@@ -116,12 +128,16 @@ cdef inline void buffer_remove(Buffer* b, int64_t pos) noexcept nogil:
 
 cdef inline Entry* buffer_push(Buffer* b) noexcept nogil:
     """Append a stale entry (the caller fills it) and return it."""
-    cdef Entry* e = &b.ent[b.len]
+    b.nfree -= 1
+    b.slot[b.len] = b.free[b.nfree]
+    cdef Entry* e = &b.ent[b.slot[b.len]]
     b.bound[b.len] = STALE
+    b.low = STALE
     b.len += 1
     return e
 
 
+@cython.final
 cdef class Controller:
     cdef TimingEngine eng
     cdef int L
@@ -151,6 +167,8 @@ cdef class Controller:
     # per-channel buffers: channel ch owns buffers [ch * NUM_BUFFERS, (ch + 1) * NUM_BUFFERS)
     cdef Buffer* buffers
     cdef Entry* ent_pool
+    cdef int32_t* slot_pool
+    cdef int32_t* free_pool
     cdef int64_t* bound_pool
     cdef int64_t* bank_pool
     cdef int64_t[:, ::1] prio          # refresh node ids (at ref_level)
@@ -167,12 +185,16 @@ cdef class Controller:
     def __cinit__(self):
         self.buffers = NULL
         self.ent_pool = NULL
+        self.slot_pool = NULL
+        self.free_pool = NULL
         self.bound_pool = NULL
         self.bank_pool = NULL
 
     def __dealloc__(self):
         free(self.buffers)
         free(self.ent_pool)
+        free(self.slot_pool)
+        free(self.free_pool)
         free(self.bound_pool)
         free(self.bank_pool)
 
@@ -235,19 +257,25 @@ cdef class Controller:
         caps[WRITE_QUEUE] = self.qcap
         caps[ACTIVE] = self.banks_per_ch
         cdef int64_t per_ch = caps[0] + caps[1] + caps[2]
-        cdef int64_t total = self.nch * per_ch, at = 0, ch
+        cdef int64_t total = self.nch * per_ch, at = 0, ch, i
         cdef int k
         self.buffers = <Buffer*>malloc(self.nch * NUM_BUFFERS * sizeof(Buffer))
         self.ent_pool = <Entry*>malloc(total * sizeof(Entry))
         self.bound_pool = <int64_t*>malloc(total * sizeof(int64_t))
         self.bank_pool = <int64_t*>malloc(total * sizeof(int64_t))
-        if self.buffers == NULL or self.ent_pool == NULL or self.bound_pool == NULL or self.bank_pool == NULL:
+        self.slot_pool = <int32_t*>malloc(total * sizeof(int32_t))
+        self.free_pool = <int32_t*>malloc(total * sizeof(int32_t))
+        if self.buffers == NULL or self.ent_pool == NULL or self.bound_pool == NULL or self.bank_pool == NULL \
+                or self.slot_pool == NULL or self.free_pool == NULL:
             raise MemoryError()
         for ch in range(self.nch):
             for k in range(NUM_BUFFERS):
                 self.buffers[ch * NUM_BUFFERS + k] = Buffer(
-                    ent=&self.ent_pool[at], bound=&self.bound_pool[at], bank=&self.bank_pool[at],
-                    len=0, cap=caps[k])
+                    ent=&self.ent_pool[at], slot=&self.slot_pool[at], free=&self.free_pool[at],
+                    nfree=caps[k], bound=&self.bound_pool[at], bank=&self.bank_pool[at],
+                    low=NEVER, len=0, cap=caps[k])
+                for i in range(caps[k]):
+                    self.free_pool[at + i] = caps[k] - 1 - i
                 at += caps[k]
 
     cdef inline Buffer* buffer(self, int64_t ch, int k) noexcept nogil:
@@ -291,40 +319,61 @@ cdef class Controller:
 
         An entry left undecided (its slot already has an older winner) keeps a bound at or before
         `clk`: a winner issues this tick, so the channel is evaluated again on the next one."""
-        cdef int64_t i, t, nxt = NEVER
+        cdef int64_t i, t, nxt = NEVER, low = NEVER, last_t = 0
         cdef Entry* e
-        cdef Pick* slot
-        cdef int cmd
+        cdef Entry* last = NULL
+        if b.low > clk:
+            # nothing due: every bound lies ahead
+            if next_tick != NULL and b.low < next_tick[0]:
+                next_tick[0] = b.low
+            return
         for i in range(b.len):
             t = b.bound[i]
+            if t <= clk:
+                e = entry_at(b, i)
+                if last != NULL and last_t > clk and e.bank == last.bank and e.row == last.row \
+                        and e.final == last.final:
+                    # Neighbours often target one row of one bank (streams): the same command, not
+                    # legal before the same tick.
+                    e.cmd = last.cmd
+                    e.gate = last.gate
+                    b.bound[i] = last_t
+                else:
+                    if t == STALE:
+                        e.cmd = self.eng.prerequisite(e.final, e.addr, e.row)
+                        e.gate = -1
+                        b.bound[i] = 0
+                    self.decide(b, i, clk, column, row)
+                    last = e
+                    last_t = b.bound[i]
+                t = b.bound[i]
+            low = imin(low, t)
             if t > clk:
-                if t < nxt:
-                    nxt = t
-                continue
-            e = &b.ent[i]
-            if t == STALE:
-                e.cmd = self.eng.prerequisite(e.final, e.addr, e.row)
-                e.gate = -1
-                b.bound[i] = 0
-            cmd = e.cmd
-            slot = column if self.cmd_bus[cmd] == BUS_COLUMN else row
-            if slot == NULL or e.arrive >= slot.arrive:
-                continue
-            if self.closes_active(cmd, e):
-                if self.cmd_scope[cmd] == self.L - 1:
-                    b.bound[i] = NEVER  # until its bank's last active request leaves (issue_request)
-                continue
-            t = self.legal_from(e, clk)
-            if t == clk:
-                slot.pos = i
-                slot.arrive = e.arrive
-                slot.cmd = cmd
-            else:
-                b.bound[i] = t
-                if t < nxt:
-                    nxt = t
+                nxt = imin(nxt, t)
+        b.low = low
         if next_tick != NULL and nxt < next_tick[0]:
             next_tick[0] = nxt
+
+    cdef inline void decide(self, Buffer* b, int64_t i, int64_t clk, Pick* column, Pick* row) noexcept nogil:
+        """Entry i of `b` is due and knows its command: make it its slot's pick if it is legal now and
+        older than the pick, or move its bound on. An entry that cannot win here stays due."""
+        cdef Entry* e = entry_at(b, i)
+        cdef int cmd = e.cmd
+        cdef Pick* slot = column if self.cmd_bus[cmd] == BUS_COLUMN else row
+        cdef int64_t t
+        if slot == NULL or e.arrive >= slot.arrive:
+            return
+        if self.closes_active(cmd, e):
+            if self.cmd_scope[cmd] == self.L - 1:
+                b.bound[i] = NEVER  # until its bank's last active request leaves (issue_request)
+            return
+        t = self.legal_from(e, clk)
+        if t == clk:
+            slot.pos = i
+            slot.arrive = e.arrive
+            slot.cmd = cmd
+        else:
+            b.bound[i] = t
 
     cdef void row_state_changed(self, int cmd, const int64_t* a) noexcept nogil:
         """Mark stale the entries of the banks `cmd` opened or closed: their next command changes."""
@@ -343,6 +392,7 @@ cdef class Controller:
             for i in range(b.len):
                 if <uint64_t>(b.bank[i] - first) < <uint64_t>count:
                     b.bound[i] = STALE
+                    b.low = STALE
 
     cdef bint update_write_mode(self, int64_t ch) noexcept nogil:
         """Returns True if the channel serves its write queue."""
@@ -384,7 +434,7 @@ cdef class Controller:
         """Issue `cmd` for the entry at `pos` of buffer `k` of channel ch."""
         cdef Buffer* b = self.buffer(ch, k)
         cdef Buffer* act
-        cdef Entry* e = &b.ent[pos]
+        cdef Entry* e = entry_at(b, pos)
         if not e.judged:
             self.judge(e)
         self.eng.issue(cmd, e.addr, e.row, e.col, clk)
@@ -486,7 +536,7 @@ cdef class Controller:
         cdef int64_t i
         cdef int l
         for i in range(wq.len):
-            if wq.ent[i].key == self.key[r]:
+            if entry_at(wq, i).key == self.key[r]:
                 self.absorb(r, clk)
                 return 1
         q = self.buffer(ch, READ_QUEUE if self.kind[r] == KIND_READ else WRITE_QUEUE)
