@@ -130,12 +130,17 @@ def _issue_preceding(probe: Probe, rule: Rule) -> int:
     return first
 
 
-@pytest.mark.parametrize("rule", RULES, ids=[f"{r.standard}: {r.name}" for r in RULES])
-def test_rule_on_the_engine(rule):
+def _preceded(rule: Rule) -> tuple[Device, Probe, int]:
+    """A device with the rule's preceding command(s) issued, and the tick the rule frees the next."""
     dev = Device(rule.standard)
     probe = Probe(dev)
     first = _issue_preceding(probe, rule)
-    expected = first + int(rule.distance(_timing(dev)))
+    return dev, probe, first + int(rule.distance(_timing(dev)))
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[f"{r.standard}: {r.name}" for r in RULES])
+def test_rule_on_the_engine(rule):
+    _, probe, expected = _preceded(rule)
     probe.assert_earliest_ready_at(rule.next, list(rule.next_addr), expected)
 
 
@@ -148,10 +153,7 @@ def _log_with_last_at(dev: Device, probe: Probe, tick: int):
 
 @pytest.mark.parametrize("rule", RULES, ids=[f"{r.standard}: {r.name}" for r in RULES])
 def test_rule_on_the_checker(rule):
-    dev = Device(rule.standard)
-    probe = Probe(dev)
-    first = _issue_preceding(probe, rule)
-    expected = first + int(rule.distance(_timing(dev)))
+    dev, probe, expected = _preceded(rule)
     probe.issue(rule.next, list(rule.next_addr), probe.earliest(rule.next, list(rule.next_addr), expected), ROW)
     timing_rules = lambda v: [x.rule for x in v if "odd ticks" not in x.rule and "even ticks" not in x.rule]
     on_time = check_log(dev.standard, _log_with_last_at(dev, probe, expected))
