@@ -19,8 +19,12 @@ Semantics (documented for users in ``sieve.dram.requests``):
 * Hit / miss / conflict is judged from the bank state when a request's first command issues.
 * A read completes ``read_latency`` ticks after its RD. A write completes when its WR issues
   (``write_done_at_issue``, Ramulator 2's semantics), or else ``write_latency`` ticks after it.
-  A read to an address with a write still queued is forwarded (completes one tick after arrival);
-  a write to an address already queued for writing is merged into it (completes on arrival).
+  A read to an address with a write still queued is forwarded and a write to an address already
+  queued for writing is merged into it; neither takes a queue slot. A merged write completes on
+  arrival. A forwarded read counts one tick of read latency, but it joins the back of the channel's
+  FIFO of reads in flight, which completes reads only from its head: it completes one tick after
+  arrival or with the last read issued before it, whichever is later.
+* The run lasts until the last request has completed (refresh continues until then).
 
 Nothing changes in a channel between two of its issues except arrivals, so a channel is evaluated
 only on ticks after a change and on the first tick a command of one of its requests can become legal;
@@ -176,6 +180,7 @@ cdef class Controller:
     cdef uint8_t[::1] write_mode
     cdef int64_t[::1] active_per_bank  # global bank id
     cdef int64_t[::1] next_event
+    cdef int64_t[::1] read_depart      # per channel: completion of the last RD issued
     cdef uint8_t[::1] dirty
     # results
     cdef public int64_t hits, misses, conflicts, forwarded, merged
@@ -248,6 +253,7 @@ cdef class Controller:
         self.write_mode = np.zeros(self.nch, dtype=np.uint8)
         self.active_per_bank = np.zeros(eng.num_banks, dtype=np.int64)
         self.next_event = np.full(self.nch, NEVER, dtype=np.int64)
+        self.read_depart = np.zeros(self.nch, dtype=np.int64)
         self.dirty = np.zeros(self.nch, dtype=np.uint8)
 
     def _allocate_buffers(self):
@@ -419,13 +425,14 @@ cdef class Controller:
             self.misses += 1
             self.outcome[e.r] = 1
 
-    cdef void complete_request(self, Entry* e, int cmd, int64_t clk) noexcept nogil:
+    cdef void complete_request(self, int64_t ch, Entry* e, int cmd, int64_t clk) noexcept nogil:
         cdef int64_t r = e.r
         if cmd == self.write_cmd:
             self.complete[r] = clk + self.write_lat
             self.writes += 1
         else:
             self.complete[r] = clk + self.read_lat
+            self.read_depart[ch] = self.complete[r]
             self.reads += 1
             self.read_latency_sum += self.complete[r] - e.arrive
         self.last_completion = imax(self.last_completion, self.complete[r])
@@ -444,7 +451,7 @@ cdef class Controller:
                 self.active_per_bank[e.bank] -= 1
                 if self.active_per_bank[e.bank] == 0:
                     self.mark_stale(ch, e.bank, 1)  # its precharges may be chosen again
-            self.complete_request(e, cmd, clk)
+            self.complete_request(ch, e, cmd, clk)
             buffer_remove(b, pos)
         elif self.cmd_opens[cmd]:
             self.active_per_bank[e.bank] += 1
@@ -563,12 +570,12 @@ cdef class Controller:
         """Request r finds its address queued for writing: a read is forwarded, a write merged."""
         self.arrive[r] = clk
         if self.kind[r] == KIND_READ:
-            self.complete[r] = clk + 1
+            self.complete[r] = imax(clk + 1, self.read_depart[self.addr[r, 0]])
             self.outcome[r] = 3
             self.forwarded += 1
             self.reads += 1
             self.read_latency_sum += 1
-            self.last_completion = imax(self.last_completion, clk + 1)
+            self.last_completion = imax(self.last_completion, self.complete[r])
         else:
             self.complete[r] = clk
             self.outcome[r] = 4
@@ -584,7 +591,7 @@ cdef class Controller:
             while True:
                 while next_req < n and self.offer(next_req, clk):
                     next_req += 1
-                if next_req == n and self.idle():
+                if next_req == n and self.idle() and (clk >= self.last_completion or not refresh):
                     break
                 clk += 1
                 any_dirty = False
@@ -606,6 +613,8 @@ cdef class Controller:
                         target = imin(target, self.next_event[ch])
                     if refresh:
                         target = imin(target, (clk // self.ref_interval + 1) * self.ref_interval)
+                        if next_req == n and self.idle():
+                            target = imin(target, imax(self.last_completion, clk + 1))
                     if target == NEVER:
                         # requests wait but none can ever issue: a standard without the commands they need
                         self.deadlocked = True

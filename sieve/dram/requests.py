@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from sieve._core import controller as _controller
 from sieve._core import traceparse as _traceparse
@@ -35,6 +36,9 @@ from sieve._core import traceparse as _traceparse
 from .device import REFRESH_MODES, Device
 from .spec import StandardError
 from .stats import bank_table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["TraceError", "Trace", "read_trace", "map_addresses", "RequestResult", "run_requests", "MAPPINGS",
            "WRITE_COMPLETIONS"]
@@ -142,8 +146,40 @@ class RequestResult:
     writes: int
     avg_read_latency_ck: float
     wall_s: float
-    per_request: pd.DataFrame = field(repr=False)
-    bank: pd.DataFrame = field(repr=False)
+    arrive_tick: np.ndarray = field(repr=False)
+    """Per request (trace order): the tick it entered its controller."""
+    complete_tick: np.ndarray = field(repr=False)
+    """Per request: the tick it completed."""
+    outcome_code: np.ndarray = field(repr=False)
+    """Per request: an index into ``OUTCOMES`` (hit, miss, conflict, forwarded, merged)."""
+    _trace: Trace = field(repr=False)
+    _mapped: tuple = field(repr=False)  # (levels [n, L], row, col) from map_addresses
+    _device: Device = field(repr=False)
+    _engine: object = field(repr=False)
+    _until_tick: int = field(repr=False)
+
+    @cached_property
+    def per_request(self) -> "pd.DataFrame":
+        """One row per request: its line, address fields, arrival, completion (CK) and outcome."""
+        import pandas as pd
+
+        levels, row, col = self._mapped
+        return pd.DataFrame({
+            "line": self._trace.line,
+            "write": self._trace.is_write.astype(bool),
+            "addr": self._trace.addr,
+            **{lv: levels[:, l] for l, lv in enumerate(self._device.standard.levels)},
+            "row": row,
+            "column": col,
+            "arrive_ck": self.arrive_tick / self.ticks_per_ck,
+            "complete_ck": self.complete_tick / self.ticks_per_ck,
+            "outcome": OUTCOMES[self.outcome_code],
+        })
+
+    @cached_property
+    def bank(self) -> "pd.DataFrame":
+        """One row per bank (see :func:`sieve.dram.stats.bank_table`)."""
+        return bank_table(self._device, self._engine, self._until_tick)
 
     def summary(self) -> dict:
         """The JSON-ready summary printed by ``python -m sieve.dram --json``."""
@@ -210,17 +246,6 @@ def run_requests(
     arrive, complete, outcome = ctl.results()
     totals = eng.command_totals()
     commands = {name: int(totals[i]) for i, name in enumerate(device.standard.command_names)}
-    per_request = pd.DataFrame({
-        "line": trace.line,
-        "write": trace.is_write.astype(bool),
-        "addr": trace.addr,
-        **{lv: addr[:, l] for l, lv in enumerate(device.standard.levels)},
-        "row": row,
-        "column": col,
-        "arrive_ck": arrive / tpc,
-        "complete_ck": complete / tpc,
-        "outcome": OUTCOMES[outcome],
-    })
     result = RequestResult(
         standard=device.standard.name,
         refresh=refresh,
@@ -237,8 +262,14 @@ def run_requests(
         writes=ctl.writes,
         avg_read_latency_ck=(ctl.read_latency_sum / ctl.reads / tpc) if ctl.reads else 0.0,
         wall_s=wall,
-        per_request=per_request,
-        bank=bank_table(device, eng, ctl.last_completion),
+        arrive_tick=arrive,
+        complete_tick=complete,
+        outcome_code=outcome,
+        _trace=trace,
+        _mapped=(addr, row, col),
+        _device=device,
+        _engine=eng,
+        _until_tick=ctl.last_completion,
     )
     if log:
         return result, device.log_of(eng)
