@@ -632,5 +632,5 @@ cdef class Controller:
         return True
 
     def results(self):
-        return (np.asarray(self.arrive).copy(), np.asarray(self.complete).copy(),
-                np.asarray(self.outcome).copy())
+        """Arrival tick, completion tick and outcome code of each request (the controller's own arrays)."""
+        return np.asarray(self.arrive), np.asarray(self.complete), np.asarray(self.outcome)

@@ -111,22 +111,40 @@ def map_addresses(device: Device, trace: Trace, mapping: str = "RoBaRaCoCh"):
         raise TraceError(
             f"{trace.source}:{trace.line[i]}: address {int(trace.addr[i]):#x} is beyond the device "
             f"({std.name}: {cap} bytes, addresses 0..{cap - 1:#x})")
-    rest = (trace.addr // np.uint64(std.column_bytes)).astype(np.int64)
     L = len(std.levels)
-    out = np.empty((len(rest), L), dtype=np.int64)
-
-    def take(count: int) -> np.ndarray:
-        nonlocal rest
-        v = rest % count
-        rest = rest // count
-        return v
-
-    out[:, 0] = take(std.fanout[0])
-    col = take(std.columns)
-    for l in range(1, L):
-        out[:, l] = take(std.fanout[l])
-    row = take(std.rows)
+    sizes = [int(s) for s in (std.column_bytes, std.fanout[0], std.columns, *std.fanout[1:], std.rows)]
+    # one array per output, written in place (fresh memory is the dominant cost on long traces)
+    out = np.empty((len(trace.addr), L), dtype=np.int64)
+    col = np.empty(len(trace.addr), dtype=np.int64)
+    row = np.empty(len(trace.addr), dtype=np.int64)
+    targets = [None, out[:, 0], col, *(out[:, l] for l in range(1, L)), row]
+    split = _split_bits if all(_is_pow2(s) for s in sizes) else _split_div
+    split(trace.addr, sizes, targets)
     return out, row, col
+
+
+def _is_pow2(n: int) -> bool:
+    return n > 0 and n & (n - 1) == 0
+
+
+def _split_bits(addr: np.ndarray, sizes: list[int], targets: list) -> None:
+    """Fields of `sizes` (powers of two), least significant first, into `targets` (None: skip) by
+    shifts and masks. Addresses lie below the capacity, so their int64 view is exact."""
+    a = addr.view(np.int64)
+    shift = 0
+    for size, target in zip(sizes, targets):
+        if target is not None:
+            np.bitwise_and(np.right_shift(a, shift), size - 1, out=target)
+        shift += size.bit_length() - 1
+
+
+def _split_div(addr: np.ndarray, sizes: list[int], targets: list) -> None:
+    """Fields of any sizes, least significant first, into `targets` (None: skip) by remainder and division."""
+    rest = addr.view(np.int64)
+    for size, target in zip(sizes, targets):
+        if target is not None:
+            np.remainder(rest, size, out=target)
+        rest = rest // size
 
 
 @dataclass
