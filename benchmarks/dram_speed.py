@@ -7,6 +7,12 @@
   against the reference timing model of the tests on a prefix of the same stream.
 * Request mode: requests/s on the streaming trace of the reference figures (2,097,152 loads) and on a
   uniform random trace, against the plain reference controller on a prefix of the same trace.
+* Request mode against Ramulator 2.1 on the 2M-request traces (``--ramulator``): the loop
+  (``RequestResult.wall_s``) and ``python -m sieve.dram`` end to end, as ratios to Ramulator's loop
+  and process seconds measured on the project's VM (REFERENCE_S below).
+* ``TimingEngine.log()`` on a 1M-command log, as a fraction of the time to simulate those commands.
+* Start-up: ``python -m sieve.dram`` and ``python -m sieve.pim`` on 10-line traces, beside
+  ``python -c "import numpy"`` (wall and CPU seconds, best of five).
 
 The references slow down as their history grows, so each ratio compares both sides on the same
 prefix; the compiled side's rate on the full workload is printed beside it. Compiled runs are timed as
@@ -16,7 +22,11 @@ the best of three. Absolute times on a shared machine are noise; the ratios are 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sieve.dram import Device  # noqa: E402
 from sieve.dram.requests import Trace, map_addresses, run_requests  # noqa: E402
-from sieve.dram.tracegen import generate  # noqa: E402
+from sieve.dram.device import StreamSession  # noqa: E402
+from sieve.dram.tracegen import generate, write_trace  # noqa: E402
 from tests.dram.oracle import run_stream  # noqa: E402
 from tests.dram.ref_controller import run_reference  # noqa: E402
 
@@ -94,9 +105,69 @@ def bench_requests(device: Device, label: str, trace: Trace, prefix: int) -> Non
           f"[{res.cycles_ck:,.1f} CK]")
 
 
+# Ramulator 2.1 (g++ -O3, one thread) on the project's 2-core VM, 2026-11-30, HBM3 6400, refresh off:
+# (loop s, process s) per 2,097,152-request trace (65,536 for conflict).
+REFERENCE_S = {"seq": (15.70, 15.99), "random": (20.48, 20.85), "conflict": (19.53, 19.58)}
+REFERENCE_N = {"seq": 2_097_152, "random": 2_097_152, "conflict": 65_536}
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _cli(args: list[str], repeat: int = 1) -> tuple[float, float]:
+    """Best wall and CPU seconds of a `python` subprocess running from this checkout."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    best_wall = best_cpu = float("inf")
+    for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, *args], check=True, env=env, stdout=subprocess.DEVNULL)
+        wall = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        best_wall, best_cpu = min(best_wall, wall), min(best_cpu, cpu)
+    return best_wall, best_cpu
+
+
+def bench_ramulator(device: Device, tmp: Path) -> None:
+    for kind, (ref_loop, ref_process) in REFERENCE_S.items():
+        n = REFERENCE_N[kind]
+        path = write_trace(tmp / f"{kind}.trace", kind, n, device)
+        res = min((run_requests(device, path) for _ in range(2)), key=lambda r: r.wall_s)
+        wall, cpu = _cli(["-m", "sieve.dram", str(path), "--json"])
+        print(f"vs Ramulator {kind:<8} {n:>9,} requests  loop {res.wall_s:6.2f} s = {n / res.wall_s / 1e6:5.2f} M/s "
+              f"x{ref_loop / res.wall_s:5.1f}   CLI {wall:6.2f} s (CPU {cpu:5.2f}) x{ref_process / wall:5.1f}")
+
+
+def bench_log(device: Device, n: int) -> None:
+    cmds = np.tile(device.cmd_ids(["ACT", "RD", "PRE"]), n // 3 + 1)[:n]
+    addr = np.zeros((n, len(device.standard.levels)), dtype=np.int64)
+    addr[:, -1] = (np.arange(n) // 3) % device.standard.fanout[-1]
+    session = StreamSession(device, log=True)
+    _, sim = timed(lambda: session.run(cmds, addr))
+    log, dt = timed(session.engine.log, repeat=3)
+    assert len(log[0]) == n
+    print(f"engine.log()      {n:>9,} commands  {dt:8.3f} s   = {dt / sim:.2f}x the time to simulate them ({sim:.3f} s)")
+
+
+def bench_startup(tmp: Path) -> None:
+    trace = tmp / "ten.trace"
+    trace.write_text("".join(f"{'ST' if i % 3 == 2 else 'LD'} {i * 4096:#x}\n" for i in range(10)))
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import aim_reference_traces as refs
+
+    aim = tmp / "ten_aim.csv"
+    aim.write_text(refs.MICRO["micro_macab_1024_16banks.csv"](7))  # header, 7 MACs, EOC: 10 lines
+    numpy_wall, numpy_cpu = _cli(["-c", "import numpy"], repeat=5)
+    print(f"start-up          python -c 'import numpy'      {numpy_wall:5.2f} s wall  {numpy_cpu:5.2f} s CPU")
+    for label, args in (("python -m sieve.dram", ["-m", "sieve.dram", str(trace)]),
+                        ("python -m sieve.pim ", ["-m", "sieve.pim", str(aim)])):
+        wall, cpu = _cli(args, repeat=5)
+        print(f"start-up          {label} (10 lines) {wall:5.2f} s wall  {cpu:5.2f} s CPU")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller workloads")
+    ap.add_argument("--ramulator", action="store_true", help="also the 2M-request traces against Ramulator 2.1")
     args = ap.parse_args()
     hbm3 = Device("hbm3")
     rows = 40 if args.quick else 400
@@ -105,6 +176,11 @@ def main() -> None:
     bench_stream(hbm3, rows, prefix=3_000)
     bench_requests(hbm3, "seq", generate("seq", n_seq, hbm3), prefix=3_000)
     bench_requests(hbm3, "random", generate("random", n_seq // 2, hbm3, seed=1), prefix=1_000)
+    bench_log(hbm3, 1_000_000 // (8 if args.quick else 1))
+    with tempfile.TemporaryDirectory() as tmp:
+        bench_startup(Path(tmp))
+        if args.ramulator:
+            bench_ramulator(hbm3, Path(tmp))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@
 * All PIM work of one DeepSeek-V3 decode step on one GPU of the ``aim`` system: 58 MoE layers, B=256
   (top-8 of 256 experts, Zipf routing), every routed expert on PIM, and decode attention on PIM at a
   2,048-token context, simulated from cold caches. Aim: under 2 s on one core.
+* AiM instruction traces (``--aim``): commands/s of ``run_aim_trace`` (parse, unroll, execute) on the
+  repository's micro traces (``scripts/aim_reference_traces.py``) on ``gddr6_aim``.
 """
 
 from __future__ import annotations
@@ -84,7 +86,28 @@ def bench_decode_step(hw, model, batch: int = 256, context: int = 2048) -> None:
           f"total {t_experts + t_attn:.2f} s wall")
 
 
+def bench_aim_traces() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    import aim_reference_traces as refs
+
+    from sieve.pim.aim_trace import run_aim_trace
+
+    dev = hwmod.load("gddr6_aim").pim_device
+    for name, make in refs.MICRO.items():
+        text = make(refs.FULL_ROWS)
+        best = float("inf")
+        for _ in range(2):
+            t0 = time.perf_counter()
+            res = run_aim_trace(text, dev, log=False)
+            best = min(best, time.perf_counter() - t0)
+        n = sum(res.commands.values())
+        print(f"AiM trace {name:<40} {n:>10,} commands  {n / best / 1e6:6.2f} M commands/s")
+
+
 def main() -> None:
+    if "--aim" in sys.argv[1:]:
+        bench_aim_traces()
+        return
     hw = hwmod.load("aim")
     model = modelmod.load("deepseek")
     print(f"sieve PIM speed (one core), hardware {hw.name} ({hw.standard.name})")

@@ -17,15 +17,30 @@ Semantics (documented for users in ``sieve.dram.requests``):
   command issues. Writes are served when the write queue is above the high watermark or no read waits,
   until it falls below the low watermark while reads wait.
 * Hit / miss / conflict is judged from the bank state when a request's first command issues.
-* A read completes ``read_latency`` ticks after its RD; a write ``write_latency`` ticks after its WR.
-  A read to an address with a write still queued is forwarded (completes one tick after arrival);
-  a write to an address already queued for writing is merged into it (completes on arrival).
+* A read completes ``read_latency`` ticks after its RD. A write completes when its WR issues
+  (``write_done_at_issue``, Ramulator 2's semantics), or else ``write_latency`` ticks after it.
+  A read to an address with a write still queued is forwarded and a write to an address already
+  queued for writing is merged into it; neither takes a queue slot. A merged write completes on
+  arrival. A forwarded read counts one tick of read latency, but it joins the back of the channel's
+  FIFO of reads in flight, which completes reads only from its head: it completes one tick after
+  arrival or with the last read issued before it, whichever is later.
+* The run lasts until the last request has completed (refresh continues until then).
 
 Nothing changes in a channel between two of its issues except arrivals, so a channel is evaluated
 only on ticks after a change and on the first tick a command of one of its requests can become legal;
 the result is identical to evaluating every tick.
+
+How a tick finds its winners without re-deciding every request: each buffer entry keeps its next
+command and ``bound``, a tick before which that command cannot issue (ready ticks only grow). A scan
+skips an entry whose bound lies ahead after one comparison. An entry whose bound is reached first
+checks the one ready-table entry that set the bound last time (the shared gate, e.g. the
+pseudo-channel's ACT window that every waiting ACT of that pseudo-channel hits): while that gate is
+still shut, it moves the bound on without recomputing anything else. A command that opens or closes
+rows marks the entries of the banks it touches stale, so they recompute their next command. Queues
+keep arrival order, so the first legal entry of a slot is its oldest and the scan of that slot stops.
 """
 
+cimport cython
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memmove
@@ -35,14 +50,22 @@ from sieve._core.engine cimport TimingEngine, MAX_LEVELS
 import numpy as np
 
 cdef int64_t NEVER = 0x7FFFFFFFFFFFFFFF
+cdef int64_t STALE = -1     # an entry's bound when its bank changed: its next command must be recomputed
 
 cdef enum:
-    BUS_ROW = 0
+    BUS_ROW = 0             # resolve.BUS_CODE
     BUS_COLUMN = 1
 
 cdef enum:
     KIND_READ = 0
     KIND_WRITE = 1
+
+# the three buffers of a channel
+cdef enum:
+    READ_QUEUE = 0
+    WRITE_QUEUE = 1
+    ACTIVE = 2
+    NUM_BUFFERS = 3
 
 cdef inline int64_t imax(int64_t a, int64_t b) noexcept nogil:
     return a if a > b else b
@@ -51,25 +74,34 @@ cdef inline int64_t imin(int64_t a, int64_t b) noexcept nogil:
     return a if a < b else b
 
 
-# A request waiting in a channel buffer. The buffers hold these by value, so a scan reads one small
-# contiguous array instead of gathering from trace-sized arrays (one cache miss per field per request
-# on random traces). An entry moves with its request from queue to active buffer.
+# A request waiting in a channel buffer, held by value so an entry moves with its request from queue
+# to active buffer. Only an entry whose bound has been reached is read; the bounds themselves sit in
+# their own array so that skipping an entry reads 8 bytes.
 cdef struct Entry:
-    # read by every scan
+    int64_t r           # request id (trace order)
     int64_t bank        # flat bank id
     int64_t row
-    int64_t arrive
-    int64_t version     # bank_version[bank] when `cmd` was computed; `cmd` is stale once it differs
-    int64_t ready       # lower bound of the first tick, at or after the tick it was computed, at which
-                        # `cmd` may issue (timing and bus phase); recomputed once the clock reaches it
-    int32_t cmd         # next command towards `final`
-    int32_t final       # read or write command
-    # read when the cached command is recomputed, on issue and on offer
-    int64_t r           # request id (trace order)
     int64_t col
+    int64_t arrive
     uint64_t key        # full address, for forwarding and merging
+    int64_t gate        # ready-table entry that set the bound (TimingEngine.timing_ready_from), -1: none
+    int32_t cmd         # next command towards `final` (valid unless the bound is STALE)
+    int32_t final       # read or write command
+    int32_t judged      # first command issued (hit / miss / conflict decided)
     int64_t addr[MAX_LEVELS]
-    bint judged         # first command issued (hit / miss / conflict decided)
+
+
+cdef struct Buffer:
+    Entry* ent          # [cap] entries, each in a fixed slot while it stays in the buffer
+    int32_t* slot       # [cap] slot of the entry at each position, in buffer order: arrival order for
+                        # queues, ACT order for the active buffer
+    int32_t* free       # [cap] a stack of free slots
+    int64_t nfree
+    int64_t* bound      # [cap] by position: STALE, or a tick before which the entry's command cannot issue
+    int64_t* bank       # [cap] by position: the entry's flat bank id, swept when a bank changes
+    int64_t low         # at or below every entry's bound: while it lies ahead, a scan reads nothing
+    int64_t len
+    int64_t cap
 
 
 # The winner of one slot in a scan.
@@ -84,6 +116,32 @@ cdef inline void pick_reset(Pick* p) noexcept nogil:
     p.arrive = NEVER
 
 
+cdef inline Entry* entry_at(Buffer* b, int64_t pos) noexcept nogil:
+    return &b.ent[b.slot[pos]]
+
+
+cdef inline void buffer_remove(Buffer* b, int64_t pos) noexcept nogil:
+    cdef int64_t tail = b.len - 1 - pos
+    b.free[b.nfree] = b.slot[pos]
+    b.nfree += 1
+    memmove(&b.slot[pos], &b.slot[pos + 1], tail * sizeof(int32_t))
+    memmove(&b.bound[pos], &b.bound[pos + 1], tail * sizeof(int64_t))
+    memmove(&b.bank[pos], &b.bank[pos + 1], tail * sizeof(int64_t))
+    b.len -= 1
+
+
+cdef inline Entry* buffer_push(Buffer* b) noexcept nogil:
+    """Append a stale entry (the caller fills it) and return it."""
+    b.nfree -= 1
+    b.slot[b.len] = b.free[b.nfree]
+    cdef Entry* e = &b.ent[b.slot[b.len]]
+    b.bound[b.len] = STALE
+    b.low = STALE
+    b.len += 1
+    return e
+
+
+@cython.final
 cdef class Controller:
     cdef TimingEngine eng
     cdef int L
@@ -95,6 +153,7 @@ cdef class Controller:
     cdef const int64_t[::1] cmd_closes
     cdef const int64_t[::1] cmd_opens
     cdef const int64_t[::1] cmd_scope
+    cdef const int64_t* ready           # the engine's ready table (fixed size, never reallocated)
     cdef int read_cmd, write_cmd, ref_cmd, ref_level
     cdef int64_t read_lat, write_lat, ref_interval, ref_per_ch
     cdef double wr_high, wr_low
@@ -109,19 +168,19 @@ cdef class Controller:
     cdef int64_t[::1] arrive
     cdef int64_t[::1] complete
     cdef uint8_t[::1] outcome          # 0 hit, 1 miss, 2 conflict, 3 forwarded, 4 merged
-    cdef int64_t[::1] bank_version     # bumped whenever a bank's row state changes
-    # per-channel buffers in buffer order: channel ch owns entries [ch * capacity, (ch + 1) * capacity)
-    cdef Entry* readq
-    cdef Entry* writeq
-    cdef Entry* active
+    # per-channel buffers: channel ch owns buffers [ch * NUM_BUFFERS, (ch + 1) * NUM_BUFFERS)
+    cdef Buffer* buffers
+    cdef Entry* ent_pool
+    cdef int32_t* slot_pool
+    cdef int32_t* free_pool
+    cdef int64_t* bound_pool
+    cdef int64_t* bank_pool
     cdef int64_t[:, ::1] prio          # refresh node ids (at ref_level)
-    cdef int64_t[::1] rq_len
-    cdef int64_t[::1] wq_len
-    cdef int64_t[::1] act_len
     cdef int64_t[::1] prio_len
     cdef uint8_t[::1] write_mode
     cdef int64_t[::1] active_per_bank  # global bank id
     cdef int64_t[::1] next_event
+    cdef int64_t[::1] read_depart      # per channel: completion of the last RD issued
     cdef uint8_t[::1] dirty
     # results
     cdef public int64_t hits, misses, conflicts, forwarded, merged
@@ -129,19 +188,25 @@ cdef class Controller:
     cdef public bint deadlocked
 
     def __cinit__(self):
-        self.readq = NULL
-        self.writeq = NULL
-        self.active = NULL
+        self.buffers = NULL
+        self.ent_pool = NULL
+        self.slot_pool = NULL
+        self.free_pool = NULL
+        self.bound_pool = NULL
+        self.bank_pool = NULL
 
     def __dealloc__(self):
-        free(self.readq)
-        free(self.writeq)
-        free(self.active)
+        free(self.buffers)
+        free(self.ent_pool)
+        free(self.slot_pool)
+        free(self.free_pool)
+        free(self.bound_pool)
+        free(self.bank_pool)
 
     def __init__(self, TimingEngine eng, tables, const int64_t[:, ::1] addr, const int64_t[::1] row,
                  const int64_t[::1] col, const uint8_t[::1] kind, const uint64_t[::1] key,
                  int queue_size=32, int priority_size=1568, double wr_high=0.8, double wr_low=0.2,
-                 bint refresh=False):
+                 bint refresh=False, bint write_done_at_issue=True):
         n = addr.shape[0]
         self.eng = eng
         self.L = eng.num_levels
@@ -149,15 +214,15 @@ cdef class Controller:
         self.banks_per_ch = eng.num_banks // self.nch
         self.qcap = queue_size
         self.pcap = priority_size
-        self.cmd_bus = np.ascontiguousarray(
-            [1 if c.bus == "column" else 0 for c in tables.standard.commands], dtype=np.int64)
+        self.cmd_bus = tables.cmd_bus
         self.cmd_closes = tables.cmd_closes
         self.cmd_opens = tables.cmd_opens
         self.cmd_scope = tables.cmd_scope
+        self.ready = &eng.ready[0]
         self.read_cmd = tables.read_cmd
         self.write_cmd = tables.write_cmd
         self.read_lat = tables.read_latency_ticks
-        self.write_lat = tables.write_latency_ticks
+        self.write_lat = 0 if write_done_at_issue else tables.write_latency_ticks
         self.ref_cmd = tables.refresh_cmd if refresh else -1
         self.ref_level = tables.refresh_level
         self.ref_interval = tables.refresh_interval_ticks
@@ -182,22 +247,45 @@ cdef class Controller:
         self.arrive = np.zeros(n, dtype=np.int64)
         self.complete = np.full(n, -1, dtype=np.int64)
         self.outcome = np.zeros(n, dtype=np.uint8)
-        self.bank_version = np.zeros(eng.num_banks, dtype=np.int64)
-        self.readq = <Entry*>malloc(self.nch * self.qcap * sizeof(Entry))
-        self.writeq = <Entry*>malloc(self.nch * self.qcap * sizeof(Entry))
-        # a request is active from its ACT to its final command, and a bank holding one is never closed
-        self.active = <Entry*>malloc(self.nch * self.banks_per_ch * sizeof(Entry))
-        if self.readq == NULL or self.writeq == NULL or self.active == NULL:
-            raise MemoryError()
+        self._allocate_buffers()
         self.prio = np.zeros((self.nch, priority_size), dtype=np.int64)
-        self.rq_len = np.zeros(self.nch, dtype=np.int64)
-        self.wq_len = np.zeros(self.nch, dtype=np.int64)
-        self.act_len = np.zeros(self.nch, dtype=np.int64)
         self.prio_len = np.zeros(self.nch, dtype=np.int64)
         self.write_mode = np.zeros(self.nch, dtype=np.uint8)
         self.active_per_bank = np.zeros(eng.num_banks, dtype=np.int64)
         self.next_event = np.full(self.nch, NEVER, dtype=np.int64)
+        self.read_depart = np.zeros(self.nch, dtype=np.int64)
         self.dirty = np.zeros(self.nch, dtype=np.uint8)
+
+    def _allocate_buffers(self):
+        # a request is active from its ACT to its final command, and a bank holding one is never closed
+        cdef int64_t caps[NUM_BUFFERS]
+        caps[READ_QUEUE] = self.qcap
+        caps[WRITE_QUEUE] = self.qcap
+        caps[ACTIVE] = self.banks_per_ch
+        cdef int64_t per_ch = caps[0] + caps[1] + caps[2]
+        cdef int64_t total = self.nch * per_ch, at = 0, ch, i
+        cdef int k
+        self.buffers = <Buffer*>malloc(self.nch * NUM_BUFFERS * sizeof(Buffer))
+        self.ent_pool = <Entry*>malloc(total * sizeof(Entry))
+        self.bound_pool = <int64_t*>malloc(total * sizeof(int64_t))
+        self.bank_pool = <int64_t*>malloc(total * sizeof(int64_t))
+        self.slot_pool = <int32_t*>malloc(total * sizeof(int32_t))
+        self.free_pool = <int32_t*>malloc(total * sizeof(int32_t))
+        if self.buffers == NULL or self.ent_pool == NULL or self.bound_pool == NULL or self.bank_pool == NULL \
+                or self.slot_pool == NULL or self.free_pool == NULL:
+            raise MemoryError()
+        for ch in range(self.nch):
+            for k in range(NUM_BUFFERS):
+                self.buffers[ch * NUM_BUFFERS + k] = Buffer(
+                    ent=&self.ent_pool[at], slot=&self.slot_pool[at], free=&self.free_pool[at],
+                    nfree=caps[k], bound=&self.bound_pool[at], bank=&self.bank_pool[at],
+                    low=NEVER, len=0, cap=caps[k])
+                for i in range(caps[k]):
+                    self.free_pool[at + i] = caps[k] - 1 - i
+                at += caps[k]
+
+    cdef inline Buffer* buffer(self, int64_t ch, int k) noexcept nogil:
+        return &self.buffers[ch * NUM_BUFFERS + k]
 
     # ------------------------------------------------------------------------------------------
 
@@ -212,123 +300,165 @@ cdef class Controller:
                 return True
         return False
 
-    cdef void scan(self, Entry* buf, int64_t length, int64_t clk, Pick* column, Pick* row,
-                   int64_t* next_tick) noexcept nogil:
-        """FR-FCFS over one buffer for the column and the row slot at once (NULL: slot not served).
-        Each slot's pick gets the position of its winner; `next_tick` (unless NULL) is lowered to the
-        first tick at which a request's command may become legal, or to an earlier tick.
+    cdef inline bint closes_active(self, int cmd, Entry* e) noexcept nogil:
+        if not self.cmd_closes[cmd]:
+            return False
+        if self.cmd_scope[cmd] == self.L - 1:
+            return self.active_per_bank[e.bank] != 0
+        return self.would_close_active(cmd, e.addr)
 
-        Each entry caches its next command and a lower bound of the tick it may issue (ready ticks only
-        grow). The command is recomputed when its bank's row state changed; the bound is recomputed only
-        once `clk` reaches it, so the choice is exact and the wake-up never late."""
-        cdef int64_t i, t = NEVER, last_bank = -1, last_row = -1, nxt = NEVER
-        cdef int cmd = -1, last_final = -1
-        cdef Pick* slot = NULL
+    cdef inline int64_t legal_from(self, Entry* e, int64_t clk) noexcept nogil:
+        """The first tick >= clk at which e.cmd may issue, or, while the gate that held it back last
+        time is still shut at clk, a tick before which it cannot."""
+        cdef int64_t t
+        if e.gate >= 0:
+            t = self.ready[e.gate]
+            if t > clk:
+                return self.eng.align(e.cmd, t)
+        t = self.eng.timing_ready_from(e.cmd, e.addr, &e.gate)
+        return self.eng.align(e.cmd, imax(t, clk))
+
+    cdef void scan(self, Buffer* b, int64_t clk, Pick* column, Pick* row, int64_t* next_tick) noexcept nogil:
+        """FR-FCFS over one buffer for the column and the row slot at once (NULL: slot not served).
+        Each slot's pick gets the position of its winner; `next_tick` (unless NULL) is lowered to a
+        tick at or before the first one at which a request's command may become legal.
+
+        An entry left undecided (its slot already has an older winner) keeps a bound at or before
+        `clk`: a winner issues this tick, so the channel is evaluated again on the next one."""
+        cdef int64_t i, t, nxt = NEVER, low = NEVER, last_t = 0
         cdef Entry* e
-        cdef const int64_t* bank_version = &self.bank_version[0]
-        for i in range(length):
-            e = &buf[i]
-            # Neighbours in a queue often target one row of one bank (streams): the same answer holds.
-            if e.bank != last_bank or e.row != last_row or e.final != last_final:
-                last_bank = e.bank
-                last_row = e.row
-                last_final = e.final
-                if e.version == bank_version[e.bank] and e.ready > clk:
-                    # Not legal before its cached bound, so it cannot win; only the wake-up needs the
-                    # bound. The slot and the closed-bank check are skipped: an entry of a slot not
-                    # served here or not eligible now may wake the channel early, which is harmless.
-                    slot = NULL
-                    t = e.ready
+        cdef Entry* last = NULL
+        if b.low > clk:
+            # nothing due: every bound lies ahead
+            if next_tick != NULL and b.low < next_tick[0]:
+                next_tick[0] = b.low
+            return
+        for i in range(b.len):
+            t = b.bound[i]
+            if t <= clk:
+                e = entry_at(b, i)
+                if last != NULL and last_t > clk and e.bank == last.bank and e.row == last.row \
+                        and e.final == last.final:
+                    # Neighbours often target one row of one bank (streams): the same command, not
+                    # legal before the same tick.
+                    e.cmd = last.cmd
+                    e.gate = last.gate
+                    b.bound[i] = last_t
                 else:
-                    if e.version != bank_version[e.bank]:
-                        e.version = bank_version[e.bank]
+                    if t == STALE:
                         e.cmd = self.eng.prerequisite(e.final, e.addr, e.row)
-                        e.ready = -1
-                    cmd = e.cmd
-                    slot = column if self.cmd_bus[cmd] == BUS_COLUMN else row
-                    if slot != NULL and self.cmd_closes[cmd]:
-                        if self.cmd_scope[cmd] == self.L - 1:
-                            if self.active_per_bank[e.bank] != 0:
-                                slot = NULL
-                        elif self.would_close_active(cmd, e.addr):
-                            slot = NULL
-                    if slot != NULL:
-                        if e.ready <= clk:
-                            e.ready = self.eng.align(cmd, imax(self.eng.timing_ready(cmd, e.addr), clk))
-                        t = e.ready
-                    else:
-                        t = NEVER
-            if t == clk:
-                if e.arrive < slot.arrive:
-                    slot.pos = i
-                    slot.arrive = e.arrive
-                    slot.cmd = cmd
-            elif t < nxt:
-                nxt = t
+                        e.gate = -1
+                        b.bound[i] = 0
+                    self.decide(b, i, clk, column, row)
+                    last = e
+                    last_t = b.bound[i]
+                t = b.bound[i]
+            low = imin(low, t)
+            if t > clk:
+                nxt = imin(nxt, t)
+        b.low = low
         if next_tick != NULL and nxt < next_tick[0]:
             next_tick[0] = nxt
 
+    cdef inline void decide(self, Buffer* b, int64_t i, int64_t clk, Pick* column, Pick* row) noexcept nogil:
+        """Entry i of `b` is due and knows its command: make it its slot's pick if it is legal now and
+        older than the pick, or move its bound on. An entry that cannot win here stays due."""
+        cdef Entry* e = entry_at(b, i)
+        cdef int cmd = e.cmd
+        cdef Pick* slot = column if self.cmd_bus[cmd] == BUS_COLUMN else row
+        cdef int64_t t
+        if slot == NULL or e.arrive >= slot.arrive:
+            return
+        if self.closes_active(cmd, e):
+            if self.cmd_scope[cmd] == self.L - 1:
+                b.bound[i] = NEVER  # until its bank's last active request leaves (issue_request)
+            return
+        t = self.legal_from(e, clk)
+        if t == clk:
+            slot.pos = i
+            slot.arrive = e.arrive
+            slot.cmd = cmd
+        else:
+            b.bound[i] = t
+
     cdef void row_state_changed(self, int cmd, const int64_t* a) noexcept nogil:
-        """Invalidate the cached next commands of requests to the banks `cmd` opened or closed."""
+        """Mark stale the entries of the banks `cmd` opened or closed: their next command changes."""
         if not (self.cmd_opens[cmd] or self.cmd_closes[cmd]):
             return
         cdef int scope = self.cmd_scope[cmd]
-        cdef int64_t first = self.eng.node_of(scope, a) * self.eng.span_below[scope]
-        cdef int64_t b
-        for b in range(first, first + self.eng.span_below[scope]):
-            self.bank_version[b] += 1
+        self.mark_stale(a[0], self.eng.node_of(scope, a) * self.eng.span_below[scope], self.eng.span_below[scope])
+
+    cdef void mark_stale(self, int64_t ch, int64_t first, int64_t count) noexcept nogil:
+        """Mark stale the entries of channel ch to banks first .. first + count - 1."""
+        cdef Buffer* b
+        cdef int64_t i
+        cdef int k
+        for k in range(NUM_BUFFERS):
+            b = self.buffer(ch, k)
+            for i in range(b.len):
+                if <uint64_t>(b.bank[i] - first) < <uint64_t>count:
+                    b.bound[i] = STALE
+                    b.low = STALE
 
     cdef bint update_write_mode(self, int64_t ch) noexcept nogil:
         """Returns True if the channel serves its write queue."""
-        cdef double wq = <double>self.wq_len[ch]
+        cdef double wq = <double>self.buffer(ch, WRITE_QUEUE).len
+        cdef int64_t rq = self.buffer(ch, READ_QUEUE).len
         if not self.write_mode[ch]:
-            if wq > self.wr_high * self.qcap or self.rq_len[ch] == 0:
+            if wq > self.wr_high * self.qcap or rq == 0:
                 self.write_mode[ch] = 1
-        elif wq < self.wr_low * self.qcap and self.rq_len[ch] > 0:
+        elif wq < self.wr_low * self.qcap and rq > 0:
             self.write_mode[ch] = 0
         return self.write_mode[ch]
 
-    cdef inline void remove_at(self, Entry* buf, int64_t* length, int64_t pos) noexcept nogil:
-        memmove(&buf[pos], &buf[pos + 1], (length[0] - 1 - pos) * sizeof(Entry))
-        length[0] -= 1
+    cdef void judge(self, Entry* e) noexcept nogil:
+        """Hit, miss or conflict, from the bank as the request's first command finds it."""
+        cdef int64_t open_row = self.eng.open_row[e.bank]
+        e.judged = True
+        if open_row == e.row:
+            self.hits += 1
+            self.outcome[e.r] = 0
+        elif open_row >= 0:
+            self.conflicts += 1
+            self.outcome[e.r] = 2
+        else:
+            self.misses += 1
+            self.outcome[e.r] = 1
 
-    cdef void issue_request(self, int64_t ch, Entry* buf, int64_t* length, int64_t pos, int cmd,
-                            int64_t clk) noexcept nogil:
-        """Issue `cmd` for the entry at `pos` of `buf` (a queue or the active buffer of channel ch)."""
-        cdef Entry* e = &buf[pos]
+    cdef void complete_request(self, int64_t ch, Entry* e, int cmd, int64_t clk) noexcept nogil:
         cdef int64_t r = e.r
-        cdef int64_t open_row
+        if cmd == self.write_cmd:
+            self.complete[r] = clk + self.write_lat
+            self.writes += 1
+        else:
+            self.complete[r] = clk + self.read_lat
+            self.read_depart[ch] = self.complete[r]
+            self.reads += 1
+            self.read_latency_sum += self.complete[r] - e.arrive
+        self.last_completion = imax(self.last_completion, self.complete[r])
+
+    cdef void issue_request(self, int64_t ch, int k, int64_t pos, int cmd, int64_t clk) noexcept nogil:
+        """Issue `cmd` for the entry at `pos` of buffer `k` of channel ch."""
+        cdef Buffer* b = self.buffer(ch, k)
+        cdef Buffer* act
+        cdef Entry* e = entry_at(b, pos)
         if not e.judged:
-            e.judged = True
-            open_row = self.eng.open_row[e.bank]
-            if open_row == e.row:
-                self.hits += 1
-                self.outcome[r] = 0
-            elif open_row >= 0:
-                self.conflicts += 1
-                self.outcome[r] = 2
-            else:
-                self.misses += 1
-                self.outcome[r] = 1
+            self.judge(e)
         self.eng.issue(cmd, e.addr, e.row, e.col, clk)
         self.row_state_changed(cmd, e.addr)
         if cmd == e.final:
-            if buf == &self.active[ch * self.banks_per_ch]:
+            if k == ACTIVE:
                 self.active_per_bank[e.bank] -= 1
-            if cmd == self.write_cmd:
-                self.complete[r] = clk + self.write_lat
-                self.writes += 1
-            else:
-                self.complete[r] = clk + self.read_lat
-                self.reads += 1
-                self.read_latency_sum += self.complete[r] - e.arrive
-            self.last_completion = imax(self.last_completion, self.complete[r])
-            self.remove_at(buf, length, pos)
+                if self.active_per_bank[e.bank] == 0:
+                    self.mark_stale(ch, e.bank, 1)  # its precharges may be chosen again
+            self.complete_request(ch, e, cmd, clk)
+            buffer_remove(b, pos)
         elif self.cmd_opens[cmd]:
             self.active_per_bank[e.bank] += 1
-            self.active[ch * self.banks_per_ch + self.act_len[ch]] = e[0]
-            self.act_len[ch] += 1
-            self.remove_at(buf, length, pos)
+            act = self.buffer(ch, ACTIVE)
+            act.bank[act.len] = e.bank
+            buffer_push(act)[0] = e[0]
+            buffer_remove(b, pos)
 
     cdef bint try_refresh(self, int64_t ch, int bus, int64_t clk, int64_t* next_tick) noexcept nogil:
         cdef int64_t addr[MAX_LEVELS]
@@ -355,39 +485,33 @@ cdef class Controller:
             self.prio_len[ch] -= 1
         return True
 
-    cdef Entry* rw_queue(self, int64_t ch, int64_t** length) noexcept nogil:
-        """The queue the channel serves now (read or write) and its length."""
-        if self.update_write_mode(ch):
-            length[0] = &self.wq_len[ch]
-            return &self.writeq[ch * self.qcap]
-        length[0] = &self.rq_len[ch]
-        return &self.readq[ch * self.qcap]
+    cdef int rw_queue(self, int64_t ch) noexcept nogil:
+        """The queue the channel serves now (read or write)."""
+        return WRITE_QUEUE if self.update_write_mode(ch) else READ_QUEUE
 
     cdef bint tick_channel(self, int64_t ch, int64_t clk) noexcept nogil:
         """One controller tick. Returns True if a command issued; otherwise sets next_event[ch]."""
         cdef int64_t nxt = NEVER
         cdef Pick col_pick, row_pick
-        cdef Entry* act = &self.active[ch * self.banks_per_ch]
-        cdef Entry* q
-        cdef int64_t* qlen
+        cdef int q = READ_QUEUE
         cdef bint issued = False
         cdef bint row_picked = False
         # column slot: judged every tick so `nxt` sees column work; it can only issue on a rising edge
         pick_reset(&col_pick)
-        self.scan(act, self.act_len[ch], clk, &col_pick, NULL, &nxt)
+        self.scan(self.buffer(ch, ACTIVE), clk, &col_pick, NULL, &nxt)
         if col_pick.pos >= 0:
-            self.issue_request(ch, act, &self.act_len[ch], col_pick.pos, col_pick.cmd, clk)
+            self.issue_request(ch, ACTIVE, col_pick.pos, col_pick.cmd, clk)
             issued = True
         elif self.prio_len[ch] > 0:
             issued = self.try_refresh(ch, BUS_COLUMN, clk, &nxt)
         else:
             # One scan judges the queue for both slots: the row slot's winner stands unless the column
             # slot changes the channel.
-            q = self.rw_queue(ch, &qlen)
+            q = self.rw_queue(ch)
             pick_reset(&row_pick)
-            self.scan(q, qlen[0], clk, &col_pick, &row_pick, &nxt)
+            self.scan(self.buffer(ch, q), clk, &col_pick, &row_pick, &nxt)
             if col_pick.pos >= 0:
-                self.issue_request(ch, q, qlen, col_pick.pos, col_pick.cmd, clk)
+                self.issue_request(ch, q, col_pick.pos, col_pick.cmd, clk)
                 issued = True
             else:
                 row_picked = True
@@ -398,11 +522,11 @@ cdef class Controller:
         else:
             if not row_picked:
                 # The column slot issued, so the row slot must see it; the wake-up tick is not needed.
-                q = self.rw_queue(ch, &qlen)
+                q = self.rw_queue(ch)
                 pick_reset(&row_pick)
-                self.scan(q, qlen[0], clk, NULL, &row_pick, NULL)
+                self.scan(self.buffer(ch, q), clk, NULL, &row_pick, NULL)
             if row_pick.pos >= 0:
-                self.issue_request(ch, q, qlen, row_pick.pos, row_pick.cmd, clk)
+                self.issue_request(ch, q, row_pick.pos, row_pick.cmd, clk)
                 issued = True
         if not issued:
             self.next_event[ch] = nxt
@@ -413,51 +537,50 @@ cdef class Controller:
     cdef int offer(self, int64_t r, int64_t clk) noexcept nogil:
         """Offer request r to its channel. Returns 0 if refused (queue full)."""
         cdef int64_t ch = self.addr[r, 0]
-        cdef Entry* wq = &self.writeq[ch * self.qcap]
+        cdef Buffer* wq = self.buffer(ch, WRITE_QUEUE)
+        cdef Buffer* q
         cdef Entry* e
         cdef int64_t i
         cdef int l
-        for i in range(self.wq_len[ch]):
-            if wq[i].key == self.key[r]:
-                self.arrive[r] = clk
-                if self.kind[r] == KIND_READ:
-                    self.complete[r] = clk + 1
-                    self.outcome[r] = 3
-                    self.forwarded += 1
-                    self.reads += 1
-                    self.read_latency_sum += 1
-                    self.last_completion = imax(self.last_completion, clk + 1)
-                else:
-                    self.complete[r] = clk
-                    self.outcome[r] = 4
-                    self.merged += 1
-                    self.writes += 1
+        for i in range(wq.len):
+            if entry_at(wq, i).key == self.key[r]:
+                self.absorb(r, clk)
                 return 1
-        if self.kind[r] == KIND_READ:
-            if self.rq_len[ch] >= self.qcap:
-                return 0
-            e = &self.readq[ch * self.qcap + self.rq_len[ch]]
-            self.rq_len[ch] += 1
-            e.final = self.read_cmd
-        else:
-            if self.wq_len[ch] >= self.qcap:
-                return 0
-            e = &wq[self.wq_len[ch]]
-            self.wq_len[ch] += 1
-            e.final = self.write_cmd
+        q = self.buffer(ch, READ_QUEUE if self.kind[r] == KIND_READ else WRITE_QUEUE)
+        if q.len >= q.cap:
+            return 0
+        q.bank[q.len] = self.bank[r]
+        e = buffer_push(q)
+        e.final = self.read_cmd if self.kind[r] == KIND_READ else self.write_cmd
         e.r = r
         e.bank = self.bank[r]
         e.row = self.row[r]
         e.col = self.col[r]
         e.key = self.key[r]
         e.arrive = clk
-        e.version = -1
+        e.gate = -1
         e.judged = False
         for l in range(self.L):
             e.addr[l] = self.addr[r, l]
         self.arrive[r] = clk
         self.dirty[ch] = 1
         return 1
+
+    cdef void absorb(self, int64_t r, int64_t clk) noexcept nogil:
+        """Request r finds its address queued for writing: a read is forwarded, a write merged."""
+        self.arrive[r] = clk
+        if self.kind[r] == KIND_READ:
+            self.complete[r] = imax(clk + 1, self.read_depart[self.addr[r, 0]])
+            self.outcome[r] = 3
+            self.forwarded += 1
+            self.reads += 1
+            self.read_latency_sum += 1
+            self.last_completion = imax(self.last_completion, self.complete[r])
+        else:
+            self.complete[r] = clk
+            self.outcome[r] = 4
+            self.merged += 1
+            self.writes += 1
 
     def run(self):
         cdef int64_t n = self.addr.shape[0]
@@ -468,7 +591,7 @@ cdef class Controller:
             while True:
                 while next_req < n and self.offer(next_req, clk):
                     next_req += 1
-                if next_req == n and self.idle():
+                if next_req == n and self.idle() and (clk >= self.last_completion or not refresh):
                     break
                 clk += 1
                 any_dirty = False
@@ -490,6 +613,8 @@ cdef class Controller:
                         target = imin(target, self.next_event[ch])
                     if refresh:
                         target = imin(target, (clk // self.ref_interval + 1) * self.ref_interval)
+                        if next_req == n and self.idle():
+                            target = imin(target, imax(self.last_completion, clk + 1))
                     if target == NEVER:
                         # requests wait but none can ever issue: a standard without the commands they need
                         self.deadlocked = True
@@ -499,11 +624,13 @@ cdef class Controller:
 
     cdef bint idle(self) noexcept nogil:
         cdef int64_t ch
+        cdef int k
         for ch in range(self.nch):
-            if self.rq_len[ch] or self.wq_len[ch] or self.act_len[ch]:
-                return False
+            for k in range(NUM_BUFFERS):
+                if self.buffer(ch, k).len:
+                    return False
         return True
 
     def results(self):
-        return (np.asarray(self.arrive).copy(), np.asarray(self.complete).copy(),
-                np.asarray(self.outcome).copy())
+        """Arrival tick, completion tick and outcome code of each request (the controller's own arrays)."""
+        return np.asarray(self.arrive), np.asarray(self.complete), np.asarray(self.outcome)

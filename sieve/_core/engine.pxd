@@ -64,16 +64,19 @@ cdef class TimingEngine:
     cdef int64_t* log_col
     cdef int64_t log_len
     cdef int64_t log_cap
+    cdef bint log_failed                   # a growth of the log failed: logging stopped
     cdef int64_t last_tick
 
     cdef int64_t node_of(self, int level, const int64_t* addr) noexcept nogil
     cdef int64_t timing_ready(self, int cmd, const int64_t* addr) noexcept nogil
+    cdef int64_t timing_ready_from(self, int cmd, const int64_t* addr, int64_t* slot) noexcept nogil
     cdef int64_t align(self, int cmd, int64_t tick) noexcept nogil
     cdef int64_t earliest_at_or_after(self, int cmd, const int64_t* addr, int64_t floor) noexcept nogil
     cdef int row_state(self, int cmd, const int64_t* addr, int64_t row) noexcept nogil
     cdef int prerequisite(self, int cmd, const int64_t* addr, int64_t row) noexcept nogil
     cdef inline void _raise_ready(self, int64_t flat, int next_cmd, int64_t tick) noexcept nogil
     cdef void _apply_rules(self, int cmd, int level, int64_t idx, int64_t tick) noexcept nogil
+    cdef bint _grow_log(self) noexcept nogil
     cdef void _log(self, int cmd, const int64_t* addr, int64_t row, int64_t col, int64_t tick) noexcept nogil
     cdef void apply(self, int cmd, const int64_t* addr, int64_t row, int64_t col, int64_t tick) noexcept nogil
     cdef int issue(self, int cmd, const int64_t* addr, int64_t row, int64_t col, int64_t tick) noexcept nogil

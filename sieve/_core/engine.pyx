@@ -8,6 +8,7 @@ with ``issue``. All tables come from :func:`sieve.dram.resolve.resolve`.
 
 from libc.stdint cimport int64_t
 from libc.stdlib cimport malloc, realloc, free
+from libc.string cimport memcpy
 
 import numpy as np
 
@@ -15,6 +16,15 @@ ROW_STATES = {ROW_OK: "ok", ROW_CLOSED: "closed", ROW_CONFLICT: "conflict", ROW_
 
 cdef inline int64_t imax(int64_t a, int64_t b) noexcept nogil:
     return a if a > b else b
+
+
+cdef _copy(const int64_t* src, int64_t n):
+    """A new int64 array holding src[0:n]."""
+    out = np.empty(n, dtype=np.int64)
+    cdef int64_t[::1] view = out
+    if n > 0:
+        memcpy(&view[0], src, n * sizeof(int64_t))
+    return out
 
 
 cdef class TimingEngine:
@@ -27,6 +37,7 @@ cdef class TimingEngine:
         self.log_col = NULL
         self.log_len = 0
         self.log_cap = 0
+        self.log_failed = False
 
     def __dealloc__(self):
         free(self.log_tick)
@@ -132,6 +143,25 @@ cdef class TimingEngine:
                 continue  # no rule at this level gates the command
             for n in range(first, last):
                 t = imax(t, self.ready[(self.level_offset[l] + n) * C + cmd])
+        return t
+
+    cdef int64_t timing_ready_from(self, int cmd, const int64_t* addr, int64_t* slot) noexcept nogil:
+        """`timing_ready`, and in `slot` the entry of the ready table that sets it (the highest level's on a
+        tie), or -1 when nodes below the command's scope take part. Ready ticks only grow, so until
+        that entry passes a tick the command stays illegal there, whatever the other levels say."""
+        cdef int scope = self.cmd_scope[cmd]
+        cdef int C = self.num_commands
+        cdef int64_t t = -1, k, idx = 0
+        cdef int l
+        for l in range(scope + 1):
+            idx = idx * self.fanout[l] + addr[l]
+            k = (self.level_offset[l] + idx) * C + cmd
+            if self.ready[k] > t:
+                t = self.ready[k]
+                slot[0] = k
+        if self.cmd_next_levels[cmd] >> (scope + 1):
+            slot[0] = -1
+            return self.timing_ready(cmd, addr)
         return t
 
     cdef inline int64_t align(self, int cmd, int64_t tick) noexcept nogil:
@@ -261,23 +291,38 @@ cdef class TimingEngine:
         if self.logging:
             self._log(cmd, addr, row, col, tick)
 
+    cdef bint _grow_log(self) noexcept nogil:
+        """Double the log's capacity. Each buffer is reallocated through a temporary, so a failed
+        realloc leaves every buffer valid (the grown ones merely larger). Returns False on failure."""
+        cdef int64_t cap = 1024 if self.log_cap == 0 else self.log_cap * 2
+        cdef int64_t* tmp
+        cdef int64_t** bufs[5]
+        cdef int64_t widths[5]
+        cdef int k
+        bufs[0] = &self.log_tick
+        bufs[1] = &self.log_cmd
+        bufs[2] = &self.log_addr
+        bufs[3] = &self.log_row
+        bufs[4] = &self.log_col
+        for k in range(5):
+            widths[k] = self.num_levels if k == 2 else 1
+        for k in range(5):
+            tmp = <int64_t*>realloc(bufs[k][0], cap * widths[k] * sizeof(int64_t))
+            if tmp == NULL:
+                return False
+            bufs[k][0] = tmp
+        self.log_cap = cap
+        return True
+
     cdef void _log(self, int cmd, const int64_t* addr, int64_t row, int64_t col, int64_t tick) noexcept nogil:
-        cdef int64_t cap, l
+        cdef int64_t l
         cdef int L = self.num_levels
         if self.log_len == self.log_cap:
-            cap = 1024 if self.log_cap == 0 else self.log_cap * 2
-            self.log_tick = <int64_t*>realloc(self.log_tick, cap * sizeof(int64_t))
-            self.log_cmd = <int64_t*>realloc(self.log_cmd, cap * sizeof(int64_t))
-            self.log_addr = <int64_t*>realloc(self.log_addr, cap * L * sizeof(int64_t))
-            self.log_row = <int64_t*>realloc(self.log_row, cap * sizeof(int64_t))
-            self.log_col = <int64_t*>realloc(self.log_col, cap * sizeof(int64_t))
-            if self.log_tick == NULL or self.log_cmd == NULL or self.log_addr == NULL \
-                    or self.log_row == NULL or self.log_col == NULL:
+            if not self._grow_log():
                 # Out of memory: stop logging rather than crash; `log()` reports it.
                 self.logging = False
-                self.log_cap = -1
+                self.log_failed = True
                 return
-            self.log_cap = cap
         self.log_tick[self.log_len] = tick
         self.log_cmd[self.log_len] = cmd
         for l in range(L):
@@ -289,42 +334,47 @@ cdef class TimingEngine:
     # ------------------------------------------------------------------------------------------
     # Python face (tests, the probe harness, the statistics layer)
 
-    def _addr(self, addr):
-        a = np.full(self.num_levels, 0, dtype=np.int64)
+    def _addr(self, int cmd, addr):
+        """`addr` as an int64 array, checked against the levels `cmd` uses (its scope and above);
+        levels below the scope do not matter to the command and may be None or negative."""
+        self._check_cmd(cmd)
         vals = list(addr)
         if len(vals) > self.num_levels:
             raise ValueError(f"address has {len(vals)} levels, the standard has {self.num_levels}")
+        a = np.zeros(self.num_levels, dtype=np.int64)
         for l, v in enumerate(vals):
-            if v is None or v < 0:
-                v = 0
-            if v >= self.fanout[l]:
-                raise ValueError(f"address {tuple(vals)}: index {v} at level {l} is beyond {self.fanout[l] - 1}")
+            if l > self.cmd_scope[cmd]:
+                if v is not None and v > 0:
+                    a[l] = v
+                continue
+            if v is None or v < 0 or v >= self.fanout[l]:
+                raise ValueError(f"command {cmd} at {tuple(vals)}: index {v!r} at level {l} is outside "
+                                 f"0..{self.fanout[l] - 1}")
             a[l] = v
+        if len(vals) <= self.cmd_scope[cmd]:
+            raise ValueError(f"command {cmd} at {tuple(vals)}: the command needs indices at levels "
+                             f"0..{self.cmd_scope[cmd]}")
         return a
 
     def earliest(self, int cmd, addr, int64_t floor=0):
         """Earliest tick >= floor at which `cmd` to `addr` satisfies every timing rule and its bus phase."""
-        cdef int64_t[::1] a = self._addr(addr)
-        self._check_cmd(cmd)
+        cdef int64_t[::1] a = self._addr(cmd, addr)
         return self.earliest_at_or_after(cmd, &a[0], floor)
 
     def ready_tick(self, int cmd, addr):
         """Earliest tick the timing rules alone allow `cmd` to `addr` (no bus phase, no row state)."""
-        cdef int64_t[::1] a = self._addr(addr)
-        self._check_cmd(cmd)
+        cdef int64_t[::1] a = self._addr(cmd, addr)
         return self.timing_ready(cmd, &a[0])
 
     def required_first(self, int cmd, addr, int64_t row=0):
         """The command that must issue before `cmd` given the row buffers (`cmd` itself when none)."""
-        cdef int64_t[::1] a = self._addr(addr)
-        self._check_cmd(cmd)
+        cdef int64_t[::1] a = self._addr(cmd, addr)
         return self.prerequisite(cmd, &a[0], row)
 
     def issue_at(self, int cmd, addr, int64_t tick, int64_t row=0, int64_t col=0, bint check=True):
         """Issue `cmd` at `tick`. With `check`, refuse a tick earlier than `earliest` or a wrong row state."""
-        cdef int64_t[::1] a = self._addr(addr)
+        cdef int64_t[::1] a = self._addr(cmd, addr)
         cdef int64_t e
-        self._check_cmd(cmd)
         if check:
             e = self.earliest_at_or_after(cmd, &a[0], 0)
             if tick < e or self.align(cmd, tick) != tick:
@@ -341,25 +391,14 @@ cdef class TimingEngine:
         return np.asarray(self.open_row).copy()
 
     def log(self):
-        """The issued commands as arrays: tick, cmd, addr [n, levels], row, col."""
-        if self.log_cap < 0:
-            raise MemoryError("the command log ran out of memory and was switched off")
-        n = self.log_len
-        L = self.num_levels
-        tick = np.empty(n, dtype=np.int64)
-        cmd = np.empty(n, dtype=np.int64)
-        addr = np.empty((n, L), dtype=np.int64)
-        row = np.empty(n, dtype=np.int64)
-        col = np.empty(n, dtype=np.int64)
-        cdef int64_t i, l
-        for i in range(n):
-            tick[i] = self.log_tick[i]
-            cmd[i] = self.log_cmd[i]
-            row[i] = self.log_row[i]
-            col[i] = self.log_col[i]
-            for l in range(L):
-                addr[i, l] = self.log_addr[i * L + l]
-        return tick, cmd, addr, row, col
+        """The issued commands as arrays: tick, cmd, addr [n, levels], row, col (copies of the buffers)."""
+        if self.log_failed:
+            raise MemoryError(f"the command log ran out of memory after {self.log_len} commands and was "
+                              "switched off")
+        cdef int64_t n = self.log_len
+        cdef int L = self.num_levels
+        return (_copy(self.log_tick, n), _copy(self.log_cmd, n), _copy(self.log_addr, n * L).reshape(n, L),
+                _copy(self.log_row, n), _copy(self.log_col, n))
 
     def bank_counts(self):
         """[num_banks, num_commands] commands applied to each bank (an all-bank command counts on every bank)."""

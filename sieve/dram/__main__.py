@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from .device import REFRESH_MODES, Device
-from .requests import MAPPINGS, TraceError, run_requests
+from .requests import MAPPINGS, WRITE_COMPLETIONS, TraceError, run_requests
 from .spec import StandardError, available_standards
 from .tracegen import GENERATORS, write_trace
 
@@ -30,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--refresh", default="off", choices=REFRESH_MODES, help="refresh mode (default: off)")
     p.add_argument("--mapping", default="RoBaRaCoCh", choices=MAPPINGS, help="address mapping")
     p.add_argument("--queue-size", type=int, default=32, help="read/write queue entries per channel")
+    p.add_argument("--write-completion", default="issue", choices=WRITE_COMPLETIONS,
+                   help="a write completes when its WR issues (issue, as Ramulator 2; default) or at its "
+                        "last data beat, WR + write latency (data)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--energy", action="store_true",
                    help="also print the energy: by command, background, total and per bit read")
@@ -54,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.trace:
             raise StandardError("give a trace file to run (or --generate KIND N OUT)")
         result = run_requests(Device(args.standard), Path(args.trace), refresh=args.refresh,
-                              mapping=args.mapping, queue_size=args.queue_size)
+                              mapping=args.mapping, queue_size=args.queue_size,
+                              write_completion=args.write_completion)
         summary = result.summary()
         if args.energy:
             summary.update(result.energy())

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
-import pandas as pd
 
 from sieve._core.engine import TimingEngine
 from sieve._core import stream as _stream
@@ -19,6 +18,9 @@ from sieve._core import stream as _stream
 from .resolve import Tables, resolve
 from .stats import bank_table
 from .spec import Standard, StandardError, load_standard
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["Device", "StreamSession", "CommandLog", "StreamResult", "ROW_STATE_NAMES", "REFRESH_MODES"]
 
@@ -40,7 +42,9 @@ class CommandLog:
     def __len__(self) -> int:
         return len(self.tick)
 
-    def to_frame(self) -> pd.DataFrame:
+    def to_frame(self) -> "pd.DataFrame":
+        import pandas as pd
+
         names = np.asarray(self.standard.command_names, dtype=object)
         df = pd.DataFrame({"tick": self.tick, "cycle_ck": self.tick / self.standard.ticks_per_ck,
                            "command": names[self.cmd]})
@@ -64,7 +68,7 @@ class StreamResult:
         """CK from tick 0 to the issue of the last command applied (stream order or inserted)."""
         return self.engine.last_issue_tick / self.device.standard.ticks_per_ck
 
-    def bank_stats(self) -> pd.DataFrame:
+    def bank_stats(self) -> "pd.DataFrame":
         return bank_table(self.device, self.engine, self.engine.last_issue_tick)
 
 

@@ -11,16 +11,24 @@ powers of two are peeled off by division. An address at or beyond the device's c
 The controller's semantics are listed in ``sieve._core.controller``; they follow Ramulator 2's HBM3
 controller (FR-FCFS oldest-ready-first, open page, 32-entry read and write queues, requests past their
 ACT served first, all-bank refresh per pseudo-channel).
+
+When a write counts as complete is a choice of the controller model (``write_completion``):
+
+* ``"issue"`` (default): when its WR issues, as Ramulator 2's controller calls a write's callback
+  (no write latency is added). This is the semantics of the reference figures.
+* ``"data"``: when its last data beat is on the bus, ``write_latency`` (``nCWL + nBL`` on HBM3) after
+  the WR. A write-heavy trace's total grows by at most that latency.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from sieve._core import controller as _controller
 from sieve._core import traceparse as _traceparse
@@ -30,9 +38,14 @@ from .energy import energy_summary, load_energy
 from .spec import StandardError, load_standard
 from .stats import bank_table
 
-__all__ = ["TraceError", "Trace", "read_trace", "map_addresses", "RequestResult", "run_requests", "MAPPINGS"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["TraceError", "Trace", "read_trace", "map_addresses", "RequestResult", "run_requests", "MAPPINGS",
+           "WRITE_COMPLETIONS"]
 
 MAPPINGS = ("RoBaRaCoCh",)
+WRITE_COMPLETIONS = ("issue", "data")  # when a write completes: at its WR, or at its last data beat
 
 
 class TraceError(ValueError):
@@ -99,22 +112,40 @@ def map_addresses(device: Device, trace: Trace, mapping: str = "RoBaRaCoCh"):
         raise TraceError(
             f"{trace.source}:{trace.line[i]}: address {int(trace.addr[i]):#x} is beyond the device "
             f"({std.name}: {cap} bytes, addresses 0..{cap - 1:#x})")
-    rest = (trace.addr // np.uint64(std.column_bytes)).astype(np.int64)
     L = len(std.levels)
-    out = np.empty((len(rest), L), dtype=np.int64)
-
-    def take(count: int) -> np.ndarray:
-        nonlocal rest
-        v = rest % count
-        rest = rest // count
-        return v
-
-    out[:, 0] = take(std.fanout[0])
-    col = take(std.columns)
-    for l in range(1, L):
-        out[:, l] = take(std.fanout[l])
-    row = take(std.rows)
+    sizes = [int(s) for s in (std.column_bytes, std.fanout[0], std.columns, *std.fanout[1:], std.rows)]
+    # one array per output, written in place (fresh memory is the dominant cost on long traces)
+    out = np.empty((len(trace.addr), L), dtype=np.int64)
+    col = np.empty(len(trace.addr), dtype=np.int64)
+    row = np.empty(len(trace.addr), dtype=np.int64)
+    targets = [None, out[:, 0], col, *(out[:, l] for l in range(1, L)), row]
+    split = _split_bits if all(_is_pow2(s) for s in sizes) else _split_div
+    split(trace.addr, sizes, targets)
     return out, row, col
+
+
+def _is_pow2(n: int) -> bool:
+    return n > 0 and n & (n - 1) == 0
+
+
+def _split_bits(addr: np.ndarray, sizes: list[int], targets: list) -> None:
+    """Fields of `sizes` (powers of two), least significant first, into `targets` (None: skip) by
+    shifts and masks. Addresses lie below the capacity, so their int64 view is exact."""
+    a = addr.view(np.int64)
+    shift = 0
+    for size, target in zip(sizes, targets):
+        if target is not None:
+            np.bitwise_and(np.right_shift(a, shift), size - 1, out=target)
+        shift += size.bit_length() - 1
+
+
+def _split_div(addr: np.ndarray, sizes: list[int], targets: list) -> None:
+    """Fields of any sizes, least significant first, into `targets` (None: skip) by remainder and division."""
+    rest = addr.view(np.int64)
+    for size, target in zip(sizes, targets):
+        if target is not None:
+            np.remainder(rest, size, out=target)
+        rest = rest // size
 
 
 @dataclass
@@ -134,8 +165,40 @@ class RequestResult:
     writes: int
     avg_read_latency_ck: float
     wall_s: float
-    per_request: pd.DataFrame = field(repr=False)
-    bank: pd.DataFrame = field(repr=False)
+    arrive_tick: np.ndarray = field(repr=False)
+    """Per request (trace order): the tick it entered its controller."""
+    complete_tick: np.ndarray = field(repr=False)
+    """Per request: the tick it completed."""
+    outcome_code: np.ndarray = field(repr=False)
+    """Per request: an index into ``OUTCOMES`` (hit, miss, conflict, forwarded, merged)."""
+    _trace: Trace = field(repr=False)
+    _mapped: tuple = field(repr=False)  # (levels [n, L], row, col) from map_addresses
+    _device: Device = field(repr=False)
+    _engine: object = field(repr=False)
+    _until_tick: int = field(repr=False)
+
+    @cached_property
+    def per_request(self) -> "pd.DataFrame":
+        """One row per request: its line, address fields, arrival, completion (CK) and outcome."""
+        import pandas as pd
+
+        levels, row, col = self._mapped
+        return pd.DataFrame({
+            "line": self._trace.line,
+            "write": self._trace.is_write.astype(bool),
+            "addr": self._trace.addr,
+            **{lv: levels[:, l] for l, lv in enumerate(self._device.standard.levels)},
+            "row": row,
+            "column": col,
+            "arrive_ck": self.arrive_tick / self.ticks_per_ck,
+            "complete_ck": self.complete_tick / self.ticks_per_ck,
+            "outcome": OUTCOMES[self.outcome_code],
+        })
+
+    @cached_property
+    def bank(self) -> "pd.DataFrame":
+        """One row per bank (see :func:`sieve.dram.stats.bank_table`)."""
+        return bank_table(self._device, self._engine, self._until_tick)
 
     def summary(self) -> dict:
         """The JSON-ready summary printed by ``python -m sieve.dram --json``."""
@@ -175,9 +238,13 @@ def run_requests(
     refresh: str = "off",
     mapping: str = "RoBaRaCoCh",
     queue_size: int = 32,
+    write_completion: str = "issue",
     log: bool = False,
 ):
-    """Run a request trace. Returns a :class:`RequestResult` (and the command log when ``log``)."""
+    """Run a request trace. Returns a :class:`RequestResult` (and the command log when ``log``).
+
+    ``write_completion`` is ``"issue"`` (a write completes when its WR issues, as in Ramulator 2) or
+    ``"data"`` (at WR + ``write_latency``); see the module docstring."""
     device = Device(device) if isinstance(device, str) else device
     if not isinstance(trace, Trace):
         trace = read_trace(trace)
@@ -190,10 +257,13 @@ def run_requests(
         raise StandardError(f"standard {device.standard.name!r} declares no refresh command")
     if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size <= 0:
         raise StandardError(f"queue_size must be a positive integer, got {queue_size!r}")
+    if write_completion not in WRITE_COMPLETIONS:
+        raise StandardError(f"write_completion {write_completion!r} is not one of {', '.join(WRITE_COMPLETIONS)}")
     addr, row, col = map_addresses(device, trace, mapping)
     eng = device.engine(logging=log)
     ctl = _controller.Controller(eng, tables, addr, row, col, trace.is_write, trace.addr,
-                                 queue_size=queue_size, refresh=refresh != "off")
+                                 queue_size=queue_size, refresh=refresh != "off",
+                                 write_done_at_issue=write_completion == "issue")
     t0 = time.perf_counter()
     ctl.run()
     wall = time.perf_counter() - t0
@@ -203,17 +273,6 @@ def run_requests(
     arrive, complete, outcome = ctl.results()
     totals = eng.command_totals()
     commands = {name: int(totals[i]) for i, name in enumerate(device.standard.command_names)}
-    per_request = pd.DataFrame({
-        "line": trace.line,
-        "write": trace.is_write.astype(bool),
-        "addr": trace.addr,
-        **{lv: addr[:, l] for l, lv in enumerate(device.standard.levels)},
-        "row": row,
-        "column": col,
-        "arrive_ck": arrive / tpc,
-        "complete_ck": complete / tpc,
-        "outcome": OUTCOMES[outcome],
-    })
     result = RequestResult(
         standard=device.standard.name,
         refresh=refresh,
@@ -230,8 +289,14 @@ def run_requests(
         writes=ctl.writes,
         avg_read_latency_ck=(ctl.read_latency_sum / ctl.reads / tpc) if ctl.reads else 0.0,
         wall_s=wall,
-        per_request=per_request,
-        bank=bank_table(device, eng, ctl.last_completion),
+        arrive_tick=arrive,
+        complete_tick=complete,
+        outcome_code=outcome,
+        _trace=trace,
+        _mapped=(addr, row, col),
+        _device=device,
+        _engine=eng,
+        _until_tick=ctl.last_completion,
     )
     if log:
         return result, device.log_of(eng)

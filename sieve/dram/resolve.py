@@ -11,12 +11,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .spec import Standard, StandardError
+from .spec import BUSES, Standard, StandardError
 
 __all__ = ["Tables", "resolve", "ACCESS_CODE", "NEEDS_CODE"]
 
 ACCESS_CODE = {"none": 0, "read": 1, "write": 2}
 NEEDS_CODE = {"any": 0, "open": 1, "closed": 2}
+BUS_CODE = {bus: i for i, bus in enumerate(BUSES)}  # row 0, column 1: the controller's two issue slots
 #: issue_ticks -> required residue of tick modulo ticks_per_ck (-1: any tick)
 PHASE_CODE = {"any": -1, "odd": 1, "even": 0}
 
@@ -34,6 +35,7 @@ class Tables:
     cmd_refreshes: np.ndarray  # [C]
     cmd_needs: np.ndarray  # [C] NEEDS_CODE
     cmd_phase: np.ndarray  # [C] PHASE_CODE
+    cmd_bus: np.ndarray  # [C] BUS_CODE
     cmd_opener: np.ndarray  # [C] command that must open the row first (-1 none)
     cmd_closer: np.ndarray  # [C] command that must close rows first (-1 none)
     cmd_next_levels: np.ndarray  # [C] bit l set when some rule at level l gates the command
@@ -196,6 +198,7 @@ def _command_arrays(std: Standard, opener: list[int], closer: list[int], plain: 
         cmd_refreshes=_i64([c.refreshes for c in std.commands]),
         cmd_needs=_i64([NEEDS_CODE[c.needs] for c in std.commands]),
         cmd_phase=_i64([PHASE_CODE[c.issue_ticks] for c in std.commands]),
+        cmd_bus=_i64([BUS_CODE[c.bus] for c in std.commands]),
         cmd_opener=_i64(opener),
         cmd_closer=_i64(closer),
         cmd_next_levels=_i64(next_levels),

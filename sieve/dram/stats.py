@@ -12,15 +12,21 @@ command in that bin and the bin's data-burst utilization. Long form, ready for a
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from .energy import bank_energy, has_energy, load_energy
 
 __all__ = ["bank_table", "utilization_over_time"]
 
 
-def _bank_index(std) -> pd.DataFrame:
+def _bank_index(std) -> "pd.DataFrame":
+    import pandas as pd
+
     idx = np.indices(std.fanout).reshape(len(std.fanout), -1).T
     return pd.DataFrame(idx, columns=list(std.levels))
 
@@ -29,7 +35,7 @@ def _burst_ck(std) -> float:
     return float(std.timing.get("nBL", 1.0))
 
 
-def bank_table(device, engine, until_tick: int) -> pd.DataFrame:
+def bank_table(device, engine, until_tick: int) -> "pd.DataFrame":
     std = device.standard
     tpc = std.ticks_per_ck
     df = _bank_index(std)
@@ -50,7 +56,7 @@ def bank_table(device, engine, until_tick: int) -> pd.DataFrame:
     return df
 
 
-def utilization_over_time(log, bin_ck: float) -> pd.DataFrame:
+def utilization_over_time(log, bin_ck: float) -> "pd.DataFrame":
     """Per-bank command counts and data-burst utilization in bins of `bin_ck` CK."""
     std = log.standard
     if not bin_ck > 0:

@@ -273,4 +273,39 @@ def load(name: str | Hardware = "aim", overrides: Sequence[str] = ()) -> Hardwar
 @lru_cache(maxsize=64)
 def _load_preset(name: str, overrides: tuple[str, ...]) -> Hardware:
     # One object per preset and overrides: composing is slow, and caches keyed on hardware stay warm.
-    return from_config(_compose(name, overrides))
+    plain = None if overrides else _compose_plain(name)
+    return from_config(plain if plain is not None else _compose(name, overrides))
+
+
+def _compose_plain(name: str) -> dict | None:
+    """The preset as Hydra composes it, without importing Hydra: a defaults list of ``group: option``
+    entries ending in ``_self_``, each option a plain YAML file placed under its group, then the
+    preset's own keys. None for anything else (Hydra composes it)."""
+    import yaml
+
+    def read(path: Path):
+        text = path.read_text()
+        if "@package" in text:
+            return None
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        return data if isinstance(data, dict) else None
+
+    preset = read(CONF_DIR / "hw" / f"{name}.yaml")
+    if preset is None:
+        return None
+    defaults = preset.pop("defaults", [])
+    if not isinstance(defaults, list) or not defaults or defaults[-1] != "_self_":
+        return None
+    out: dict = {}
+    for entry in defaults[:-1]:
+        if not (isinstance(entry, dict) and len(entry) == 1):
+            return None
+        (group, option), = entry.items()
+        path = CONF_DIR / "hw" / str(group) / f"{option}.yaml"
+        part = read(path) if path.is_file() else None
+        if part is None or "defaults" in part:
+            return None
+        out[str(group)] = part
+    for key, value in preset.items():
+        out[key] = {**out[key], **value} if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out

@@ -35,21 +35,28 @@ Unrolling (:func:`unroll`), as the reference's memory system does it:
   is issued first, at the tick the instruction's first command (or the prerequisite that command
   needs) would have been ready — the reference's controller issues TMOD in place of a ready command.
   Every command then waits nMODCH after it (a timing record of the standard).
-* Blocking instructions: RD_MAC and RD_AF wait until their commands complete (issue + the command's
-  latency, :data:`COMMAND_LATENCY`); SYNC waits until everything issued so far has completed; EOC ends
-  the trace there. Nothing of a later instruction issues before that tick plus one cycle (the next
-  instruction is decoded after the cycle in which the completion is seen). ``cycles`` is the
-  completion of the last command.
+* Decoding: the host lines are decoded one per cycle, in order, from the first cycle; a comment or
+  blank line costs nothing, every other line one cycle, and none of a line's commands issues before
+  the cycle it is decoded in. So a line that issues no command (GPR and CFR accesses, EWADD) costs
+  exactly one cycle.
+* Blocking instructions: RD_MAC and RD_AF hold the decoder until their commands complete (issue + the
+  command's latency, :data:`COMMAND_LATENCY`); the next line is decoded in the following cycle. SYNC
+  and EOC reach the head of every channel queue in the cycle they are decoded or the cycle after the
+  last command issued, whichever is later, and complete one cycle after that or after the last
+  completion, whichever is later: two cycles when nothing is outstanding. After SYNC the next line is
+  decoded in the following cycle; EOC ends the trace.
+* End of trace: the conventional requests (WR_SBK, RD_SBK, W/R MEM) just before EOC sit in the
+  reference's request queues. Each issues the row commands it needs, and EOC, which waits only for
+  what has issued, drops the RD or WR of a request past its ACT (``W MEM``, ``AiM EOC``: only the ACT
+  issues, 3 cycles). Sieve drops such a RD or WR when it could issue only after EOC completes.
+* ``cycles`` counts cycles from 1, as the reference's ``memory_system_cycles`` does: the cycle in
+  which EOC completes. (Command ticks in the log count from 0: the reference's cycle n is tick n - 1.)
 
 Where sieve models the reference's behaviour differently, and why:
 
-* **Clocks.** The reference ticks its instruction decoder ("DMA") ``Controller.clock_ratio`` (8) times
-  per controller cycle and decodes at most one instruction per decoder tick; its
-  ``memory_system_cycles`` count decoder ticks. Sieve counts DRAM command cycles (tCK 0.5 ns, the
-  cycle of the standard's timing values) and treats decoding as free: eight decodes per command cycle
-  never limit a channel that issues at most one command per cycle. Compare sieve's ``cycles`` with the
-  reference's ``memory_system_cycles / 8``. Instructions that issue nothing (EWADD, GPR, CFR) take no
-  time here (1/8 cycle each there).
+* **Clocks.** In the reference's shipped configuration (``test/example.yaml``) every clock ratio is 1:
+  its ``memory_system_cycles`` are controller cycles, the cycles of the standard's timing values
+  (tCK 0.5 ns), and compare one to one with sieve's ``cycles``.
 * **Queues.** The reference holds an instruction until every channel's controller queue (33 entries)
   has accepted all its commands, so a channel with a long backlog can delay other channels' next
   instructions. Sieve executes each channel's commands in order with unbounded queues; the two agree
@@ -87,12 +94,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from sieve.dram import CommandLog, Device
 from sieve.dram.energy import bank_energy, has_energy, load_energy
 from sieve.dram.spec import evaluate_latency
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "AimTraceError",
@@ -149,6 +160,7 @@ _COMMAND = {"WR_SBK": "WR", "RD_SBK": "RD", "W_MEM": "WR", "R_MEM": "RD", "WR_AB
             "COPY_BKGB": "RDCP", "COPY_GBBK": "WRCP", "MAC_SBK": "MAC", "MAC_ABK": "MAC16",
             "AF": "AF16", "EWMUL": "EWMUL16"}
 _ONE_BANK = {"WR_SBK", "RD_SBK", "W_MEM", "R_MEM", "COPY_BKGB", "COPY_GBBK", "MAC_SBK"}
+_REQUESTS = {"WR_SBK", "RD_SBK", "W_MEM", "R_MEM"}  # conventional requests of the reference's queues
 _REGISTER_MODE = {"WR_GB", "WR_BIAS", "RD_MAC", "RD_AF"}
 _BLOCKING = {"RD_MAC", "RD_AF"}
 _USES_ROW = {"WR_SBK", "RD_SBK", "W_MEM", "R_MEM", "WR_ABK", "COPY_BKGB", "COPY_GBBK", "MAC_SBK",
@@ -165,9 +177,10 @@ COMMAND_LATENCY: dict[str, str | int] = {
     "WRA16": "nCWL + nBL + nRP",
     "RDCP": 1, "WRCP": 1, "MAC": 1, "MAC16": 1, "AF16": 1, "EWMUL16": 1,
 }
-# Cycles between the completion a blocking instruction waits for and the next instruction's first
-# command: the completion is seen in its cycle, the next instruction is decoded after it.
-DECODE_GAP_CK = 1
+# The reference's decoder reads one host line per cycle; comment and blank lines cost nothing. A blocking
+# instruction holds it until the cycle after its completion; SYNC and EOC complete one cycle after they
+# reach the head of every channel queue and everything issued has completed.
+DECODE_CK = 1
 
 
 @dataclass(frozen=True)
@@ -401,7 +414,8 @@ def _unroll(ins: AimInstruction, geo: _Geometry, afm: int):
 @dataclass(frozen=True)
 class AimTraceResult:
     cycles: int
-    """Command-clock cycles from the first command to the completion of the last one."""
+    """Cycles, counted from 1, to the one in which the trace's EOC completes (the reference's
+    ``memory_system_cycles``)."""
     commands: dict[str, int]
     """Commands issued, by name (inserted ACT/ACT16/PRE/PREA and TMOD included)."""
     instructions: dict[str, int]
@@ -411,12 +425,32 @@ class AimTraceResult:
     mac_peak_fraction: float
     """MAC work done over what the device could do in ``cycles``: one all-bank MAC per nCCDL in every
     channel (a single-bank MAC counts 1/banks of one)."""
-    channels: pd.DataFrame
-    """Per channel: commands by name, instructions touching it, the completion of its last command and,
-    where the standard has energy data, ``command_pj``, ``background_pj`` and ``energy_pj``."""
+    channel_commands: dict[str, np.ndarray] = field(repr=False)
+    """Per command name issued: how many times each channel issued it."""
+    channel_instructions: np.ndarray = field(repr=False)
+    """Per channel: trace lines that touched it."""
+    channel_completion_cycle: np.ndarray = field(repr=False)
+    """Per channel: the completion of its last command (CK)."""
+    channel_energy_pj: dict[str, np.ndarray] | None = field(default=None, repr=False)
+    """Per channel, where the standard has energy data: ``command_pj``, ``background_pj``, ``energy_pj``."""
     log: CommandLog | None = field(default=None, repr=False)
     energy_by_command_pj: dict[str, float] | None = None
     """Energy of the commands issued, by name (:mod:`sieve.dram.energy`); None without energy data."""
+
+    @property
+    def channels(self) -> "pd.DataFrame":
+        """Per channel: commands by name, instructions touching it, the completion of its last command and,
+        where the standard has energy data, ``command_pj``, ``background_pj`` and ``energy_pj``."""
+        import pandas as pd
+
+        df = pd.DataFrame(self.channel_commands)
+        df.insert(0, "channel", np.arange(len(self.channel_instructions)))
+        df.insert(1, "instructions", self.channel_instructions)
+        df.insert(2, "completion_cycle", self.channel_completion_cycle)
+        df["commands"] = df[list(self.channel_commands)].sum(axis=1) if self.channel_commands else 0
+        for col, values in (self.channel_energy_pj or {}).items():
+            df[col] = values
+        return df
 
     @property
     def seconds(self) -> float:
@@ -455,7 +489,7 @@ class _Runner:
             else:
                 ck = evaluate_latency(expr, timing, f"latency of {name}")
             self.latency[device.cmd_id(name)] = int(round(ck * self.tpc))
-        self.id = {n: device.cmd_id(n) for n in set(_COMMAND.values()) | {"TMOD", "PRE", "PREA"}}
+        self.id = {n: device.cmd_id(n) for n in set(_COMMAND.values()) | {"TMOD", "ACT", "PRE", "PREA"}}
         C, B = self.geo.channels, self.geo.banks_per_channel
         self.register_mode = np.zeros(C, dtype=bool)
         self.done = np.zeros(C, dtype=np.int64)          # per channel: last completion tick
@@ -463,6 +497,11 @@ class _Runner:
         self.af_row = np.full((C, B), -1, dtype=np.int64)  # bank holds AF's row (its stand-in), else -1
         self.data_rows_near_af: set[int] = set()         # data rows that an AF stand-in could equal
         self.cfr = {0: 0, 1: 0, 2: 0}
+        self.decode = 0                                  # tick at which the next host line is decoded
+        self.last_issue = -1                             # latest issue tick of any command executed
+        self.end = 0                                     # tick at which EOC completed
+        self.batched = np.zeros(C, dtype=bool)           # channels with commands not executed yet
+        self.requests: list[tuple] = []                  # conventional requests after the last other command
         self._cmds: list[np.ndarray] = []
         self._addr: list[np.ndarray] = []
         self._row: list[np.ndarray] = []
@@ -476,6 +515,7 @@ class _Runner:
             self._addr.append(addr)
             self._row.append(row)
             self._col.append(col)
+            self.batched[addr[:, 0]] = True
 
     def _push_one(self, name: str, addr, row: int = 0) -> None:
         self._push(np.array([self.id[name]], dtype=np.int64), np.array([addr], dtype=np.int64),
@@ -493,30 +533,98 @@ class _Runner:
         ticks = self.session.run(cmds, addr, row, col, auto_prereq=True)
         finish = ticks + self.latency[cmds]
         np.maximum.at(self.done, addr[:, 0], finish)
+        self.last_issue = max(self.last_issue, int(ticks.max()))
+        self.batched[:] = False
         return addr[:, 0], finish
 
-    def barrier(self, tick: int) -> None:
-        self.session.barrier(int(tick) + DECODE_GAP_CK * self.tpc)
+    def resume_decoding(self, tick: int) -> None:
+        """The decoder is held until `tick`: no later line's command issues before it."""
+        self.decode = max(self.decode, int(tick))
+        self.session.barrier(self.decode)
+
+    def hold_until_decoded(self, chans: np.ndarray, tick: int) -> None:
+        """A line's commands issue no earlier than the cycle it is decoded in. Only an idle channel
+        can be that early, so the batch is executed only when a channel's floor may be below `tick`."""
+        floor = self.session.floor
+        if not (floor[chans] < tick).any():
+            return
+        if self.batched[chans].any():
+            self.flush()
+        late = chans[floor[chans] < tick]
+        if len(late):
+            self.session.barrier(tick, late)
+
+    def drained(self, decoded: int) -> int:
+        """The tick a SYNC or EOC decoded at `decoded` completes: one cycle after it has reached the
+        head of every channel queue (the cycle after the last command issued) and every command
+        issued so far has completed."""
+        self.flush()
+        head = max(decoded, self.last_issue + self.tpc)
+        return max(head, int(self.done.max())) + DECODE_CK * self.tpc
 
     # -- one instruction
 
     def execute(self, ins: AimInstruction) -> None:
         op = ins.opcode
+        decoded = self.decode
+        self.decode += DECODE_CK * self.tpc
         if op == "W_CFR":
             _validate(ins, self.geo)
             self.cfr[ins.cfr_addr] = ins.cfr_data
             return
-        if op in ("SYNC", "EOC"):
-            self.flush()
-            if op == "SYNC":
-                self.barrier(max(int(self.done.max()), int(self.session.floor.max())))
+        if op == "SYNC":
+            self.release_requests()
+            self.resume_decoding(self.drained(decoded) + DECODE_CK * self.tpc)
+            return
+        if op == "EOC":
+            self.end = self.end_of_trace(decoded)
             return
         names, addr, row, col = _unroll(ins, self.geo, self.cfr[2])
         if not names:
             return
+        self.touched[np.unique(addr[:, 0])] += 1
+        if op in _REQUESTS:
+            self.requests.append((ins, names, addr, row, col, decoded))
+            return
+        self.release_requests()
+        self.instruction(ins, names, addr, row, col, decoded)
+
+    def release_requests(self) -> None:
+        for request in self.requests:
+            self.instruction(*request)
+        self.requests = []
+
+    def end_of_trace(self, decoded: int) -> int:
+        """EOC's completion tick. The conventional requests just before it are the reference's
+        queued requests: each issues the row commands it needs, but a RD or WR that would issue only
+        after EOC has completed is dropped (the reference drops a request past its ACT at EOC). A
+        request that needs no row command stays queued ahead of EOC, after those before it."""
+        requests, self.requests = self.requests, []
+        past_act: list[tuple] = []
+        for ins, names, addr, row, col, at in requests:
+            self.flush()  # the row state left by the requests before
+            cmd = self.id[names[0]]
+            if self.session.engine.required_first(cmd, addr[0], int(row[0])) != cmd:
+                self.instruction(ins, ["ACT"], addr[:1], row[:1], col[:1], at)
+                past_act.append((ins, names, addr, row, col, at))
+            else:
+                for request in past_act + [(ins, names, addr, row, col, at)]:
+                    self.instruction(*request)
+                past_act = []
+        end = self.drained(decoded)
+        for ins, names, addr, row, col, at in past_act:
+            floor = int(self.session.floor[addr[0, 0]])
+            if self.session.engine.earliest(self.id[names[0]], addr[0], floor) < end:
+                self.instruction(ins, names, addr, row, col, at)
+                end = self.drained(decoded)
+        return end
+
+    def instruction(self, ins: AimInstruction, names: list[str], addr, row, col, decoded: int) -> None:
+        """Batch the commands of one instruction (mode switches and closing precharges first)."""
+        op = ins.opcode
         cmds = np.full(len(names), self.id[names[0]], dtype=np.int64)
         chans = np.unique(addr[:, 0])
-        self.touched[chans] += 1
+        self.hold_until_decoded(chans, decoded)
         closes = self._af_row_closes(ins, chans, int(row[0]))
         need = op in _REGISTER_MODE
         switch = chans[self.register_mode[chans] != need]
@@ -528,7 +636,7 @@ class _Runner:
         self._push(cmds, addr, row, col)
         if op in _BLOCKING:
             _, finish = self.flush()
-            self.barrier(int(finish.max()))
+            self.resume_decoding(int(finish.max()) + DECODE_CK * self.tpc)
 
     def _switch_mode(self, chans: np.ndarray, cmds, addr, row, closes: dict) -> None:
         # The reference issues TMOD in the cycle the instruction's first command (or the row command
@@ -586,7 +694,8 @@ class _Runner:
 
     # -- results
 
-    def channel_table(self) -> pd.DataFrame:
+    def channel_commands(self) -> dict[str, np.ndarray]:
+        """Per command name issued anywhere: the count in each channel (an all-bank command once)."""
         std = self.device.standard
         counts = self.session.engine.bank_counts()  # [banks, commands]; an all-bank command on every bank
         tables = self.device.tables
@@ -595,19 +704,18 @@ class _Runner:
         for i in range(len(std.command_names)):
             span[i] = per_level[int(tables.cmd_scope[i])]
         per_channel = counts.reshape(self.geo.channels, -1, counts.shape[1]).sum(axis=1) // span
-        df = pd.DataFrame(per_channel, columns=list(std.command_names))
-        df = df.loc[:, df.sum(axis=0) > 0]
-        df.insert(0, "channel", np.arange(self.geo.channels))
-        df.insert(1, "instructions", self.touched)
-        df.insert(2, "completion_cycle", self.done / self.tpc)
-        df["commands"] = per_channel.sum(axis=1)
-        if has_energy(std):
-            end = int(self.done.max())
-            banks = bank_energy(load_energy(std), counts, self.session.engine.bank_open_ticks_until(end) * std.tick_ns,
-                                end * std.tick_ns)
-            for col in banks:
-                df[col] = banks[col].to_numpy().reshape(self.geo.channels, -1).sum(axis=1)
-        return df
+        return {name: per_channel[:, i] for i, name in enumerate(std.command_names) if per_channel[:, i].sum() > 0}
+
+    def channel_energy(self) -> dict[str, np.ndarray] | None:
+        """Per channel energy of the commands issued and of the banks' background (None without energy data)."""
+        std = self.device.standard
+        if not has_energy(std):
+            return None
+        end = int(self.done.max())
+        counts = self.session.engine.bank_counts()
+        banks = bank_energy(load_energy(std), counts, self.session.engine.bank_open_ticks_until(end) * std.tick_ns,
+                            end * std.tick_ns)
+        return {col: banks[col].to_numpy().reshape(self.geo.channels, -1).sum(axis=1) for col in banks}
 
 
 def run_aim_trace(trace, device: Device, *, log: bool = True) -> AimTraceResult:
@@ -631,12 +739,11 @@ def run_aim_trace(trace, device: Device, *, log: bool = True) -> AimTraceResult:
     totals = runner.session.engine.command_totals()
     commands = {n: int(totals[i]) for i, n in enumerate(std.command_names) if totals[i]}
     instructions = dict(Counter(ins.opcode for ins in program))
-    cycles_ticks = int(runner.done.max())
+    cycles_ticks = runner.end + runner.tpc  # the reference counts cycles from 1
     cycles = cycles_ticks // runner.tpc if cycles_ticks % runner.tpc == 0 else cycles_ticks / runner.tpc
     mac_units = commands.get("MAC16", 0) + commands.get("MAC", 0) / runner.geo.banks_per_channel
     nccdl = float(std.timing.get("nCCDL", 1.0))
     capacity = cycles * runner.geo.channels / nccdl
-    channels = runner.channel_table()
     energy = None
     if has_energy(std):
         per_issue = load_energy(std).command_pj
@@ -644,5 +751,6 @@ def run_aim_trace(trace, device: Device, *, log: bool = True) -> AimTraceResult:
     return AimTraceResult(
         cycles=cycles, commands=commands, instructions=instructions, wall_s=time.perf_counter() - start,
         tck_ns=float(std.tCK_ns), mac_peak_fraction=float(mac_units / capacity) if capacity else 0.0,
-        channels=channels, log=device.log_of(runner.session.engine) if log else None,
-        energy_by_command_pj=energy)
+        channel_commands=runner.channel_commands(), channel_instructions=np.asarray(runner.touched),
+        channel_completion_cycle=runner.done / runner.tpc, log=device.log_of(runner.session.engine) if log else None,
+        energy_by_command_pj=energy, channel_energy_pj=runner.channel_energy())

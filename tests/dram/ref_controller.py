@@ -28,7 +28,8 @@ class Req:
 
 
 def run_reference(device: Device, addr: np.ndarray, row, col, is_write, key, *, queue_size: int = 32,
-                  refresh: bool = False, wr_high: float = 0.8, wr_low: float = 0.2):
+                  refresh: bool = False, wr_high: float = 0.8, wr_low: float = 0.2,
+                  write_done_at_issue: bool = True):
     std = device.standard
     t = device.tables
     eng = device.engine(logging=True)
@@ -43,6 +44,7 @@ def run_reference(device: Device, addr: np.ndarray, row, col, is_write, key, *, 
     active = [[] for _ in range(nch)]
     prio = [[] for _ in range(nch)]
     write_mode = [False] * nch
+    read_depart = [0] * nch  # completion of the last RD issued: reads complete in FIFO order
     active_per_bank: dict[tuple, int] = {}
     ref_levels = std.levels.index(std.refresh_scope) + 1 if refresh else 0
     ref_nodes = [n for n in np.ndindex(*std.fanout[:ref_levels])] if refresh else []
@@ -96,7 +98,11 @@ def run_reference(device: Device, addr: np.ndarray, row, col, is_write, key, *, 
             buf.remove(r)
             if buf is active[ch]:
                 active_per_bank[bank] -= 1
-            r.complete = clk + (t.write_latency_ticks if r.write else t.read_latency_ticks)
+            if r.write:
+                r.complete = clk if write_done_at_issue else clk + t.write_latency_ticks
+            else:
+                r.complete = clk + t.read_latency_ticks
+                read_depart[ch] = r.complete
         elif std.command(cmd).opens_row:
             buf.remove(r)
             active[ch].append(r)
@@ -117,7 +123,7 @@ def run_reference(device: Device, addr: np.ndarray, row, col, is_write, key, *, 
         ch = r.addr[0]
         if any(w.key == r.key for w in writeq[ch]):
             r.arrive = clk
-            r.complete = clk if r.write else clk + 1
+            r.complete = clk if r.write else max(clk + 1, read_depart[ch])
             r.outcome = "merged" if r.write else "forwarded"
             return True
         q = writeq[ch] if r.write else readq[ch]
@@ -132,7 +138,8 @@ def run_reference(device: Device, addr: np.ndarray, row, col, is_write, key, *, 
     while True:
         while nxt < len(reqs) and offer(reqs[nxt], clk):
             nxt += 1
-        if nxt == len(reqs) and not any(readq[c] or writeq[c] or active[c] for c in range(nch)):
+        if nxt == len(reqs) and not any(readq[c] or writeq[c] or active[c] for c in range(nch)) \
+                and (not refresh or clk >= max(r.complete for r in reqs)):
             break
         clk += 1
         for ch in range(nch):

@@ -74,3 +74,11 @@ def test_bad_overrides(overrides, message):
 def test_unknown_preset():
     with pytest.raises(HardwareError, match=r"unknown hardware preset 'aimx'; available: aim, gddr6_aim"):
         load("aimx")
+
+
+@pytest.mark.parametrize("name", hwmod.available())
+def test_presets_compose_alike_without_hydra(name):
+    """The start-up path composes a preset from its plain group files; Hydra's composition is the reference."""
+    plain = hwmod._compose_plain(name)
+    assert plain is not None
+    assert hwmod.from_config(plain) == hwmod.from_config(hwmod._compose(name, ()))

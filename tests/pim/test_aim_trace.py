@@ -27,6 +27,11 @@ def T(dev) -> dict:
     return {k: int(v) for k, v in dev.standard.timing.items()}
 
 
+# A trace's cycles, counted from 1 as the reference does, end with EOC's completion: one cycle after
+# the last command's completion (counted from 0). So cycles = last completion + 2.
+EOC_CK = 2
+
+
 def timeline(result, channel=None):
     """[(tick, command, row, column)] of the log, optionally for one channel."""
     df = result.log.to_frame()
@@ -167,7 +172,7 @@ def test_mac_abk_on_a_closed_channel(dev, T):
     r = run_aim_trace("AiM MAC_ABK 4 0x80000000 0\nAiM EOC\n", dev)
     t0 = T["nRCDRDMAC"]
     assert timeline(r) == [(0, "ACT16", 0, 0)] + [(t0 + k * T["nCCDL"], "MAC16", 0, k) for k in range(4)]
-    assert r.cycles == t0 + 3 * T["nCCDL"] + 1
+    assert r.cycles == t0 + 3 * T["nCCDL"] + 1 + EOC_CK
     assert r.commands == {"ACT16": 1, "MAC16": 4}
     assert r.instructions == {"MAC_ABK": 1, "EOC": 1}
     assert not check_log(dev.standard, r.log)
@@ -218,16 +223,17 @@ def test_blocking_read_holds_every_channel_but_other_instructions_do_not(dev, T)
     later = timeline(blocking, 1)
     assert later[0][:2] == (rd + T["nCLREG"] + T["nBL"] + 1, "TMOD")
     free = run_aim_trace("AiM WR_BIAS 0 0x80000000\nAiM WR_BIAS 0 0x40000000\nAiM EOC\n", dev)
-    assert timeline(free, 1)[0][:2] == (0, "TMOD")
+    assert timeline(free, 1)[0][:2] == (1, "TMOD")  # its line is decoded in the second cycle
 
 
 def test_sync_waits_for_every_channel(dev, T):
     trace = "AiM MAC_ABK 8 0x80000000 0\nAiM SYNC\nAiM MAC_ABK 1 0x40000000 0\nAiM EOC\n"
     r = run_aim_trace(trace, dev)
     done0 = T["nRCDRDMAC"] + 7 * T["nCCDL"] + 1
-    assert timeline(r, 1)[0][:2] == (done0 + 1, "ACT16")
+    # SYNC completes the cycle after the last completion; the next line is decoded the cycle after that
+    assert timeline(r, 1)[0][:2] == (done0 + 2, "ACT16")
     no_sync = run_aim_trace(trace.replace("AiM SYNC\n", ""), dev)
-    assert timeline(no_sync, 1)[0][:2] == (0, "ACT16")
+    assert timeline(no_sync, 1)[0][:2] == (1, "ACT16")  # decoded in the second cycle
 
 
 def test_wr_abk_writes_all_banks_then_closes_them(dev, T):
@@ -236,7 +242,7 @@ def test_wr_abk_writes_all_banks_then_closes_them(dev, T):
     assert [c for _, c, _, _ in tl] == ["ACT16", "WRA16", "ACT16", "WRA16"]  # auto-precharge: ACT16 again
     assert tl[1][0] == T["nRCDWR"]
     assert tl[2][0] == T["nRCDWR"] + T["nCWL"] + T["nBL"] + T["nWR"] + T["nRP"]
-    assert r.cycles == tl[3][0] + T["nCWL"] + T["nBL"] + T["nRP"]
+    assert r.cycles == tl[3][0] + T["nCWL"] + T["nBL"] + T["nRP"] + EOC_CK
 
 
 def test_conventional_accesses(dev, T):
@@ -247,7 +253,7 @@ def test_conventional_accesses(dev, T):
     assert list(df.bankgroup) == [1] * 4 and list(df.bank) == [2] * 4
     assert df.tick[1] == T["nRCDWR"]
     assert df.tick[2] == df.tick[1] + T["nCWL"] + T["nBL"] + T["nWTRL"]
-    assert r.cycles == int(df.tick.iloc[-1]) + T["nCL"] + T["nBL"]
+    assert r.cycles == int(df.tick.iloc[-1]) + T["nCL"] + T["nBL"] + EOC_CK
 
 
 def test_af_uses_its_own_row_and_never_aliases_a_data_row(dev):
@@ -270,7 +276,7 @@ def test_result_tables_and_peak_fraction(dev, T):
     r = run_aim_trace("AiM MAC_ABK 64 0xC0000000 0\nAiM EOC\n", dev)
     ch = r.channels.set_index("channel")
     assert ch.loc[0, "MAC16"] == 64 and ch.loc[1, "MAC16"] == 64 and ch.loc[2, "commands"] == 0
-    assert ch.loc[0, "completion_cycle"] == r.cycles
+    assert ch.loc[0, "completion_cycle"] + EOC_CK == r.cycles
     assert list(ch.instructions[:3]) == [1, 1, 0]
     assert r.mac_peak_fraction == pytest.approx(2 * 64 * T["nCCDL"] / (r.cycles * 32))
     s = r.summary()

@@ -27,8 +27,25 @@ _spec.loader.exec_module(refs)
 NAMES = ["all_isr.csv", *refs.MICRO]
 
 
+# memory_system_cycles of the reference (AiM simulator at 0f28a07, test/example.yaml) on the full traces
+REFERENCE_CYCLES = {
+    "micro_ewmul_16banks.csv": 227_260, "micro_macab_1024_16banks.csv": 231_383,
+    "micro_rdmac_1024_16banks.csv": 3_106, "micro_wrab_1024_1bank.csv": 103_393,
+    "micro_wrbias_1024_16banks.csv": 2_083, "micro_wrbias_mac_af_rdaf_16banks.csv": 424_960,
+    "micro_wrbias_mac_rdmac_mac_16banks.csv": 576_482, "micro_wrgb_gbbk_bggb_16banks.csv": 637_890,
+}
+# The reference counts cycles from 1, and its EOC completes one cycle after the last command's
+# completion: a trace's cycles are the last completion (counted from 0) + 2.
+EOC_CK = 2
+
+
 def expected_cycles(name: str, n: int) -> int | None:
     """Closed form of a micro-benchmark's cycles for n iterations (None where there is none)."""
+    return None if (body := _body_cycles(name, n)) is None else body + EOC_CK
+
+
+def _body_cycles(name: str, n: int) -> int | None:
+    """Ticks from the first command to the last completion."""
     T = {k: int(v) for k, v in Device("gddr6_aim").standard.timing.items()}
     macs = 63 * T["nCCDL"]  # 64 column commands, nCCDL apart
     if name == "micro_macab_1024_16banks.csv":   # ACT16, 64 MAC16, PREA after nRTP, next ACT16 after nRP
@@ -38,9 +55,9 @@ def expected_cycles(name: str, n: int) -> int | None:
     if name == "micro_wrab_1024_1bank.csv":      # ACT16, WRA16, next ACT16 after write recovery + nRP
         wra = T["nRCDWR"] + T["nCWL"] + T["nBL"] + T["nWR"] + T["nRP"]
         return (n - 1) * wra + T["nRCDWR"] + T["nCWL"] + T["nBL"] + T["nRP"]
-    if name == "micro_rdmac_1024_16banks.csv":   # TMOD once; each blocking read waits for the previous
-        rd = T["nCLREG"] + T["nBL"]
-        return T["nMODCH"] + (n - 1) * (rd + 1) + rd
+    if name == "micro_rdmac_1024_16banks.csv":   # TMOD once; each blocking read waits for the previous;
+        rd = T["nCLREG"] + T["nBL"]                # EOC is decoded the cycle after the last one completes
+        return T["nMODCH"] + (n - 1) * (rd + 1) + rd + 1
     if name == "micro_wrbias_1024_16banks.csv":  # TMOD once; register writes nBL apart
         return T["nMODCH"] + (n - 1) * T["nBL"] + T["nCWLREG"] + T["nBL"]
     return None
@@ -95,6 +112,8 @@ def test_full_reference_trace(tmp_path, name):
     want = expected_cycles(name, 1024)
     if want is not None:
         assert out["cycles"] == want
+    if name in REFERENCE_CYCLES:
+        assert out["cycles"] == REFERENCE_CYCLES[name]
     if name == "micro_macab_1024_16banks.csv":
         assert out["commands"] == {"PREA": 1023 * 32, "ACT16": 1024 * 32, "MAC16": 1024 * 64 * 32}
         assert 0.55 < out["mac_peak_fraction"] < 0.58  # 128 MAC cycles of every 226 (see the module doc)

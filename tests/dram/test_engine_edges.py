@@ -1,0 +1,97 @@
+"""The engine's Python face: addresses checked against the command's scope, and a command log that
+survives running out of memory."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sieve.dram import Device
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def hbm3():
+    return Device("hbm3")
+
+
+@pytest.mark.parametrize("bad", [-3, None, 4])
+@pytest.mark.parametrize("method", ["earliest", "ready_tick", "required_first", "issue_at"])
+def test_bank_index_outside_the_level_is_refused(hbm3, method, bad):
+    eng = hbm3.engine()
+    act = hbm3.standard.command_names.index("ACT")
+    args = (act, (0, 0, 0, 0, bad)) + ((0,) if method == "issue_at" else ())
+    with pytest.raises(ValueError, match=rf"index {bad!r} at level 4 is outside 0\.\.3"):
+        getattr(eng, method)(*args)
+    assert eng.log()[0].size == 0  # nothing was applied
+
+
+def test_levels_below_the_scope_are_free(hbm3):
+    """A log's -1 below a command's scope replays: those levels do not name a node for the command."""
+    eng = hbm3.engine()
+    std = hbm3.standard
+    ref = std.command_names.index(std.refresh_command)
+    scope = std.level_index(std.command(std.refresh_command).scope)
+    addr = (0,) * (scope + 1) + (-1,) * (len(std.levels) - scope - 1)
+    eng.issue_at(ref, addr, eng.earliest(ref, addr))
+    tick, cmd, logged, _, _ = eng.log()
+    assert list(cmd) == [ref] and list(logged[0]) == list(addr)
+
+
+def test_address_shorter_than_the_scope_is_refused(hbm3):
+    eng = hbm3.engine()
+    act = hbm3.standard.command_names.index("ACT")
+    with pytest.raises(ValueError, match=r"needs indices at levels 0\.\.4"):
+        eng.earliest(act, (0, 0))
+
+
+def test_log_arrays_match_the_issued_stream(hbm3):
+    n = 3000
+    names = np.tile(["ACT", "RD", "PRE"], n // 3)
+    addr = np.zeros((n, len(hbm3.standard.levels)), dtype=np.int64)
+    addr[:, 4] = (np.arange(n) // 3) % 4
+    res = hbm3.execute(names, addr, log=True)
+    log = res.log
+    assert log.tick.dtype == np.int64 and log.addr.shape == (n, len(hbm3.standard.levels))
+    assert np.array_equal(log.tick, res.ticks)
+    assert np.array_equal(log.cmd, hbm3.cmd_ids(names))
+    assert np.array_equal(log.addr, addr)
+    log.tick[0] = -5  # a copy: the engine's buffer is untouched
+    assert res.engine.log()[0][0] == res.ticks[0]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="address-space limits as on Linux")
+def test_log_out_of_memory_keeps_the_run_and_says_so(hbm3):
+    """With the address space capped, growing the log fails part way: the run still completes with the
+    same ticks, logging stops, and log() raises instead of returning a truncated log."""
+    script = textwrap.dedent(f"""
+        import resource, sys
+        sys.path.insert(0, {str(ROOT)!r})
+        import numpy as np
+        from sieve.dram import Device
+        from sieve.dram.device import StreamSession
+        dev = Device("hbm3")
+        n = 1_500_000
+        cmds = np.tile(dev.cmd_ids(["ACT", "RD", "PRE"]), n // 3)
+        addr = np.zeros((n, 5), dtype=np.int64)
+        addr[:, 4] = (np.arange(n) // 3) % 4
+        quiet = StreamSession(dev, log=False).run(cmds, addr)
+        session = StreamSession(dev, log=True)
+        vm = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmSize"))
+        resource.setrlimit(resource.RLIMIT_AS, (vm + 40 * 2**20, resource.RLIM_INFINITY))
+        ticks = session.run(cmds, addr)
+        assert np.array_equal(ticks, quiet) and not session.engine.logging
+        try:
+            session.engine.log()
+        except MemoryError as e:
+            print(e)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "the command log ran out of memory after" in out.stdout
