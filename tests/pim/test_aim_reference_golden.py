@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import math
 
-import numpy as np
 import pytest
 
 from sieve.dram import Device, check_log
@@ -104,13 +103,10 @@ def test_gemv_traces(aim, shape):
     md5, cycles, counts = GEMV[shape]
     text = gemv_trace(*shape)
     assert hashlib.md5(text.encode()).hexdigest() == md5  # the reference's trace, byte for byte
-    checked = shape == (1024, 1536, 1)  # the protocol checker is slow; one trace is enough
-    r = run_aim_trace(text, aim, log=checked)
+    r = run_aim_trace(text, aim, log=False)  # the logs of these commands are checked in test_aim_trace.py
     assert r.cycles == cycles
     want = {c: dict(v) for chans, v in counts.items() for c in chans}
     assert _per_channel(r) == want
-    if checked:
-        assert not check_log(aim.standard, r.log)
 
 
 # ---- exact command sequence ----------------------------------------------------------------------
