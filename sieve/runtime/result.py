@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sieve.system.capacity import GB
+
 __all__ = ["RunResult", "TABLES", "write_run", "write_table"]
 
 TABLES = ("layers", "channels", "experts", "steps")
@@ -104,8 +106,8 @@ class RunResult:
             "sched_busy": busy["sched"] / (G * total),
             "pim_expert_share": _share(moe["experts_on_pim"].sum(), moe["experts_active"].sum()),
             "pim_token_share": _share(moe["tokens_on_pim"].sum(), moe["tokens"].sum()),
-            "memory_per_gpu_gb": sim.memory.total / 1e9,
-            "memory_capacity_gb": sim.memory.capacity / 1e9,
+            "memory_per_gpu_gb": sim.memory.total / GB,
+            "memory_capacity_gb": sim.memory.capacity / GB,
         }
         return cls(summary=summary, layers=layers, channels=channels, experts=experts, steps=steps,
                    timeline=timeline if timeline.record else None, pim_phases=pim_phases, simulation=sim)

@@ -28,7 +28,9 @@ from ._checks import SystemModelError
 __all__ = ["CapacityError", "MemoryUse", "memory_use", "check_capacity"]
 
 log = logging.getLogger(__name__)
-GB = 1e9
+# Capacities and uses are printed in GB of 2^30 bytes, the unit in which HBM stacks are sold and the
+# Sieve paper's Table 1 states 96 GB per GPU (a stack of 96 x 2^30 bytes would read 103.1 in units of 1e9).
+GB = 2**30
 
 
 class CapacityError(SystemModelError):
