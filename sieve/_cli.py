@@ -7,9 +7,11 @@ is done, in one line that names the path; each tool wraps the message in its own
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+from typing import Callable
 
-__all__ = ["binary_content", "decode_text", "output_path_problem", "print_fields"]
+__all__ = ["binary_content", "decode_text", "exit_with", "output_path_problem", "print_fields"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -61,3 +63,34 @@ def print_fields(fields: dict, width: int) -> None:
     digits and dicts as ``key value, ...`` (``--json`` prints the exact values)."""
     for key, value in fields.items():
         print(f"{key:>{width}}: {_shown(value)}")
+
+
+INTERRUPTED = 130  # the shell's status for a command ended by Ctrl-C (128 + SIGINT)
+
+
+def exit_with(main: Callable[[], int], note: str = "") -> None:
+    """Exit with ``main()``'s status; Ctrl-C ends with one line (and ``note``: what was kept), not a traceback."""
+    # After Ctrl-C in a parallel sweep, multiprocessing's resource tracker (a helper process started with
+    # these warning options) frees the interrupted workers' semaphores and warns that it did; the one-line
+    # note below says all a user needs.
+    sys.warnoptions.append("ignore:resource_tracker:UserWarning")
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        _stop_workers()
+        # on a line of its own: a progress bar may have left the cursor at the end of its line
+        print(f"\ninterrupted{'; ' + note if note else ''}", file=sys.stderr)
+        code = INTERRUPTED
+    sys.exit(code)
+
+
+def _stop_workers() -> None:
+    """Stop joblib's worker processes (parallel sweeps) so that they release their semaphores before exit."""
+    if "joblib.externals.loky" not in sys.modules:
+        return
+    from joblib.externals.loky import get_reusable_executor
+
+    try:
+        get_reusable_executor().shutdown(wait=True, kill_workers=True)
+    except Exception:  # noqa: BLE001 - already exiting; nothing to report beyond the interruption
+        pass

@@ -90,7 +90,21 @@ def paper_models() -> list[str]:
     return sorted(p.stem.removeprefix("paper_") for p in (CONF_DIR / "experiment").glob("paper_*.yaml"))
 
 
+def _check_model(model: str) -> None:
+    """An unknown model is named with the presets and the closest one, before any other complaint."""
+    import difflib
+
+    from sieve.model import available
+
+    presets = available()
+    if model not in presets:
+        close = difflib.get_close_matches(model, presets, n=1, cutoff=0.5)
+        raise ReproduceError(f"unknown model {model!r}; model presets: {', '.join(presets)}"
+                             + (f" (did you mean '{close[0]}'?)" if close else ""))
+
+
 def _base(model: str, num_gpus: int | None) -> list[str]:
+    _check_model(model)
     if model in paper_models():
         return [f"+experiment=paper_{model}", *([f"num_gpus={num_gpus}"] if num_gpus is not None else [])]
     if num_gpus is None:
@@ -137,9 +151,19 @@ def _run_point(overrides: list[str], store: str) -> dict:
     path = Path(store) / f"{key}.json"
     if path.exists():
         return json.loads(path.read_text())
+    import logging
+
     import sieve.runtime as rt
 
-    result = rt.simulate(overrides)
+    # The checks before the sweep have shown its warnings (e.g. over capacity) once; every point would
+    # repeat them.
+    logger = logging.getLogger("sieve")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        result = rt.simulate(overrides)
+    finally:
+        logger.setLevel(level)
     record = {"overrides": overrides, "summary": result.summary,
               "channels": result.channels.to_dict(orient="list")}
     tmp = path.with_suffix(".tmp")
@@ -261,8 +285,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(csv)
+    if not args.no_plot:
+        print(csv.with_suffix(".png"))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from sieve._cli import exit_with
+
+    exit_with(main, "finished points are kept in <out>/.points and the same command resumes")

@@ -77,4 +77,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from sieve._cli import exit_with
+
+    exit_with(main)

@@ -28,6 +28,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from sieve._cli import output_path_problem
 from sieve.runtime.result import TABLE_FORMATS, TABLES, write_table
 
 __all__ = ["IDENTITY_COLUMNS", "collect", "find_runs", "main"]
@@ -171,9 +172,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(format="%(levelname)s: %(message)s", level=logging.WARNING)
 
     out = Path(args.out) if args.out else None
+    problem = out is not None and output_path_problem(out, "--out")
     if out is not None and out.suffix not in TABLE_SUFFIXES:
-        print(f"error: --out {out}: unknown table format {out.suffix or '(none)'!r}; allowed: "
-              f"{', '.join(TABLE_SUFFIXES)}", file=sys.stderr)
+        problem = f"--out {out}: unknown table format {out.suffix or '(none)'!r}; allowed: {', '.join(TABLE_SUFFIXES)}"
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     try:
         table = collect(args.sweep_dir)
@@ -182,7 +185,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                                    "display.max_colwidth", None):
                 print(table.to_string(index=False))
             return 0
-        out.parent.mkdir(parents=True, exist_ok=True)
         write_table(table, out)
     except (OSError, ValueError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -192,4 +194,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from sieve._cli import exit_with
+
+    exit_with(main, "no table was written")

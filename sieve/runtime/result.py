@@ -47,6 +47,14 @@ _LAYER_COLUMNS = ["step", "layer", "gpu", "sub_batch", "kind", "attention_on", "
 
 @dataclass(repr=False)
 class RunResult:
+    """What one run of the main job produced (:func:`sieve.simulate`): its summary and tidy tables.
+
+    ``summary``: the run's figures (a dict; ``summary.json``; fields in the module docstring above and the
+    README's table). ``layers``, ``channels``, ``experts``, ``steps``: pandas DataFrames, one row per
+    (step, layer, GPU, sub-batch), per (GPU, PIM channel), per activated expert and per decode step; times
+    in seconds. ``describe()`` gives the lines ``python -m sieve.run`` prints; :func:`write_run` writes all of
+    it to a run directory. A result read back from disk is ``sieve.results.collect(dir, tables=...)``."""
+
     summary: dict[str, Any]
     layers: pd.DataFrame
     channels: pd.DataFrame
@@ -124,7 +132,17 @@ class RunResult:
             f"  busy: GPU {s['gpu_busy']:.1%}   PIM {s['pim_busy']:.1%}   NVLink {s['nvlink_busy']:.1%}",
             f"  on PIM: {s['pim_expert_share']:.1%} of activated experts, {s['pim_token_share']:.1%} of their tokens",
             f"  memory per GPU {s['memory_per_gpu_gb']:.1f} of {s['memory_capacity_gb']:.1f} GB",
+            f"  routing {s['routing'] if s['routing'] != 'preset()' else 'preset (calibrated for this model)'}"
+            + self._fallback_note(),
         ])
+
+    def _fallback_note(self) -> str:
+        """Says so when the model had no calibrated routing preset and the fallback family stood in."""
+        sim = self.simulation
+        if sim is None or sim.workload.routing.family != "preset" or self.summary["routing"].startswith("preset"):
+            return ""
+        return (f" (fallback: no calibrated routing preset for {self.summary['model']}; "
+                "choose one with workload.routing.family=...)")
 
 
     def __repr__(self) -> str:
@@ -168,6 +186,8 @@ def write_run(result: RunResult, run_dir: str | os.PathLike, *, tables: str = "c
         raise ValueError(f"output.tables={tables!r} is not a table format; allowed: {', '.join(TABLE_FORMATS)}")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    for stale in run_dir.glob(".partial-*"):  # left by a run killed while writing; this run replaces it
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=run_dir))
     try:
         for name, df in result.tables.items():
