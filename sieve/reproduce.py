@@ -234,19 +234,30 @@ def run_figure(figure: str, model: str | None = None, out: str | os.PathLike = "
     return csv
 
 
+def _model_title(model: str) -> str:
+    """The model's published name (``Qwen3-30B-A3B`` for ``qwen3_30b_a3b``, from its preset's ``source``)."""
+    from sieve.model import ModelSpecError, load
+
+    try:
+        return load(model).source.rsplit("/", 1)[-1] or model
+    except (ModelSpecError, ValueError):
+        return model
+
+
 def _plot(figure: str, table, path: Path) -> None:
     """Save the figure; the plot functions build figures without pyplot, so no backend is touched."""
     from sieve.results import plots
 
+    name = _model_title(str(table["model"].iloc[0]))
     if figure == "fig9":
-        fig = plots.pareto(table, title=f"{table['model'].iloc[0]}: throughput vs interactivity")
+        fig = plots.pareto(table, title=f"{name}: throughput vs interactivity")
     elif figure == "fig10":
         b = int(table["batch_size"].max() if 64 not in set(table["batch_size"]) else 64)
         fig = plots.channel_utilization(table[table["batch_size"] == b],
-                                        title=f"{table['model'].iloc[0]}, B={b}: PIM channel utilization")
+                                        title=f"{name}, B={b}: PIM channel utilization")
     else:
         fig = plots.speedup_bars(table, value="speedup_over_noexp",
-                                 title=f"{table['model'].iloc[0]} with prefill: speedup over noexp")
+                                 title=f"{name} with prefill: speedup over noexp")
     fig.savefig(path, dpi=120, bbox_inches="tight")
 
 
