@@ -25,6 +25,21 @@ def run(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProc
                           timeout=timeout)
 
 
+def in_process(module: str, *args: str, cwd: Path, capsys, monkeypatch) -> subprocess.CompletedProcess:
+    """The same command through its ``main(argv)``, without starting an interpreter (for the many cases)."""
+    import importlib
+
+    monkeypatch.chdir(cwd)
+    name = f"{module}.__main__" if module in ("sieve.dram", "sieve.pim") else module
+    main = importlib.import_module(name).main
+    try:
+        code = main(list(args))
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out.out, out.err)
+
+
 def one_line_error(p: subprocess.CompletedProcess, *fragments: str) -> str:
     assert "Traceback" not in p.stderr, p.stderr
     lines = p.stderr.strip().splitlines()
@@ -56,8 +71,13 @@ def files(tmp_path):
     ("comments.trace", "holds no requests (only blank or comment lines)"),
     ("a_directory", "is a directory"),
 ])
-def test_dram_refuses_traces_without_requests(files, name, fragment):
-    one_line_error(run("sieve.dram", name, cwd=files), repr(name), fragment)
+def test_dram_refuses_traces_without_requests(files, name, fragment, capsys, monkeypatch):
+    one_line_error(in_process("sieve.dram", name, cwd=files, capsys=capsys, monkeypatch=monkeypatch), repr(name),
+                   fragment)
+
+
+def test_dram_on_a_binary_file_as_typed(files):
+    one_line_error(run("sieve.dram", "binary.trace", cwd=files), "is binary, not a text file")
 
 
 def test_dram_generate_into_a_missing_directory(files):
@@ -87,8 +107,13 @@ def test_dram_table_prints_floats_readably(files):
     ("a_directory", "is a directory; give an AiM trace file"),
     ("nothere.trace", "does not exist"),
 ])
-def test_pim_refuses_what_is_not_an_aim_trace(files, name, fragment):
-    one_line_error(run("sieve.pim", name, cwd=files), repr(name), fragment)
+def test_pim_refuses_what_is_not_an_aim_trace(files, name, fragment, capsys, monkeypatch):
+    one_line_error(in_process("sieve.pim", name, cwd=files, capsys=capsys, monkeypatch=monkeypatch), repr(name),
+                   fragment)
+
+
+def test_pim_on_a_gzip_file_as_typed(files):
+    one_line_error(run("sieve.pim", "trace.gz", cwd=files), "is gzip-compressed; decompress it first")
 
 
 def test_pim_channel_csv_into_a_missing_directory(files):
@@ -122,9 +147,14 @@ def test_results_out_into_a_missing_directory_is_refused_not_created(tmp_path):
     # 8 of 1..256 is the smallest GPU count that divides DeepSeek-V3's 256 experts and holds its ~630 GB
     (["+hw=aim", "+model=deepseek", "num_gpus=1"], ["use num_gpus=8 (the fewest that fit)"]),
 ])
-def test_run_names_the_bad_choice_and_the_closest_valid_one(tmp_path, args, fragments):
-    line = one_line_error(run("sieve.run", *args, cwd=tmp_path), *fragments)
+def test_run_names_the_bad_choice_and_the_closest_valid_one(tmp_path, args, fragments, capsys, monkeypatch):
+    line = one_line_error(in_process("sieve.run", *args, cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch),
+                          *fragments)
     assert "base_model" not in line and "base_workload" not in line  # schemas, not options
+
+
+def test_run_with_a_misspelt_model_as_typed(tmp_path):
+    one_line_error(run("sieve.run", "+hw=aim", "+model=deepseak", cwd=tmp_path), "did you mean 'deepseek'?")
 
 
 def test_run_with_an_empty_routing_trace(tmp_path):

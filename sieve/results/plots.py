@@ -189,8 +189,9 @@ def pareto(table: pd.DataFrame, *, ax: Axes | None = None, title: str | None = N
 
 
 # Where a batch-size label may sit around its point (offset points, tried in this order), and its size.
-_LABEL_OFFSETS = ((3, 3), (3, -10), (-4, 3), (-4, -10), (3, 10), (-4, 10), (6, -3), (-7, -3))
+_LABEL_OFFSETS = ((4, 2), (4, -9), (-4, 2), (-4, -9), (5, -3), (-5, -3), (-3, 5), (-3, -13), (4, 8), (-4, 8))
 _LABEL_FONT = 7
+_MARKER_RADIUS_PT = 3.5  # matplotlib's default marker is 6 points across
 
 
 def _label_batch_sizes(a: Axes, rows: pd.DataFrame, colors: Mapping[str, str]) -> None:
@@ -203,6 +204,10 @@ def _label_batch_sizes(a: Axes, rows: pd.DataFrame, colors: Mapping[str, str]) -
     to_axes = a.transScale + a.transLimits            # data -> axes fraction, without a renderer
     pt_x, pt_y = 1 / (72 * width_in), 1 / (72 * height_in)  # one point in axes fractions
     placed: list[tuple[float, float, float, float, str]] = []
+    r = _MARKER_RADIUS_PT
+    for fx, fy in to_axes.transform(rows[[INTERACTIVITY, THROUGHPUT]].to_numpy(float)):
+        if np.isfinite(fx) and np.isfinite(fy):  # a label covers no point of any line either
+            placed.append((fx - r * pt_x, fy - r * pt_y, fx + r * pt_x, fy + r * pt_y, ""))
     for sched in _sched_order(rows["sched"]):
         line = rows[rows["sched"] == sched]
         for b, x, y in zip(line["batch_size"], line[INTERACTIVITY], line[THROUGHPUT]):
