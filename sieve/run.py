@@ -120,6 +120,8 @@ def _same_run(saved: Path, cfg: DictConfig) -> bool:
     for key in ("num_gpus", "sub_batches"):
         if key not in current:  # asked for as "auto": whatever the run resolved it to
             previous.pop(key, None)
+    if current.get("model", {}).get("name") == "???":  # +model=hf: the run named it after the file
+        current["model"]["name"] = previous.get("model", {}).get("name")
     return previous == current
 
 

@@ -264,6 +264,8 @@ def simulate(cfg_or_overrides=(), progress: bool | None = None, *, simulation: S
     resolved = OmegaConf.to_container(cfg, resolve=True)
     resolved.pop("hydra", None)
     resolved["num_gpus"] = sim.num_gpus
+    if resolved.get("model", {}).get("name") == "???":  # +model=hf: named after its config file
+        resolved["model"]["name"] = sim.model.name
     resolved["sub_batches"] = result.summary["sub_batches"]
     result.config = resolved
     return result
