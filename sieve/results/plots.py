@@ -303,9 +303,9 @@ def channel_utilization(table: pd.DataFrame, *, gpu: int = 0, ax: Axes | None = 
         if len(per_channel) <= LABEL_EVERY_CHANNEL_UP_TO:
             a.bar(per_channel.index, per_channel.to_numpy(), color=color, width=0.8)
         else:  # hundreds of bars a pixel or two wide alias into moire: one filled step outline instead
-            a.fill_between(per_channel.index.to_numpy(float), per_channel.to_numpy(), step="mid", color=color,
-                           linewidth=0)
-            a.set_xlim(per_channel.index.min() - 0.5, per_channel.index.max() + 0.5)
+            channels = per_channel.index.to_numpy(float)
+            a.stairs(per_channel.to_numpy(), np.append(channels - 0.5, channels[-1] + 0.5), fill=True,
+                     color=color, linewidth=0)
         if len(per_channel) <= LABEL_EVERY_CHANNEL_UP_TO:
             a.set_xticks(per_channel.index, [str(c) for c in per_channel.index])
         else:

@@ -90,7 +90,8 @@ def test_a_sweep_started_again_in_its_directory_runs_only_the_unfinished_point(t
 
     proc = sieve_multirun(sweep, "output.plots=false")
     assert kept.read_bytes() == kept_bytes and kept.stat().st_mtime_ns == kept_mtime
-    assert f"{dirs['allexp']} already holds a finished run of this configuration; skipped" in proc.stderr + proc.stdout
+    assert f"{dirs['allexp']} already holds a finished run of this configuration, written" in proc.stdout
+    assert "it was not run again" in proc.stdout
     assert redone.read_bytes() == redone_bytes and layers.read_bytes() == layers_bytes
     check_collected(sweep)
 
