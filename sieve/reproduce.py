@@ -123,7 +123,21 @@ def paper_models() -> list[str]:
     return sorted(p.stem.removeprefix("paper_") for p in (CONF_DIR / "experiment").glob("paper_*.yaml"))
 
 
+def _check_model(model: str) -> None:
+    """An unknown model is named with the presets and the closest one, before any other complaint."""
+    import difflib
+
+    from sieve.model import available
+
+    presets = available()
+    if model not in presets:
+        close = difflib.get_close_matches(model, presets, n=1, cutoff=0.5)
+        raise ReproduceError(f"unknown model {model!r}; model presets: {', '.join(presets)}"
+                             + (f" (did you mean '{close[0]}'?)" if close else ""))
+
+
 def _base(model: str, num_gpus: int | None) -> list[str]:
+    _check_model(model)
     if model in paper_models():
         return [f"+experiment=paper_{model}", *([f"num_gpus={num_gpus}"] if num_gpus is not None else [])]
     if num_gpus is None:
@@ -170,9 +184,19 @@ def _run_point(overrides: list[str], store: str) -> dict:
     path = Path(store) / f"{key}.json"
     if path.exists():
         return json.loads(path.read_text())
+    import logging
+
     import sieve.runtime as rt
 
-    result = rt.simulate(overrides)
+    # The checks before the sweep have shown its warnings (e.g. over capacity) once; every point would
+    # repeat them.
+    logger = logging.getLogger("sieve")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        result = rt.simulate(overrides)
+    finally:
+        logger.setLevel(level)
     record = {"overrides": overrides, "summary": result.summary,
               "channels": result.channels.to_dict(orient="list")}
     tmp = path.with_suffix(".tmp")
@@ -401,19 +425,30 @@ def run_paper(out: str | os.PathLike = ".", *, quick: bool = False, jobs: int = 
     return csv
 
 
+def _model_title(model: str) -> str:
+    """The model's published name (``Qwen3-30B-A3B`` for ``qwen3_30b_a3b``, from its preset's ``source``)."""
+    from sieve.model import ModelSpecError, load
+
+    try:
+        return load(model).source.rsplit("/", 1)[-1] or model
+    except (ModelSpecError, ValueError):
+        return model
+
+
 def _plot(figure: str, table, path: Path) -> None:
     """Save the figure; the plot functions build figures without pyplot, so no backend is touched."""
     from sieve.results import plots
 
+    name = _model_title(str(table["model"].iloc[0]))
     if figure == "fig9":
-        fig = plots.pareto(table, title=f"{table['model'].iloc[0]}: throughput vs interactivity")
+        fig = plots.pareto(table, title=f"{name}: throughput vs interactivity")
     elif figure == "fig10":
         b = int(table["batch_size"].max() if 64 not in set(table["batch_size"]) else 64)
         fig = plots.channel_utilization(table[table["batch_size"] == b],
-                                        title=f"{table['model'].iloc[0]}, B={b}: PIM channel utilization")
+                                        title=f"{name}, B={b}: PIM channel utilization")
     else:
         fig = plots.speedup_bars(table, value="speedup_over_noexp",
-                                 title=f"{table['model'].iloc[0]} with prefill: speedup over noexp")
+                                 title=f"{name} with prefill: speedup over noexp")
     fig.savefig(path, dpi=120, bbox_inches="tight")
 
 
@@ -481,8 +516,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(csv)
+    if not args.no_plot:
+        print(csv.with_suffix(".png"))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from sieve._cli import exit_with
+
+    exit_with(main, "finished points are kept in <out>/.points and the same command resumes")

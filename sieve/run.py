@@ -35,8 +35,9 @@ def _timeline_options(cfg: DictConfig) -> dict | None:
             "dram": bool(out.timeline_dram), "dram_us": float(out.timeline_dram_us)}
 
 
-def run_job(cfg: DictConfig, run_dir: str | Path) -> dict:
-    """Simulate ``cfg`` and write ``run_dir``; a directory with a ``summary.json`` is complete and is kept."""
+def run_job(cfg: DictConfig, run_dir: str | Path, progress: bool | None = None) -> dict:
+    """Simulate ``cfg`` and write ``run_dir``; a directory with a ``summary.json`` is complete and is kept
+    (and said so, with its figures and date). ``progress``: instead of ``cfg.progress``."""
     import json
 
     run_dir = Path(run_dir)
@@ -45,14 +46,44 @@ def run_job(cfg: DictConfig, run_dir: str | Path) -> dict:
         if not _same_run(run_dir / "config.yaml", cfg):
             raise ValueError(f"{run_dir} holds a finished run of another configuration (see its config.yaml); "
                              "choose another hydra.run.dir (or hydra.sweep.dir) or remove that directory")
-        log.info("%s already holds a finished run of this configuration; skipped", run_dir)
-        return json.loads(done.read_text())
-    result = simulate(cfg, simulation=_checked.pop(_config_key(cfg), None))
+        summary = json.loads(done.read_text())
+        note = _kept_run_note(run_dir, done, summary)
+        print(note)
+        log.info("%s", note)
+        return summary
+    result = simulate(cfg, simulation=_checked.pop(_config_key(cfg), None), progress=progress)
     write_run(result, run_dir, tables=str(cfg.output.tables), plots=bool(cfg.output.plots),
               timeline=_timeline_options(cfg))
-    print(result.describe())
-    print(f"  written to {run_dir}")
+    text = f"{result.describe()}\n  written to {run_dir}"
+    print(text)
+    log.info("%s", text)  # run.log keeps what the terminal showed
     return result.summary
+
+
+def _kept_run_note(run_dir: Path, done: Path, summary: dict) -> str:
+    """What a rerun into a finished run directory prints: that nothing ran, when the kept run was written,
+    and its main figures, so results older than the code are noticed."""
+    import datetime
+
+    written = datetime.datetime.fromtimestamp(done.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
+    return (f"{run_dir} already holds a finished run of this configuration, written {written}; it was not run "
+            f"again (remove the directory or choose another hydra.run.dir to rerun, e.g. after a code change)\n"
+            f"  time per output token {summary['tpot_s'] * 1e3:.3f} ms   "
+            f"{summary['tokens_per_s_per_user']:.1f} tokens/s/user   "
+            f"{summary['tokens_per_s_per_gpu']:.1f} tokens/s/GPU")
+
+
+def _parallel_sweep() -> bool:
+    """Whether this job is one of several running at once (joblib, submitit), whose progress bars would
+    overwrite each other on one terminal."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hc = HydraConfig.get()
+    if hc.mode != RunMode.MULTIRUN:
+        return False
+    launcher = hc.launcher
+    return "BasicLauncher" not in str(launcher.get("_target_", "")) and launcher.get("n_jobs", 2) != 1
 
 
 # The Simulation main() built to check a single run's command line, reused by the job of that config.
@@ -89,6 +120,8 @@ def _same_run(saved: Path, cfg: DictConfig) -> bool:
     for key in ("num_gpus", "sub_batches"):
         if key not in current:  # asked for as "auto": whatever the run resolved it to
             previous.pop(key, None)
+    if current.get("model", {}).get("name") == "???":  # +model=hf: the run named it after the file
+        current["model"]["name"] = previous.get("model", {}).get("name")
     return previous == current
 
 
@@ -97,7 +130,7 @@ def _main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
     try:
-        run_job(cfg, HydraConfig.get().runtime.output_dir)
+        run_job(cfg, HydraConfig.get().runtime.output_dir, progress=False if _parallel_sweep() else None)
     except ValueError as e:
         raise JobError(f"error: {e}") from None
 
@@ -159,4 +192,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from sieve._cli import exit_with
+
+    exit_with(main, "finished runs are kept; a sweep run again with the same hydra.sweep.dir resumes")

@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from sieve._cli import output_path_problem, print_fields
+
 from .device import REFRESH_MODES, Device
 from .requests import MAPPINGS, WRITE_COMPLETIONS, TraceError, run_requests
 from .spec import StandardError, available_standards
@@ -43,9 +45,19 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse output paths whose directory is missing before anything runs (nothing is half-written)."""
+    for option, path in (("--generate OUT", args.generate[2] if args.generate else None),
+                         ("--bank-csv", args.bank_csv)):
+        problem = path and output_path_problem(path, option)
+        if problem:
+            raise StandardError(problem)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        _check_outputs(args)
         if args.generate:
             kind, n, out = args.generate
             try:
@@ -70,13 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(summary))
     else:
-        for key, value in summary.items():
-            if isinstance(value, dict):
-                value = ", ".join(f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}"
-                                  for k, v in value.items() if v)
-            print(f"{key:>22}: {value}")
+        print_fields(summary, 22)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from sieve._cli import exit_with
+
+    exit_with(main)

@@ -32,6 +32,7 @@ import numpy as np
 
 from sieve._core import controller as _controller
 from sieve._core import traceparse as _traceparse
+from sieve._cli import binary_content
 
 from .device import REFRESH_MODES, Device
 from .energy import energy_summary, load_energy
@@ -85,6 +86,11 @@ def read_trace(path: str | Path) -> Trace:
         raise TraceError(f"trace file {str(path)!r} does not exist") from None
     except IsADirectoryError:
         raise TraceError(f"trace path {str(path)!r} is a directory") from None
+    except OSError as e:
+        raise TraceError(f"cannot read trace file {str(path)!r}: {e.strerror or e}") from None
+    problem = binary_content(data)
+    if problem is not None:
+        raise TraceError(f"trace file {str(path)!r} {problem}; expected lines 'LD <addr>' or 'ST <addr>'")
     try:
         w, a, line = _traceparse.parse(data)
     except ValueError as e:
@@ -92,6 +98,9 @@ def read_trace(path: str | Path) -> Trace:
         raise TraceError(
             f"{path}:{line_no}: malformed trace line {text!r}; expected 'LD <addr>' or 'ST <addr>' "
             "(decimal or 0x hexadecimal, below 2^64)") from None
+    if len(a) == 0:
+        raise TraceError(f"trace file {str(path)!r} holds no requests (only blank or comment lines); "
+                         "expected lines 'LD <addr>' or 'ST <addr>'")
     return Trace(w, a, line, str(path))
 
 

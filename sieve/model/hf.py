@@ -27,12 +27,16 @@ multimodal wrappers         the language model's fields live in ``text_config``
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from sieve._cli import decode_text
 from sieve.model.spec import ModelSpec, ModelSpecError
+
+log = logging.getLogger(__name__)
 
 
 class HFConfigError(ModelSpecError):
@@ -42,6 +46,8 @@ class HFConfigError(ModelSpecError):
 _DTYPES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
 _QUANT_METHODS = ("fp8", "mxfp4")
 _LAYER_TYPE_ALIASES = {"attention": "full_attention"}
+# Families whose experts are ``intermediate_size`` wide (they have no ``moe_intermediate_size``).
+_EXPERT_WIDTH_IS_INTERMEDIATE = ("mixtral", "gpt_oss", "llama4", "llama4_text", "phimoe")
 
 
 def _first(cfg: Mapping[str, Any], keys: tuple[str, ...], source: str, *, required: bool = True,
@@ -52,6 +58,28 @@ def _first(cfg: Mapping[str, Any], keys: tuple[str, ...], source: str, *, requir
     if required:
         raise HFConfigError(f"{source}: required field missing; expected one of {list(keys)}")
     return default
+
+
+def _int(cfg: Mapping[str, Any], keys: tuple[str, ...], source: str, *, required: bool = True,
+         default: Any = None) -> int:
+    """The first of ``keys`` that is set, as an integer; names the file and the field when it is not one."""
+    for key in keys:
+        value = cfg.get(key)
+        if value is None:
+            continue
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or (isinstance(value, float) and not value.is_integer()) or value < 0):
+            raise HFConfigError(f"{source}: {key}={value!r} is not a non-negative integer")
+        return int(value)
+    if required:
+        raise HFConfigError(f"{source}: required field missing; expected one of {list(keys)}")
+    return default
+
+
+def _defaulted(source: str, key: str, value: Any, why: str) -> Any:
+    """A value the config leaves out and sieve may assume; says which, so a reader can check it."""
+    log.warning("%s: %s missing; using %s (%s)", source, key, value, why)
+    return value
 
 
 def _flatten(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -65,18 +93,21 @@ def _flatten(raw: Mapping[str, Any]) -> dict[str, Any]:
     return cfg
 
 
-def _moe_layers(cfg: Mapping[str, Any], num_layers: int, num_experts: int) -> list[int]:
+def _moe_layers(cfg: Mapping[str, Any], num_layers: int, num_experts: int, source: str) -> list[int]:
     layers = range(num_layers)
     if cfg.get("first_k_dense_replace") is not None:
-        first = int(cfg["first_k_dense_replace"])
-        freq = int(cfg.get("moe_layer_freq") or 1)
+        first = _int(cfg, ("first_k_dense_replace",), source)
+        freq = _int(cfg, ("moe_layer_freq",), source, required=False) or 1
         return [i for i in layers if i >= first and i % freq == 0]
     if "mlp_only_layers" in cfg or "decoder_sparse_step" in cfg:
-        dense = set(cfg.get("mlp_only_layers") or [])
-        step = int(cfg.get("decoder_sparse_step") or 1)
+        dense = cfg.get("mlp_only_layers") or []
+        if not isinstance(dense, list):
+            raise HFConfigError(f"{source}: mlp_only_layers={dense!r} is not a list of layer indices")
+        dense = set(dense)
+        step = _int(cfg, ("decoder_sparse_step",), source, required=False) or 1
         return [i for i in layers if i not in dense and num_experts > 0 and (i + 1) % step == 0]
     if cfg.get("interleave_moe_layer_step") is not None:
-        step = int(cfg["interleave_moe_layer_step"])
+        step = _int(cfg, ("interleave_moe_layer_step",), source) or 1
         return [i for i in layers if (i + 1) % step == 0]
     return list(layers)
 
@@ -89,7 +120,7 @@ def _layer_types(cfg: Mapping[str, Any], num_layers: int, source: str) -> list[s
                 f"{source}: layer_types has {len(types)} entries but num_hidden_layers={num_layers}")
         return types
     if cfg.get("full_attention_interval") is not None:
-        n = int(cfg["full_attention_interval"])
+        n = _int(cfg, ("full_attention_interval",), source)
         if n < 1:
             raise HFConfigError(f"{source}: full_attention_interval={n} is invalid; allowed: >= 1")
         return ["full_attention" if (i + 1) % n == 0 else "linear_attention" for i in range(num_layers)]
@@ -100,7 +131,8 @@ def _layer_types(cfg: Mapping[str, Any], num_layers: int, source: str) -> list[s
 
 def _formats(cfg: Mapping[str, Any], source: str) -> tuple[str, str]:
     """(weight_format, expert_weight_format)."""
-    dtype_name = cfg.get("torch_dtype") or cfg.get("dtype") or "bfloat16"
+    dtype_name = cfg.get("torch_dtype") or cfg.get("dtype") or _defaulted(source, "torch_dtype", "bfloat16",
+                                                                          "transformers' usual checkpoint dtype")
     if dtype_name not in _DTYPES:
         raise HFConfigError(f"{source}: torch_dtype={dtype_name!r} is not supported; allowed: {sorted(_DTYPES)}")
     base = _DTYPES[dtype_name]
@@ -127,13 +159,13 @@ class _SharedExperts:
     gate: bool = False
 
 
-def _shared_experts(cfg: Mapping[str, Any], expert_width: int) -> _SharedExperts:
+def _shared_experts(cfg: Mapping[str, Any], expert_width: int, source: str) -> _SharedExperts:
     if cfg.get("n_shared_experts"):
         # DeepSeek, Kimi: n experts as wide as the routed ones, ungated.
-        return _SharedExperts(count=int(cfg["n_shared_experts"]), width=expert_width, gate=False)
+        return _SharedExperts(count=_int(cfg, ("n_shared_experts",), source), width=expert_width, gate=False)
     if cfg.get("shared_expert_intermediate_size"):
         # Qwen: one expert of its own width behind a sigmoid gate.
-        return _SharedExperts(count=1, width=int(cfg["shared_expert_intermediate_size"]), gate=True)
+        return _SharedExperts(count=1, width=_int(cfg, ("shared_expert_intermediate_size",), source), gate=True)
     return _SharedExperts()
 
 
@@ -146,61 +178,107 @@ def _attention_fields(cfg: Mapping[str, Any], layer_types: list[str], hidden: in
         attention = dict(
             attention="mla",
             head_dim=0,
-            q_lora_rank=int(cfg.get("q_lora_rank") or 0),
-            kv_lora_rank=int(cfg["kv_lora_rank"]),
-            qk_rope_head_dim=int(_first(cfg, ("qk_rope_head_dim",), source)),
-            qk_nope_head_dim=int(_first(cfg, ("qk_nope_head_dim",), source)),
-            v_head_dim=int(_first(cfg, ("v_head_dim",), source)),
+            q_lora_rank=_int(cfg, ("q_lora_rank",), source, required=False, default=0),
+            kv_lora_rank=_int(cfg, ("kv_lora_rank",), source),
+            qk_rope_head_dim=_int(cfg, ("qk_rope_head_dim",), source),
+            qk_nope_head_dim=_int(cfg, ("qk_nope_head_dim",), source),
+            v_head_dim=_int(cfg, ("v_head_dim",), source),
         )
     else:
-        attention = dict(attention="gqa", head_dim=int(cfg.get("head_dim") or hidden // heads))
+        attention = dict(attention="gqa", head_dim=_gqa_head_dim(cfg, source, hidden, heads))
     if "linear_attention" in layer_types:
-        attention.update(
-            linear_num_key_heads=int(_first(cfg, ("linear_num_key_heads",), source)),
-            linear_num_value_heads=int(_first(cfg, ("linear_num_value_heads",), source)),
-            linear_key_head_dim=int(_first(cfg, ("linear_key_head_dim",), source)),
-            linear_value_head_dim=int(_first(cfg, ("linear_value_head_dim",), source)),
-            linear_conv_kernel_dim=int(_first(cfg, ("linear_conv_kernel_dim",), source)),
-        )
+        attention.update({key: _int(cfg, (key,), source) for key in (
+            "linear_num_key_heads", "linear_num_value_heads", "linear_key_head_dim", "linear_value_head_dim",
+            "linear_conv_kernel_dim")})
     return attention
 
 
 def from_hf_config(path: str | os.PathLike | Mapping[str, Any], *, name: str | None = None) -> ModelSpec:
     """Build a :class:`ModelSpec` from a Hugging Face ``config.json`` (a path or the parsed dict)."""
-    if isinstance(path, Mapping):
-        raw, source = dict(path), "config"
-    else:
-        p = Path(path)
-        if p.is_dir():
-            p = p / "config.json"
-        try:
-            raw = json.loads(p.read_text())
-        except FileNotFoundError as exc:
-            raise HFConfigError(f"config.json not found at {str(p)!r}") from exc
-        except json.JSONDecodeError as exc:
-            raise HFConfigError(f"{str(p)!r} is not valid JSON: {exc}") from exc
-        source = str(p)
+    raw, source = _read(path)
     if not isinstance(raw, Mapping):
         raise HFConfigError(f"{source}: expected a JSON object at the top level")
     cfg = _flatten(raw)
+    if name is None:
+        name = _default_name(cfg, path, source)
+    try:
+        return _spec(cfg, source, name)
+    except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+        if isinstance(exc, HFConfigError):
+            raise
+        raise HFConfigError(f"{source}: a field has a value of the wrong kind ({exc})") from None
 
-    hidden = int(_first(cfg, ("hidden_size",), source))
-    num_layers = int(_first(cfg, ("num_hidden_layers",), source))
-    vocab = int(_first(cfg, ("vocab_size",), source))
-    heads = int(_first(cfg, ("num_attention_heads",), source))
-    kv_heads = int(_first(cfg, ("num_key_value_heads",), source, required=False, default=heads))
-    num_experts = int(_first(cfg, ("n_routed_experts", "num_experts", "num_local_experts"), source))
-    top_k = int(_first(cfg, ("num_experts_per_tok", "experts_per_token"), source))
+
+def _read(path: str | os.PathLike | Mapping[str, Any]) -> tuple[Any, str]:
+    """The parsed JSON and the name of its source."""
+    if isinstance(path, Mapping):
+        return dict(path), "config"
+    p = Path(path)
+    if p.is_dir():
+        p = p / "config.json"
+    try:
+        return json.loads(decode_text(p.read_bytes(), p)), str(p)
+    except FileNotFoundError:
+        raise HFConfigError(f"config.json not found at {str(p)!r}") from None
+    except OSError as exc:
+        raise HFConfigError(f"cannot read {str(p)!r}: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise HFConfigError(f"{str(p)!r} is not valid JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise HFConfigError(f"{exc}; expected a config.json") from None
+
+
+def _default_name(cfg: Mapping[str, Any], path: Any, source: str) -> str:
+    """The file's name (its folder's for a ``config.json``), so runs of two configs differ in ``model``."""
+    if isinstance(path, Mapping):
+        return str(cfg.get("model_type") or "hf")
+    p = Path(source)
+    return p.stem if p.stem != "config" else (p.resolve().parent.name or str(cfg.get("model_type") or "hf"))
+
+
+def _expert_width(cfg: Mapping[str, Any], source: str) -> int:
+    if cfg.get("moe_intermediate_size") is not None:
+        return _int(cfg, ("moe_intermediate_size",), source)
+    model_type = cfg.get("model_type")
+    if model_type in _EXPERT_WIDTH_IS_INTERMEDIATE:
+        return _int(cfg, ("intermediate_size",), source)
+    raise HFConfigError(
+        f"{source}: required field 'moe_intermediate_size' (the expert FFN width) is missing; only "
+        f"model_type {', '.join(_EXPERT_WIDTH_IS_INTERMEDIATE)} take it from intermediate_size, which is "
+        f"the dense FFN width elsewhere (model_type here: {model_type!r})")
+
+
+def _gqa_head_dim(cfg: Mapping[str, Any], source: str, hidden: int, heads: int) -> int:
+    if cfg.get("head_dim") is not None:
+        return _int(cfg, ("head_dim",), source)
+    if not heads or hidden % heads:
+        raise HFConfigError(f"{source}: head_dim is missing and hidden_size={hidden} is not a multiple of "
+                            f"num_attention_heads={heads}")
+    return _defaulted(source, "head_dim", hidden // heads, "hidden_size / num_attention_heads, as transformers")
+
+
+def _spec(cfg: Mapping[str, Any], source: str, name: str) -> ModelSpec:
+    """The :class:`ModelSpec` of a flattened config."""
+
+    hidden = _int(cfg, ("hidden_size",), source)
+    num_layers = _int(cfg, ("num_hidden_layers",), source)
+    vocab = _int(cfg, ("vocab_size",), source)
+    heads = _int(cfg, ("num_attention_heads",), source)
+    kv_heads = _int(cfg, ("num_key_value_heads",), source, required=False)
+    if kv_heads is None:
+        kv_heads = _defaulted(source, "num_key_value_heads", heads, "num_attention_heads: multi-head attention")
+    num_experts = _int(cfg, ("n_routed_experts", "num_experts", "num_local_experts"), source)
+    top_k = _int(cfg, ("num_experts_per_tok", "experts_per_token"), source)
     if top_k > num_experts:
         raise HFConfigError(
             f"{source}: experts per token ({top_k}) exceeds the number of routed experts ({num_experts})")
-    expert_width = int(_first(cfg, ("moe_intermediate_size", "intermediate_size"), source))
+    expert_width = _expert_width(cfg, source)
 
-    moe_layers = _moe_layers(cfg, num_layers, num_experts)
+    moe_layers = _moe_layers(cfg, num_layers, num_experts, source)
     has_dense = len(moe_layers) < num_layers
-    dense_width = int(_first(cfg, ("intermediate_size",), source)) if has_dense else 0
+    dense_width = _int(cfg, ("intermediate_size",), source) if has_dense else 0
 
-    shared = _shared_experts(cfg, expert_width)
+    shared = _shared_experts(cfg, expert_width, source)
     layer_types = _layer_types(cfg, num_layers, source)
     attention = _attention_fields(cfg, layer_types, hidden, heads, source)
     weight_format, expert_weight_format = _formats(cfg, source)
@@ -209,7 +287,7 @@ def from_hf_config(path: str | os.PathLike | Mapping[str, Any], *, name: str | N
     output_gate = bool(cfg.get("attn_output_gate", model_type == "qwen3_next"))
 
     return ModelSpec(
-        name=name or model_type or Path(source).parent.name,
+        name=name,
         source=str(cfg.get("_name_or_path") or source),
         num_layers=num_layers,
         hidden_size=hidden,
@@ -228,9 +306,9 @@ def from_hf_config(path: str | os.PathLike | Mapping[str, Any], *, name: str | N
         num_attention_heads=heads,
         num_key_value_heads=kv_heads,
         attn_output_gate=output_gate,
-        sliding_window=int(cfg.get("sliding_window") or 0) if "sliding_attention" in layer_types else 0,
+        sliding_window=_int(cfg, ("sliding_window",), source, required=False, default=0) if "sliding_attention" in layer_types else 0,
         weight_format=weight_format,
         expert_weight_format=expert_weight_format,
-        max_position_embeddings=int(cfg.get("max_position_embeddings") or 0),
+        max_position_embeddings=_int(cfg, ("max_position_embeddings",), source, required=False, default=0),
         **attention,
     )

@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from sieve._cli import output_path_problem, print_fields
 from sieve.dram import StandardError, check_log
 from sieve.hw import HardwareError, load
 from sieve.pim.aim_trace import AimTraceError, run_aim_trace
@@ -22,7 +23,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Run an AiM instruction trace (lines 'AiM <OPCODE> ...', 'W/R GPR|CFR|MEM ...', "
                     "'AiM EOC'; blank- or comma-separated) on sieve's cycle-level PIM device.")
     p.add_argument("trace", help="AiM trace file")
-    p.add_argument("--hw", default="gddr6_aim", help="hardware preset whose PIM device runs the trace")
+    p.add_argument("--hw", default="gddr6_aim", help="hardware preset whose PIM device runs the trace (default: gddr6_aim); AiM traces "
+                        "address a GDDR6-AiM device (channel, bankgroup, bank), so only gddr6_aim runs them: "
+                        "aim's HBM3E-PIM has pseudo-channels")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--check", action="store_true",
                    help="also replay the command log through the protocol checker (slower; keeps the log)")
@@ -30,12 +33,23 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _check_paths(args: argparse.Namespace) -> Path:
+    """The trace to read; refuses a missing trace or an output path whose directory is missing."""
+    path = Path(args.trace)
+    if path.is_dir():
+        raise AimTraceError(f"trace path {args.trace!r} is a directory; give an AiM trace file")
+    if not path.exists():
+        raise AimTraceError(f"trace file {args.trace!r} does not exist")
+    problem = args.channel_csv and output_path_problem(args.channel_csv, "--channel-csv")
+    if problem:
+        raise AimTraceError(problem)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        path = Path(args.trace)
-        if not path.is_file():
-            raise AimTraceError(f"trace file {args.trace!r} does not exist")
+        path = _check_paths(args)
         device = load(args.hw).pim_device
         result = run_aim_trace(path, device, log=args.check)
     except (AimTraceError, HardwareError, StandardError) as e:
@@ -51,12 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(summary))
     else:
-        for key, value in summary.items():
-            if isinstance(value, dict):
-                value = ", ".join(f"{k} {v}" for k, v in value.items())
-            print(f"{key:>22}: {value}")
+        print_fields(summary, 18)
     return 1 if summary.get("violations") else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from sieve._cli import exit_with
+
+    exit_with(main)

@@ -98,6 +98,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sieve._cli import decode_text
 from sieve.dram import CommandLog, Device
 from sieve.dram.energy import bank_energy, has_energy, load_energy
 from sieve.dram.spec import evaluate_latency
@@ -237,15 +238,19 @@ def _usage(opcode: str) -> str:
 
 
 def _read_text(trace) -> str:
+    if isinstance(trace, str) and "\n" not in trace and Path(trace).is_file():
+        trace = Path(trace)
     if isinstance(trace, Path):
+        if trace.is_dir():
+            raise AimTraceError(f"trace path {str(trace)!r} is a directory; give an AiM trace file")
         try:
-            return trace.read_text()
+            return decode_text(trace.read_bytes(), trace)
         except OSError as e:
             raise AimTraceError(f"cannot read trace file {str(trace)!r}: {e.strerror or e}") from None
+        except ValueError as e:
+            raise AimTraceError(f"{e}; expected an AiM trace (lines 'AiM <OPCODE> ...')") from None
     if not isinstance(trace, str):
         raise AimTraceError(f"trace must be a path or the trace's text, got {type(trace).__name__}")
-    if "\n" not in trace and Path(trace).is_file():
-        return Path(trace).read_text()
     return trace
 
 
@@ -319,8 +324,9 @@ class _Geometry:
     def of(cls, device: Device) -> "_Geometry":
         std = device.standard
         if tuple(std.levels) != ("channel", "bankgroup", "bank"):
-            raise AimTraceError(f"{std.name}: AiM traces need levels channel, bankgroup, bank; the standard "
-                                f"has {', '.join(std.levels)}")
+            raise AimTraceError(f"{std.name}: AiM traces address channel, bankgroup, bank, as SK hynix's "
+                                f"GDDR6-AiM device does (hardware preset gddr6_aim); this standard has "
+                                f"{', '.join(std.levels)}")
         missing = [c for c in set(_COMMAND.values()) | {"TMOD", "PRE", "PREA"} if c not in std.command_names]
         if missing:
             raise AimTraceError(f"{std.name} lacks the AiM command(s) {', '.join(sorted(missing))}; use a "

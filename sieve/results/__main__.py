@@ -1,7 +1,7 @@
 """python -m sieve.results SWEEP_DIR [--out table.csv|table.parquet]: one table from a sweep's run directories."""
 
-import sys
+from sieve._cli import exit_with
 
 from .collect import main
 
-sys.exit(main())
+exit_with(main, "no table was written")

@@ -28,6 +28,8 @@ from typing import Sequence
 
 import pandas as pd
 
+from sieve._cli import output_path_problem
+
 from .tables import TABLE_FORMATS, TABLES, write_table
 
 __all__ = ["IDENTITY_COLUMNS", "collect", "find_runs", "main"]
@@ -62,10 +64,17 @@ def find_runs(root: str | os.PathLike) -> tuple[list[Path], list[Path]]:
             continue
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
 
-    def key(p: Path) -> str:
-        return p.relative_to(root).as_posix()
+    def key(p: Path) -> tuple:
+        return _natural_key(p.relative_to(root).as_posix())
 
     return sorted(finished, key=key), sorted(unfinished, key=key)
+
+
+def _natural_key(text: str) -> tuple:
+    """Numbers in a path compare as numbers: ``batch_size=4`` before ``batch_size=16``."""
+    import re
+
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text))
 
 
 def _read_summary(run: Path) -> dict:
@@ -159,6 +168,23 @@ def collect(sweep_dir: str | os.PathLike, *, tables: str | Sequence[str] | None 
     return out
 
 
+SETTINGS = ("model", "hw", "sched", "batch_size", "num_gpus", "sub_batches", "decode_steps", "prefill_requests",
+            "seed", "routing")
+FIGURES = ("tpot_s", "tokens_per_s_per_user", "tokens_per_s_per_gpu", "gpu_busy", "pim_busy", "nvlink_busy")
+
+
+def _readable(table: pd.DataFrame, every_column: bool = False) -> str:
+    """The table for a terminal: settings shared by every run on one line above it, then the settings that
+    differ and the main figures (4 significant digits); ``every_column`` adds overrides and run directory."""
+    same = [c for c in SETTINGS if c in table and table[c].nunique(dropna=False) == 1]
+    shown = table if every_column else table[[c for c in (*SETTINGS, *FIGURES)
+                                              if c in table and c not in same]]
+    head = ", ".join(f"{c}={table[c].iloc[0]}" for c in same)
+    with pd.option_context("display.width", None, "display.max_columns", None, "display.max_colwidth", None):
+        body = shown.to_string(index=False, float_format=lambda v: f"{v:.4g}")
+    return (f"{len(table)} runs; in every run: {head}\n" if head and not every_column else "") + body
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m sieve.results",
@@ -167,22 +193,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "directory with run directories below it")
     parser.add_argument("--out", metavar="FILE", help="write the table to FILE (.csv or .parquet) instead of "
                         "printing it")
+    parser.add_argument("--all", action="store_true", help="print every column (default: the settings that "
+                        "differ between runs and the main figures; --out always writes every column)")
     args = parser.parse_args(argv)
     logging.basicConfig(format="%(levelname)s: %(message)s", level=logging.WARNING)
 
     out = Path(args.out) if args.out else None
+    problem = out is not None and output_path_problem(out, "--out")
     if out is not None and out.suffix not in TABLE_SUFFIXES:
-        print(f"error: --out {out}: unknown table format {out.suffix or '(none)'!r}; allowed: "
-              f"{', '.join(TABLE_SUFFIXES)}", file=sys.stderr)
+        problem = f"--out {out}: unknown table format {out.suffix or '(none)'!r}; allowed: {', '.join(TABLE_SUFFIXES)}"
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     try:
         table = collect(args.sweep_dir)
         if out is None:
-            with pd.option_context("display.width", None, "display.max_columns", None,
-                                   "display.max_colwidth", None):
-                print(table.to_string(index=False))
+            print(_readable(table, every_column=args.all))
             return 0
-        out.parent.mkdir(parents=True, exist_ok=True)
         write_table(table, out)
     except (OSError, ValueError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -192,4 +219,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from sieve._cli import exit_with
+
+    exit_with(main, "no table was written")

@@ -178,13 +178,11 @@ def pareto(table: pd.DataFrame, *, ax: Axes | None = None, title: str | None = N
         for sched in _sched_order(rows["sched"]):
             line = rows[rows["sched"] == sched]
             a.plot(line[INTERACTIVITY], line[THROUGHPUT], marker="o", color=colors[sched], label=str(sched))
-            if label_points:
-                for b, x, y in zip(line["batch_size"], line[INTERACTIVITY], line[THROUGHPUT]):
-                    a.annotate(f"{b}", (x, y), textcoords="offset points", xytext=(3, 3), fontsize=7,
-                               color=colors[sched])
         if log:
             a.set_xscale("log")
             a.set_yscale("log")
+        if label_points:
+            _label_batch_sizes(a, rows, colors)
         a.set_xlabel("interactivity (tokens/s/user)")
         a.set_ylabel("throughput (tokens/s/GPU)")
         if model is not None:
@@ -193,6 +191,48 @@ def pareto(table: pd.DataFrame, *, ax: Axes | None = None, title: str | None = N
     axes[0].legend(title="scheduler", fontsize=8)
     _title(fig, axes, title)
     return fig
+
+
+# Where a batch-size label may sit around its point (offset points, tried in this order), and its size.
+_LABEL_OFFSETS = ((4, 2), (4, -9), (-4, 2), (-4, -9), (5, -3), (-5, -3), (-3, 5), (-3, -13), (4, 8), (-4, 8))
+_LABEL_FONT = 7
+_MARKER_RADIUS_PT = 3.5  # matplotlib's default marker is 6 points across
+
+
+def _label_batch_sizes(a: Axes, rows: pd.DataFrame, colors: Mapping[str, str]) -> None:
+    """Label points with their batch size where the label overlaps no other label: each label tries a few
+    places around its point, and one that equals a nearby label of the same batch size is left out
+    (schedulers often meet at one B), so labels never print over each other ("64" and "64" as "6464")."""
+    a.autoscale_view()
+    fig = a.figure
+    width_in, height_in = fig.get_size_inches() * a.get_position().size
+    to_axes = a.transScale + a.transLimits            # data -> axes fraction, without a renderer
+    pt_x, pt_y = 1 / (72 * width_in), 1 / (72 * height_in)  # one point in axes fractions
+    placed: list[tuple[float, float, float, float, str]] = []
+    r = _MARKER_RADIUS_PT
+    for fx, fy in to_axes.transform(rows[[INTERACTIVITY, THROUGHPUT]].to_numpy(float)):
+        if np.isfinite(fx) and np.isfinite(fy):  # a label covers no point of any line either
+            placed.append((fx - r * pt_x, fy - r * pt_y, fx + r * pt_x, fy + r * pt_y, ""))
+    for sched in _sched_order(rows["sched"]):
+        line = rows[rows["sched"] == sched]
+        for b, x, y in zip(line["batch_size"], line[INTERACTIVITY], line[THROUGHPUT]):
+            if not (np.isfinite(x) and np.isfinite(y)):
+                continue
+            text = f"{b}"
+            fx, fy = to_axes.transform((x, y))
+            if any(t == text and abs(fx - (x0 + x1) / 2) < 0.08 and abs(fy - (y0 + y1) / 2) < 0.08
+                   for x0, y0, x1, y1, t in placed):
+                continue  # the same batch size is labelled right there already
+            w, h = len(text) * 0.6 * _LABEL_FONT * pt_x, _LABEL_FONT * pt_y
+            for dx, dy in _LABEL_OFFSETS:
+                x0 = fx + (dx * pt_x if dx >= 0 else dx * pt_x - w)
+                y0 = fy + dy * pt_y
+                box = (x0, y0, x0 + w, y0 + h)
+                if not any(box[0] < p[2] and p[0] < box[2] and box[1] < p[3] and p[1] < box[3] for p in placed):
+                    placed.append((*box, text))
+                    a.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=_LABEL_FONT,
+                               color=colors[sched], ha="left" if dx >= 0 else "right")
+                    break
 
 
 def speedup_bars(table: pd.DataFrame, *, value: str = "speedup_over_noexp", ax: Axes | None = None,
@@ -214,7 +254,8 @@ def speedup_bars(table: pd.DataFrame, *, value: str = "speedup_over_noexp", ax: 
     a.set_xticks(x, [str(b) for b in rows.index])
     a.set_xlabel("batch size")
     a.set_ylabel(value.replace("_", " "))
-    a.legend(fontsize=8)
+    # beside the axes, never over a bar
+    a.legend(fontsize=8, title="scheduler", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     _title(fig, [a], title)
     return fig
 
@@ -291,7 +332,13 @@ def channel_utilization(table: pd.DataFrame, *, gpu: int = 0, ax: Axes | None = 
     for sched, a in zip(scheds, axes):
         rows = table if sched is None else table[table["sched"] == sched]
         per_channel = rows.groupby("channel", sort=True)["utilization"].mean()
-        a.bar(per_channel.index, per_channel.to_numpy(), color=colors.get(sched, "tab:blue"), width=0.8)
+        color = colors.get(sched, "tab:blue")
+        if len(per_channel) <= LABEL_EVERY_CHANNEL_UP_TO:
+            a.bar(per_channel.index, per_channel.to_numpy(), color=color, width=0.8)
+        else:  # hundreds of bars a pixel or two wide alias into moire: one filled step outline instead
+            channels = per_channel.index.to_numpy(float)
+            a.stairs(per_channel.to_numpy(), np.append(channels - 0.5, channels[-1] + 0.5), fill=True,
+                     color=color, linewidth=0)
         if len(per_channel) <= LABEL_EVERY_CHANNEL_UP_TO:
             a.set_xticks(per_channel.index, [str(c) for c in per_channel.index])
         else:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sieve._cli import decode_text
 from sieve.model import ModelSpec
 from sieve.routing.families import RoutingError
 from sieve.routing.generate import ROUTING_DTYPE, resolve_model
@@ -65,15 +66,23 @@ def load_trace(path: str | os.PathLike, model: ModelSpec | str) -> np.ndarray:
     spec = resolve_model(model)
     where = str(path)
     try:
+        with open(path, "rb") as fh:
+            magic = fh.read(2)
+        if magic != b"PK":  # an .npz is a zip archive; np.load would take anything else for a pickle
+            raise RoutingError(f"{where}: not an npz routing trace (no zip archive; "
+                               f"{'the file is empty' if not magic else 'it starts with ' + repr(magic)}); "
+                               "write one with sieve.routing.save_trace, or give a .jsonl file")
         with np.load(path, allow_pickle=False) as data:
             if "routing" not in data:
                 raise RoutingError(f"{where}: no 'routing' array; found {sorted(data.files)}")
             routing = data["routing"]
             stored_experts = int(data["num_experts"]) if "num_experts" in data else None
-    except (OSError, ValueError) as exc:
-        if isinstance(exc, RoutingError):
-            raise
-        raise RoutingError(f"{where}: not a readable npz routing trace ({exc})") from exc
+    except RoutingError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged archive fails in zipfile, zlib, struct or numpy
+        reason = str(exc) or type(exc).__name__
+        raise RoutingError(f"{where}: not a readable npz routing trace ({reason}); write one with "
+                           "sieve.routing.save_trace, or give a .jsonl file") from None
     if stored_experts is not None and stored_experts != spec.num_experts:
         raise RoutingError(f"{where}: trace was written for num_experts={stored_experts}, "
                            f"but {spec.name} has {spec.num_experts}")
@@ -86,34 +95,40 @@ def read_jsonl(path: str | os.PathLike, model: ModelSpec | str) -> np.ndarray:
     where = str(path)
     layer_slot = {layer: i for i, layer in enumerate(spec.moe_layers)}
     records: dict[tuple[int, int, int], list[int]] = {}
-    with Path(path).open() as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                key = (int(rec["step"]), int(rec["layer"]), int(rec["token"]))
-                experts = [int(e) for e in rec["experts"]]
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                raise RoutingError(f"{where}:{lineno}: expected an object with integer step, layer, token "
-                                   f"and a list of experts ({exc})") from exc
-            step, layer, token = key
-            if layer not in layer_slot:
-                raise RoutingError(f"{where}:{lineno}: layer {layer} is not an MoE layer of {spec.name}; "
-                                   f"allowed: {list(spec.moe_layers)}")
-            if step < 0 or token < 0:
-                raise RoutingError(f"{where}:{lineno}: step={step} and token={token} must be >= 0")
-            if len(experts) != spec.top_k:
-                raise RoutingError(f"{where}:{lineno}: {len(experts)} experts listed; {spec.name} routes "
-                                   f"each token to top_k={spec.top_k}")
-            if key in records:
-                raise RoutingError(f"{where}:{lineno}: step {step}, layer {layer}, token {token} appears twice")
-            records[key] = experts
+    try:
+        text = decode_text(Path(path).read_bytes(), path)
+    except (OSError, ValueError) as exc:
+        raise RoutingError(f"{where}: not a readable JSONL routing trace ({exc})") from None
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            key = (int(rec["step"]), int(rec["layer"]), int(rec["token"]))
+            experts = [int(e) for e in rec["experts"]]
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, OverflowError) as exc:
+            raise RoutingError(f"{where}:{lineno}: expected an object with integer step, layer, token "
+                               f"and a list of experts ({exc})") from exc
+        step, layer, token = key
+        if layer not in layer_slot:
+            raise RoutingError(f"{where}:{lineno}: layer {layer} is not an MoE layer of {spec.name}; "
+                               f"allowed: {list(spec.moe_layers)}")
+        if step < 0 or token < 0:
+            raise RoutingError(f"{where}:{lineno}: step={step} and token={token} must be >= 0")
+        if len(experts) != spec.top_k:
+            raise RoutingError(f"{where}:{lineno}: {len(experts)} experts listed; {spec.name} routes "
+                               f"each token to top_k={spec.top_k}")
+        bad = [e for e in experts if not 0 <= e < spec.num_experts]
+        if bad:
+            raise RoutingError(f"{where}:{lineno}: expert {bad[0]} is out of range; {spec.name} has experts "
+                               f"0 .. {spec.num_experts - 1}")
+        if key in records:
+            raise RoutingError(f"{where}:{lineno}: step {step}, layer {layer}, token {token} appears twice")
+        records[key] = experts
     if not records:
         raise RoutingError(f"{where}: no routing records")
     steps = 1 + max(k[0] for k in records)
     tokens = 1 + max(k[2] for k in records)
-    routing = np.empty((steps, spec.num_moe_layers, tokens, spec.top_k), dtype=np.int64)
     expected = steps * spec.num_moe_layers * tokens
     if len(records) != expected:
         for s in range(steps):
@@ -123,6 +138,8 @@ def read_jsonl(path: str | os.PathLike, model: ModelSpec | str) -> np.ndarray:
                         raise RoutingError(f"{where}: missing step {s}, layer {layer}, token {t} "
                                            f"(expected {steps} steps x {spec.num_moe_layers} MoE layers x "
                                            f"{tokens} tokens)")
+    # allocated once every record is known to be there, so a stray huge step or token cannot allocate
+    routing = np.empty((steps, spec.num_moe_layers, tokens, spec.top_k), dtype=np.int64)
     for (s, layer, t), experts in records.items():
         routing[s, layer_slot[layer], t] = experts
     return _check_against_model(routing, spec, where).astype(ROUTING_DTYPE)

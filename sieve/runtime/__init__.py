@@ -75,8 +75,8 @@ def compose(overrides: Sequence[str] = ()):
         cfg = _hydra_compose(overrides)
     except (HydraException, OmegaConfBaseException) as e:
         raise ConfigError(explain_config_error(e, overrides)) from None
+    _check_added_keys(overrides)  # first: '+modle=x' is a misspelt group, not a missing model
     check_config(cfg)
-    _check_added_keys(overrides)
     return cfg
 
 
@@ -134,11 +134,25 @@ def _unknown_key_message(key: str, parent: str, known: list[str]) -> str:
     where = f"'{parent}'" if parent else "the top level"
     text = f"unknown config key '{key}'; {where} has: {', '.join(known)}"
     close = difflib.get_close_matches(leaf, known, n=1, cutoff=0.5)
-    if close:
+    group = [] if parent else difflib.get_close_matches(leaf, GROUPS, n=1, cutoff=0.6)
+    if group:
+        text += f" (did you mean the group '+{group[0]}=...'?)"
+    elif close:
         text += f" (did you mean '{parent + '.' if parent else ''}{close[0]}'?)"
     if not parent:
         text += (f"; config groups: {', '.join(GROUPS)} (hw and model are added with +hw=..., +model=...)")
     return text
+
+
+def _unknown_option_message(group: str, name: str) -> str:
+    """``name`` is not an option of config group ``group`` (e.g. ``model``, ``hw/gpu``): the options (the
+    files of the group; schemas such as ``base_model`` are not options) and the closest one."""
+    import difflib
+
+    options = _options(group)
+    text = f"{group}={name} is not an option; {group} options: {', '.join(options)}"
+    close = difflib.get_close_matches(name, options, n=1, cutoff=0.5)
+    return text + (f" (did you mean '{close[0]}'?)" if close else "")
 
 
 _TYPE_NAMES = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false", "String": "a string"}
@@ -172,6 +186,9 @@ def explain_config_error(exc: BaseException, overrides: Sequence[str] = ()) -> s
                 known = _node_keys(overrides[:i] + overrides[i + 1:], parent)
                 if known is not None:
                     return _unknown_key_message(key, parent, known)
+    option = re.search(r"Could not find '(.+)/([^'/]+)'", msg)
+    if option:
+        return _unknown_option_message(option.group(1), option.group(2))
     lines = [line for line in msg.splitlines() if line.strip()]
     text = " ".join(line.strip() for line in lines)
     if "Available options" not in msg:
@@ -238,12 +255,17 @@ def simulate(cfg_or_overrides=(), progress: bool | None = None, *, simulation: S
     ``simulation``: the :func:`simulation_from_config` of this very config, when the caller has built it."""
     from omegaconf import DictConfig, OmegaConf
 
+    if isinstance(cfg_or_overrides, str):
+        raise TypeError(f"simulate takes a list of overrides, one string each, e.g. {cfg_or_overrides.split()!r}; "
+                        f"got the single string {cfg_or_overrides!r}")
     cfg = cfg_or_overrides if isinstance(cfg_or_overrides, DictConfig) else compose(cfg_or_overrides)
     sim = simulation if simulation is not None else simulation_from_config(cfg)
     result = sim.run(progress=bool(cfg.progress) if progress is None else progress)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     resolved.pop("hydra", None)
     resolved["num_gpus"] = sim.num_gpus
+    if resolved.get("model", {}).get("name") == "???":  # +model=hf: named after its config file
+        resolved["model"]["name"] = sim.model.name
     resolved["sub_batches"] = result.summary["sub_batches"]
     result.config = resolved
     return result

@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from sieve.results.tables import TABLE_FORMATS, TABLES, write_table
+from sieve.system.capacity import GB
 
 from .critical import critical_shares
 from .graph import KINDS
@@ -54,6 +55,14 @@ __all__ = ["RunResult", "TABLES", "write_run", "write_table"]
 
 @dataclass(repr=False)
 class RunResult:
+    """What one run of the main job produced (:func:`sieve.simulate`): its summary and tidy tables.
+
+    ``summary``: the run's figures (a dict; ``summary.json``; fields in the module docstring above and the
+    README's table). ``layers``, ``channels``, ``experts``, ``steps``: pandas DataFrames, one row per
+    (step, layer, GPU, sub-batch), per (GPU, PIM channel), per activated expert and per decode step; times
+    in seconds. ``describe()`` gives the lines ``python -m sieve.run`` prints; :func:`write_run` writes all of
+    it to a run directory. A result read back from disk is ``sieve.results.collect(dir, tables=...)``."""
+
     summary: dict[str, Any]
     layers: pd.DataFrame
     channels: pd.DataFrame
@@ -128,8 +137,8 @@ class RunResult:
             "pim_expert_share": _share(moe["experts_on_pim"].sum(), moe["experts_active"].sum()),
             "pim_token_share": _share(moe["tokens_on_pim"].sum(), moe["tokens"].sum()),
             "pim_attention_share": _share((layers["attention_on"] == "pim").sum(), len(layers)),
-            "memory_per_gpu_gb": sim.memory.total / 1e9,
-            "memory_capacity_gb": sim.memory.capacity / 1e9,
+            "memory_per_gpu_gb": sim.memory.total / GB,
+            "memory_capacity_gb": sim.memory.capacity / GB,
         }
         on_path = critical_shares(run.placer.tasks, run.step_ends, run.handoff)
         summary.update({f"critical_{kind}": seconds / total for kind, seconds in on_path.items()})
@@ -151,7 +160,17 @@ class RunResult:
             f"  on PIM: {s['pim_expert_share']:.1%} of activated experts, {s['pim_token_share']:.1%} of their tokens; "
             f"decode attention in {s['pim_attention_share']:.0%} of layers (the rest on the GPU)",
             f"  memory per GPU {s['memory_per_gpu_gb']:.1f} of {s['memory_capacity_gb']:.1f} GB",
+            f"  routing {s['routing'] if s['routing'] != 'preset()' else 'preset (calibrated for this model)'}"
+            + self._fallback_note(),
         ])
+
+    def _fallback_note(self) -> str:
+        """Says so when the model had no calibrated routing preset and the fallback family stood in."""
+        sim = self.simulation
+        if sim is None or sim.workload.routing.family != "preset" or self.summary["routing"].startswith("preset"):
+            return ""
+        return (f" (fallback: no calibrated routing preset for {self.summary['model']}; "
+                "choose one with workload.routing.family=...)")
 
 
     def __repr__(self) -> str:
@@ -194,6 +213,8 @@ def write_run(result: RunResult, run_dir: str | os.PathLike, *, tables: str = "c
         raise ValueError(f"output.tables={tables!r} is not a table format; allowed: {', '.join(TABLE_FORMATS)}")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    for stale in run_dir.glob(".partial-*"):  # left by a run killed while writing; this run replaces it
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=run_dir))
     try:
         for name, df in result.tables.items():

@@ -15,7 +15,6 @@ Memory per GPU is the hardware's usable memory (``Hardware.memory_bytes_per_gpu`
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +27,9 @@ from ._checks import SystemModelError
 __all__ = ["CapacityError", "MemoryUse", "memory_use", "check_capacity"]
 
 log = logging.getLogger(__name__)
-GB = 1e9
+# Capacities and uses are printed in GB of 2^30 bytes, the unit in which HBM stacks are sold and the
+# Sieve paper's Table 1 states 96 GB per GPU (a stack of 96 x 2^30 bytes would read 103.1 in units of 1e9).
+GB = 2**30
 
 
 class CapacityError(SystemModelError):
@@ -92,11 +93,20 @@ def check_capacity(hw: Hardware, model: ModelSpec, num_gpus: int, context_length
     if use.fits:
         return use
     short = use.total - use.capacity
-    needed = math.ceil(num_gpus * use.total / use.capacity) if use.capacity else num_gpus
     msg = (f"{model.name} on {num_gpus} x {hw.name} does not fit: {use.describe()}, "
            f"{short / GB:.1f} GB short per GPU")
     if allow_over_capacity:
         log.warning("%s; running anyway (allow_over_capacity)", msg)
         return use
-    raise CapacityError(f"{msg}; use more GPUs (about {needed}), a smaller batch or context, or "
+    fewest = _fewest_gpus_that_fit(hw, model, num_gpus, context_lengths)
+    more = f"num_gpus={fewest} (the fewest that fit)" if fewest else "more GPUs than experts allow"
+    raise CapacityError(f"{msg}; use {more}, a smaller batch or context, or "
                         "allow_over_capacity=True to run anyway")
+
+
+def _fewest_gpus_that_fit(hw: Hardware, model: ModelSpec, num_gpus: int, context_lengths) -> int | None:
+    """The smallest GPU count above ``num_gpus`` that divides the experts and holds model and KV cache."""
+    for g in range(num_gpus + 1, model.num_experts + 1):
+        if model.num_experts % g == 0 and memory_use(hw, model, g, context_lengths).fits:
+            return g
+    return None

@@ -148,7 +148,8 @@ def test_command_prints_the_table_or_writes_csv_and_parquet(tmp_path, capsys):
     make_run(tmp_path / "sweep", "b", sched="sieve")
     assert main([str(tmp_path / "sweep")]) == 0
     printed = capsys.readouterr().out.splitlines()
-    assert len(printed) == 3 and "allexp" in printed[1] and "sieve" in printed[2]
+    assert len(printed) == 4 and "allexp" in printed[2] and "sieve" in printed[3]
+    (tmp_path / "out").mkdir()  # --out writes into an existing directory (a missing one is an error)
     for name in ("runs.csv", "out/runs.parquet"):
         out = tmp_path / name
         assert main([str(tmp_path / "sweep"), "--out", str(out)]) == 0
@@ -175,3 +176,18 @@ def test_python_dash_m_runs_the_command(tmp_path):
                            str(tmp_path / "runs.csv")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert pd.read_csv(tmp_path / "runs.csv")["run_dir"].tolist() == ["a"]
+
+
+def test_batch_sizes_sort_as_numbers_and_the_printed_table_is_narrow(tmp_path, capsys):
+    for b in (1, 16, 256, 4, 64):
+        make_run(tmp_path, f"sched=sieve,workload.batch_size={b}", batch_size=b,
+                 overrides=["sched=sieve", f"workload.batch_size={b}"])
+    assert list(collect(tmp_path)["batch_size"]) == [1, 4, 16, 64, 256]
+    assert main([str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # settings shared by every run once, above a table of what differs and the figures
+    assert lines[0] == "5 runs; in every run: model=qwen3_30b_a3b, hw=aim, sched=sieve, num_gpus=1"
+    assert lines[1].split() == ["batch_size", "tokens_per_s_per_gpu"]
+    assert [line.split() for line in lines[2:]] == [["1", "100"], ["4", "400"], ["16", "1600"], ["64", "6400"],
+                                                    ["256", "2.56e+04"]]
+    assert max(map(len, lines)) < 100

@@ -59,7 +59,7 @@ def test_repeated_expert_in_a_token(tmp_path, trace):
 def test_not_an_npz(tmp_path):
     path = tmp_path / "junk.npz"
     path.write_text("hello")
-    with pytest.raises(RoutingError, match="not a readable npz"):
+    with pytest.raises(RoutingError, match="not an npz routing trace"):
         routing.load_trace(path, "gpt_oss_120b")
 
 
@@ -94,7 +94,7 @@ def test_jsonl_errors(tmp_path, trace):
     (tmp_path / "id.jsonl").write_text(
         "\n".join(json.dumps({"step": 0, "layer": layer, "token": 0, "experts": [1, 2, 3, 130]})
                   for layer in spec.moe_layers))
-    with pytest.raises(RoutingError, match="expert id 130 is out of range"):
+    with pytest.raises(RoutingError, match="expert 130 is out of range; gpt_oss_120b has experts 0 .. 127"):
         routing.read_jsonl(tmp_path / "id.jsonl", spec)
     (tmp_path / "broken.jsonl").write_text("{oops")
     with pytest.raises(RoutingError, match="broken.jsonl:1"):

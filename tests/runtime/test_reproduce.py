@@ -33,9 +33,11 @@ def test_points_follow_the_paper():
     assert {"workload.prefill.num_requests=2", "workload.prefill.num_requests=8"} <= {r[-1] for r in mixed}
 
 
+@pytest.mark.slow
 def test_fig9_csv_plot_and_resume(tmp_path):
     p = _cli("fig9", "--model", "qwen3_30b_a3b", "--out", str(tmp_path), *FAST, cwd=tmp_path)
     assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == [str(tmp_path / f"fig9_qwen3_30b_a3b.{ext}") for ext in ("csv", "png")]
     table = pd.read_csv(tmp_path / "fig9_qwen3_30b_a3b.csv")
     assert list(table.columns[:3]) == ["model", "sched", "batch_size"]
     assert {"tokens_per_s_per_gpu", "tokens_per_s_per_user"} <= set(table.columns)
@@ -53,6 +55,7 @@ def test_fig9_csv_plot_and_resume(tmp_path):
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "fig9_qwen3_30b_a3b.csv"), table)
 
 
+@pytest.mark.slow
 def test_fig10_and_fig11_tables(tmp_path):
     csv = reproduce.run_figure("fig10", "gpt_oss_120b", tmp_path, batch_sizes=[4], extra=["workload.decode_steps=1"],
                                progress=False)
