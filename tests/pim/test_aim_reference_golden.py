@@ -48,9 +48,10 @@ DECODE = [
 
 
 def _per_channel(result) -> dict[int, dict[str, int]]:
-    df = result.channels.set_index("channel")
-    names = [c for c in df.columns if c not in ("instructions", "completion_cycle", "commands")]
-    return {int(ch): {n: int(row[n]) for n in names if row[n]} for ch, row in df.iterrows() if row["commands"]}
+    by_name = result.channel_commands  # command name -> count per channel
+    channels = len(result.channel_instructions)
+    return {ch: counts for ch in range(channels)
+            if (counts := {n: int(c[ch]) for n, c in by_name.items() if c[ch]})}
 
 
 @pytest.mark.parametrize("lines,cycles,commands", DECODE, ids=[" / ".join(d[0]) for d in DECODE])
