@@ -452,7 +452,7 @@ def _plot(figure: str, table, path: Path) -> None:
     fig.savefig(path, dpi=120, bbox_inches="tight")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m sieve.reproduce", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("figure", choices=(*FIGURES, "sensitivity", "paper"))
@@ -473,50 +473,70 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-plot", action="store_true", help="write the CSV only")
     parser.add_argument("--quick", action="store_true", help="paper: the reduced grid of the regression test")
     parser.add_argument("--readme", help="paper: also write the table between this file's paper_comparison markers")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _options_problem(args) -> str | None:
+    """What is wrong with the options for the chosen figure, or None."""
     study = args.figure == "sensitivity"
     if args.figure == "paper":
         fixed = [f"--{k.replace('_', '-')}" for k in ("model", "gpus", "scheds", "set", "variant", "batch_sizes",
                                                       "param", "values") if getattr(args, k)]
         if fixed:
-            parser.error(f"paper runs the paper's fixed grid; {', '.join(fixed)} cannot change it")
+            return f"paper runs the paper's fixed grid; {', '.join(fixed)} cannot change it"
     elif args.quick or args.readme:
-        parser.error("--quick and --readme belong to 'paper'")
+        return "--quick and --readme belong to 'paper'"
     if study and not (args.param and args.values):
-        parser.error("sensitivity needs --param KEY and --values V1,V2,...")
+        return "sensitivity needs --param KEY and --values V1,V2,..."
+    if study and not args.model:
+        return "sensitivity needs --model"
     if not study and (args.param or args.values):
-        parser.error("--param and --values belong to the sensitivity study")
-    if args.batch_sizes is None:
-        args.batch_sizes = ",".join(map(str, SENSITIVITY_BATCH_SIZES if study else BATCH_SIZES))
+        return "--param and --values belong to the sensitivity study"
+    return None
+
+
+def _check_arguments(parser: argparse.ArgumentParser, args) -> list[int]:
+    """Refuse options that do not belong to the chosen figure; returns the batch sizes."""
+    problem = _options_problem(args)
+    if problem:
+        parser.error(problem)
+    study = args.figure == "sensitivity"
+    text = args.batch_sizes or ",".join(map(str, SENSITIVITY_BATCH_SIZES if study else BATCH_SIZES))
     try:
-        sizes = [int(b) for b in args.batch_sizes.split(",") if b.strip()]
+        sizes = [int(b) for b in text.split(",") if b.strip()]
     except ValueError:
-        parser.error(f"--batch-sizes {args.batch_sizes!r}: expected comma-separated integers")
+        parser.error(f"--batch-sizes {text!r}: expected comma-separated integers")
     if not sizes or min(sizes) < 1:
-        parser.error(f"--batch-sizes {args.batch_sizes!r}: batch sizes must be positive integers")
+        parser.error(f"--batch-sizes {text!r}: batch sizes must be positive integers")
     if args.jobs < 1:
         parser.error(f"--jobs {args.jobs}: must be at least 1")
+    return sizes
+
+
+def _run(args, sizes: list[int]) -> Path:
+    """Run what the arguments ask for; returns the CSV written."""
+    if args.figure == "paper":
+        return run_paper(args.out, quick=args.quick, jobs=args.jobs, readme=args.readme)
+    scheds = [x.strip() for x in args.scheds.split(",") if x.strip()] if args.scheds else None
+    common = dict(num_gpus=args.gpus, batch_sizes=sizes, jobs=args.jobs, extra=args.set, plots=not args.no_plot,
+                  scheds=scheds, variants=[parse_variant(v) for v in args.variant])
+    if args.figure == "sensitivity":
+        values = [v.strip() for v in args.values.split(",") if v.strip()]
+        return run_sensitivity(args.model, args.param, values, args.out, **common)
+    return run_figure(args.figure, args.model, args.out, **common)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    sizes = _check_arguments(parser, args)
     try:
-        if args.figure == "paper":
-            print(run_paper(args.out, quick=args.quick, jobs=args.jobs, readme=args.readme))
-            return 0
-        scheds = [x.strip() for x in args.scheds.split(",") if x.strip()] if args.scheds else None
-        variants = [parse_variant(v) for v in args.variant]
-        if study:
-            if not args.model:
-                parser.error("sensitivity needs --model")
-            csv = run_sensitivity(args.model, args.param, [v.strip() for v in args.values.split(",") if v.strip()],
-                                  args.out, num_gpus=args.gpus, batch_sizes=sizes, jobs=args.jobs, extra=args.set,
-                                  plots=not args.no_plot, scheds=scheds, variants=variants)
-            print(csv)
-            return 0
-        csv = run_figure(args.figure, args.model, args.out, num_gpus=args.gpus, batch_sizes=sizes, jobs=args.jobs,
-                         extra=args.set, plots=not args.no_plot, scheds=scheds, variants=variants)
+        csv = _run(args, sizes)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(csv)
-    if not args.no_plot:
+    if not args.no_plot and args.figure != "paper":
         print(csv.with_suffix(".png"))
     return 0
 

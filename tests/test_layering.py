@@ -12,9 +12,10 @@ import pytest
 
 SIEVE = Path(__file__).resolve().parent.parent / "sieve"
 
-LAYERS = ["model", "config", "routing", "_core", "dram", "hw", "trace", "pim", "system", "sched", "results",
+LAYERS = ["_cli", "model", "config", "routing", "_core", "dram", "hw", "trace", "pim", "system", "sched", "results",
           "runtime", "run", "reproduce"]
-"""Bottom to top; ``conf`` holds only YAML and ``sieve/__init__.py`` (``sieve.simulate``) sits on top of all."""
+"""Bottom to top (``_cli``: the command-line helpers every front end shares, standard library only); ``conf``
+holds only YAML and ``sieve/__init__.py`` (``sieve.simulate``) sits on top of all."""
 
 
 def _layer(module: str) -> str | None:

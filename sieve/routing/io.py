@@ -89,6 +89,48 @@ def load_trace(path: str | os.PathLike, model: ModelSpec | str) -> np.ndarray:
     return _check_against_model(routing, spec, where).astype(ROUTING_DTYPE, copy=False)
 
 
+def _jsonl_record(line: str, where: str, spec: ModelSpec, layers: dict[int, int]) -> tuple[tuple[int, int, int], list[int]]:
+    """((step, layer, token), experts) of one JSONL line, checked against the model; ``where`` is file:line."""
+    try:
+        rec = json.loads(line)
+        key = (int(rec["step"]), int(rec["layer"]), int(rec["token"]))
+        experts = [int(e) for e in rec["experts"]]
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, OverflowError) as exc:
+        raise RoutingError(f"{where}: expected an object with integer step, layer, token "
+                           f"and a list of experts ({exc})") from exc
+    step, layer, token = key
+    if layer not in layers:
+        raise RoutingError(f"{where}: layer {layer} is not an MoE layer of {spec.name}; "
+                           f"allowed: {list(spec.moe_layers)}")
+    if step < 0 or token < 0:
+        raise RoutingError(f"{where}: step={step} and token={token} must be >= 0")
+    if len(experts) != spec.top_k:
+        raise RoutingError(f"{where}: {len(experts)} experts listed; {spec.name} routes "
+                           f"each token to top_k={spec.top_k}")
+    bad = [e for e in experts if not 0 <= e < spec.num_experts]
+    if bad:
+        raise RoutingError(f"{where}: expert {bad[0]} is out of range; {spec.name} has experts "
+                           f"0 .. {spec.num_experts - 1}")
+    return key, experts
+
+
+def _check_complete(records: dict, spec: ModelSpec, where: str) -> tuple[int, int]:
+    """(steps, tokens) of records that must cover every (step, MoE layer, token) once."""
+    if not records:
+        raise RoutingError(f"{where}: no routing records")
+    steps = 1 + max(k[0] for k in records)
+    tokens = 1 + max(k[2] for k in records)
+    if len(records) != steps * spec.num_moe_layers * tokens:
+        for s in range(steps):
+            for layer in spec.moe_layers:
+                for t in range(tokens):
+                    if (s, layer, t) not in records:
+                        raise RoutingError(f"{where}: missing step {s}, layer {layer}, token {t} "
+                                           f"(expected {steps} steps x {spec.num_moe_layers} MoE layers x "
+                                           f"{tokens} tokens)")
+    return steps, tokens
+
+
 def read_jsonl(path: str | os.PathLike, model: ModelSpec | str) -> np.ndarray:
     """Read per-token expert lists (format above) into int32 [steps, moe_layers, tokens, k]."""
     spec = resolve_model(model)
@@ -102,42 +144,11 @@ def read_jsonl(path: str | os.PathLike, model: ModelSpec | str) -> np.ndarray:
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
-        try:
-            rec = json.loads(line)
-            key = (int(rec["step"]), int(rec["layer"]), int(rec["token"]))
-            experts = [int(e) for e in rec["experts"]]
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError, OverflowError) as exc:
-            raise RoutingError(f"{where}:{lineno}: expected an object with integer step, layer, token "
-                               f"and a list of experts ({exc})") from exc
-        step, layer, token = key
-        if layer not in layer_slot:
-            raise RoutingError(f"{where}:{lineno}: layer {layer} is not an MoE layer of {spec.name}; "
-                               f"allowed: {list(spec.moe_layers)}")
-        if step < 0 or token < 0:
-            raise RoutingError(f"{where}:{lineno}: step={step} and token={token} must be >= 0")
-        if len(experts) != spec.top_k:
-            raise RoutingError(f"{where}:{lineno}: {len(experts)} experts listed; {spec.name} routes "
-                               f"each token to top_k={spec.top_k}")
-        bad = [e for e in experts if not 0 <= e < spec.num_experts]
-        if bad:
-            raise RoutingError(f"{where}:{lineno}: expert {bad[0]} is out of range; {spec.name} has experts "
-                               f"0 .. {spec.num_experts - 1}")
+        key, experts = _jsonl_record(line, f"{where}:{lineno}", spec, layer_slot)
         if key in records:
-            raise RoutingError(f"{where}:{lineno}: step {step}, layer {layer}, token {token} appears twice")
+            raise RoutingError(f"{where}:{lineno}: step {key[0]}, layer {key[1]}, token {key[2]} appears twice")
         records[key] = experts
-    if not records:
-        raise RoutingError(f"{where}: no routing records")
-    steps = 1 + max(k[0] for k in records)
-    tokens = 1 + max(k[2] for k in records)
-    expected = steps * spec.num_moe_layers * tokens
-    if len(records) != expected:
-        for s in range(steps):
-            for layer in spec.moe_layers:
-                for t in range(tokens):
-                    if (s, layer, t) not in records:
-                        raise RoutingError(f"{where}: missing step {s}, layer {layer}, token {t} "
-                                           f"(expected {steps} steps x {spec.num_moe_layers} MoE layers x "
-                                           f"{tokens} tokens)")
+    steps, tokens = _check_complete(records, spec, where)
     # allocated once every record is known to be there, so a stray huge step or token cannot allocate
     routing = np.empty((steps, spec.num_moe_layers, tokens, spec.top_k), dtype=np.int64)
     for (s, layer, t), experts in records.items():

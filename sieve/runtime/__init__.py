@@ -160,45 +160,75 @@ _TYPE_NAMES = {"Integer": "an integer", "Float": "a number", "Boolean": "true or
 
 def explain_config_error(exc: BaseException, overrides: Sequence[str] = ()) -> str:
     """One line for a config that does not compose: the bad key or value and what is allowed there."""
-    import re
-
     overrides = list(overrides)
     msg = str(exc).split("\nConfig search path")[0].strip()
     cause = str(exc.__cause__ or "")
+    for explain in (_wrong_type, _chosen_twice, _unknown_key, _unknown_option):
+        line = explain(msg, cause, overrides)
+        if line:
+            return line
+    return _hydra_message(msg)
+
+
+def _wrong_type(msg: str, cause: str, overrides: list[str]) -> str | None:
+    import re
+
     full_key = re.search(r"full_key: (\S+)", cause)
     converted = re.search(r"Value '(.*)' of type '\w+' could not be converted to (\w+)", cause)
     if full_key and converted:
         kind = _TYPE_NAMES.get(converted.group(2), converted.group(2))
         return f"{full_key.group(1)}={converted.group(1)} is invalid; allowed: {kind}"
+    return None
+
+
+def _chosen_twice(msg: str, cause: str, overrides: list[str]) -> str | None:
+    import re
+
     twice = re.search(r"Multiple values for (\w+)", msg)
-    if twice:
-        group = twice.group(1)
-        return (f"{group} is chosen twice (by +{group}=... and by another +{group}=... or a preset such as "
-                f"+experiment=... that sets it); "
-                f"to replace the preset's choice write {group}=<option> without '+'; {group} options: "
-                f"{', '.join(_options(group))}")
+    if not twice:
+        return None
+    group = twice.group(1)
+    return (f"{group} is chosen twice (by +{group}=... and by another +{group}=... or a preset such as "
+            f"+experiment=... that sets it); "
+            f"to replace the preset's choice write {group}=<option> without '+'; {group} options: "
+            f"{', '.join(_options(group))}")
+
+
+def _unknown_key(msg: str, cause: str, overrides: list[str]) -> str | None:
+    import re
+
     missing = re.search(r"Could not (?:override|append to) '([^']+)'", msg)
-    if missing or "not in struct" in msg:
-        key = missing.group(1) if missing else (full_key.group(1) if full_key else "")
-        for i, k, _ in _key_overrides(overrides):
-            if k == key:
-                parent = key.rpartition(".")[0]
-                known = _node_keys(overrides[:i] + overrides[i + 1:], parent)
-                if known is not None:
-                    return _unknown_key_message(key, parent, known)
+    if not (missing or "not in struct" in msg):
+        return None
+    full_key = re.search(r"full_key: (\S+)", cause)
+    key = missing.group(1) if missing else (full_key.group(1) if full_key else "")
+    for i, k, _ in _key_overrides(overrides):
+        if k == key:
+            parent = key.rpartition(".")[0]
+            known = _node_keys(overrides[:i] + overrides[i + 1:], parent)
+            if known is not None:
+                return _unknown_key_message(key, parent, known)
+    return None
+
+
+def _unknown_option(msg: str, cause: str, overrides: list[str]) -> str | None:
+    import re
+
     option = re.search(r"Could not find '(.+)/([^'/]+)'", msg)
-    if option:
-        return _unknown_option_message(option.group(1), option.group(2))
-    lines = [line for line in msg.splitlines() if line.strip()]
-    text = " ".join(line.strip() for line in lines)
-    if "Available options" not in msg:
-        if "not in struct" in msg or "Could not override" in msg or "Could not append" in msg:
-            text += (f"; config groups: {', '.join(GROUPS)} (hw and model are added with +hw=..., +model=...); "
-                     "top-level keys: num_gpus, sub_batches, allow_over_capacity, progress, output.*")
-        for group in GROUPS:
-            if f"'{group}/" in msg or f"{group}=" in msg:
-                text += f"; {group} options: {', '.join(_options(group))}"
-                break
+    return _unknown_option_message(option.group(1), option.group(2)) if option else None
+
+
+def _hydra_message(msg: str) -> str:
+    """Hydra's own message on one line, with the groups or options that would have been valid."""
+    text = " ".join(line.strip() for line in msg.splitlines() if line.strip())
+    if "Available options" in msg:
+        return text
+    if "not in struct" in msg or "Could not override" in msg or "Could not append" in msg:
+        text += (f"; config groups: {', '.join(GROUPS)} (hw and model are added with +hw=..., +model=...); "
+                 "top-level keys: num_gpus, sub_batches, allow_over_capacity, progress, output.*")
+    for group in GROUPS:
+        if f"'{group}/" in msg or f"{group}=" in msg:
+            return text + f"; {group} options: {', '.join(_options(group))}"
     return text
 
 

@@ -93,6 +93,13 @@ def _seconds(value, what: str) -> float:
     return x
 
 
+def _index(value, what: str, allowed: str, *, minimum: int) -> int:
+    """An integer of at least ``minimum`` (not a bool)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise SchedulerError(f"{what} must be {allowed}, got {value!r}")
+    return int(value)
+
+
 def _tokens(n, what: str) -> int:
     """A positive token count."""
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
@@ -195,12 +202,16 @@ class LayerView:
         if self.kernel_launch_s is not None:
             set_(self, "kernel_launch_s", _seconds(self.kernel_launch_s, "kernel_launch_s"))
         if self.layer is not None:
-            if isinstance(self.layer, (bool, np.bool_)) or not isinstance(self.layer, (int, np.integer)) \
-                    or self.layer < 0:
-                raise SchedulerError(f"layer must be a non-negative integer or None, got {self.layer!r}")
-            set_(self, "layer", int(self.layer))
+            set_(self, "layer", _index(self.layer, "layer", "a non-negative integer or None", minimum=0))
         set_(self, "comm_s", _seconds(self.comm_s, "comm_s"))
         set_(self, "pim_attention_s", _seconds(self.pim_attention_s, "pim_attention_s"))
+        self._check_functions()
+        set_(self, "num_pim_channels", _index(self.num_pim_channels, "num_pim_channels", "a positive integer",
+                                              minimum=1))
+        if self.expert_channels is not None:
+            set_(self, "expert_channels", self._checked_expert_channels())
+
+    def _check_functions(self) -> None:
         for name in ("gpu_time", "pim_roofline"):
             if not callable(getattr(self, name)):
                 raise SchedulerError(f"{name} must be callable, got {getattr(self, name)!r}")
@@ -210,22 +221,19 @@ class LayerView:
                 raise SchedulerError(f"{name} must be callable or None, got {f!r}")
         if self.expert_phase is not None and not isinstance(self.expert_phase, ExpertPhase):
             raise SchedulerError(f"expert_phase must be an ExpertPhase or None, got {self.expert_phase!r}")
-        c = self.num_pim_channels
-        if isinstance(c, (bool, np.bool_)) or not isinstance(c, (int, np.integer)) or c < 1:
-            raise SchedulerError(f"num_pim_channels must be a positive integer, got {c!r}")
-        set_(self, "num_pim_channels", int(c))
-        if self.expert_channels is not None:
-            where = np.asarray(self.expert_channels)
-            if where.ndim != 2 or where.shape[0] != self.num_experts or where.shape[1] < 1 \
-                    or where.dtype.kind not in "iu":
-                raise SchedulerError(
-                    f"expert_channels must be an integer array of shape [{self.num_experts}, S>=1], "
-                    f"got shape {where.shape} dtype {where.dtype}")
-            if where.min() < 0 or where.max() >= self.num_pim_channels:
-                raise SchedulerError(f"expert_channels must name channels 0..{self.num_pim_channels - 1}")
-            where = where.astype(np.int64, copy=True)
-            where.setflags(write=False)
-            set_(self, "expert_channels", where)
+
+    def _checked_expert_channels(self) -> np.ndarray:
+        where = np.asarray(self.expert_channels)
+        if where.ndim != 2 or where.shape[0] != self.num_experts or where.shape[1] < 1 \
+                or where.dtype.kind not in "iu":
+            raise SchedulerError(
+                f"expert_channels must be an integer array of shape [{self.num_experts}, S>=1], "
+                f"got shape {where.shape} dtype {where.dtype}")
+        if where.min() < 0 or where.max() >= self.num_pim_channels:
+            raise SchedulerError(f"expert_channels must name channels 0..{self.num_pim_channels - 1}")
+        where = where.astype(np.int64, copy=True)
+        where.setflags(write=False)
+        return where
 
     @property
     def num_experts(self) -> int:

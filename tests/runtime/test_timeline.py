@@ -26,7 +26,9 @@ EPS_US = 1e-6
 
 
 def _simulate(overrides, sched, timeline=True):
-    return rt.simulate([*overrides, f"sched={sched}", f"output.timeline={str(timeline).lower()}"])
+    # Sieve with decode attention on PIM, as the paper runs it, so every lane of the timeline is exercised
+    pinned = ["sched.params.attention=pim"] if sched == "sieve" else []
+    return rt.simulate([*overrides, f"sched={sched}", *pinned, f"output.timeline={str(timeline).lower()}"])
 
 
 @pytest.fixture(scope="module")
