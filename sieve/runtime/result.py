@@ -30,6 +30,7 @@ The placed tasks themselves are :attr:`RunResult.tasks` (not written out).
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -41,6 +42,8 @@ import numpy as np
 import pandas as pd
 
 from sieve.results.tables import TABLE_FORMATS, TABLES, write_table
+from sieve.system import SystemModelError, run_energy
+from sieve.system.energy import COMPONENTS
 
 from .critical import critical_shares
 from .graph import KINDS
@@ -131,6 +134,7 @@ class RunResult:
         }
         on_path = critical_shares(run.placer.tasks, run.step_ends, run.handoff)
         summary.update({f"critical_{kind}": seconds / total for kind, seconds in on_path.items()})
+        summary.update(energy_summary(sim.hw, run.work.totals(total, G, wl.batch_size * wl.decode_steps)))
         return cls(summary=summary, layers=layers, channels=channels, experts=experts, steps=steps,
                    timeline=timeline if timeline.record else None, pim_phases=run.pim_phases, simulation=sim,
                    placed=run.placer.tasks, step_ends=run.step_ends)
@@ -148,6 +152,7 @@ class RunResult:
             "  critical path: " + critical_line(s),
             f"  on PIM: {s['pim_expert_share']:.1%} of activated experts, {s['pim_token_share']:.1%} of their tokens",
             f"  memory per GPU {s['memory_per_gpu_gb']:.1f} of {s['memory_capacity_gb']:.1f} GB",
+            "  energy " + energy_line(s),
         ])
 
 
@@ -162,6 +167,29 @@ def critical_line(summary: dict) -> str:
     left out)."""
     shares = sorted(((summary.get(f"critical_{k}", 0.0), label) for k, label in KINDS.items()), reverse=True)
     return ", ".join(f"{label} {v:.1%}" for v, label in shares if v >= 5e-4)
+
+
+def energy_summary(hw, totals) -> dict[str, float]:
+    """``energy_j_per_token``, ``tokens_per_joule`` and ``energy_<component>_j_per_token`` of a run's totals
+    (:func:`sieve.system.energy.run_energy`); NaN when the hardware lacks an energy value."""
+    keys = ["energy_j_per_token", "tokens_per_joule", *(f"energy_{c}_j_per_token" for c in COMPONENTS)]
+    try:
+        e = run_energy(hw, totals)
+    except SystemModelError:  # a preset without pJ/FLOP, static power or pJ/bit: no energy, said as NaN
+        return dict.fromkeys(keys, math.nan)
+    out = {"energy_j_per_token": e.energy_j_per_token, "tokens_per_joule": e.tokens_per_joule}
+    out.update({f"energy_{c}_j_per_token": getattr(e, f"{c}_j") / e.tokens for c in COMPONENTS})
+    return out
+
+
+def energy_line(summary: dict) -> str:
+    """Joules per token, tokens per joule and the three largest components' shares."""
+    if not summary.get("energy_j_per_token", math.nan) == summary.get("energy_j_per_token"):
+        return "n/a (the hardware preset lacks an energy value)"
+    total = summary["energy_j_per_token"]
+    parts = sorted(((summary[f"energy_{c}_j_per_token"], c) for c in COMPONENTS), reverse=True)[:3]
+    return (f"{total:.4g} J/token   {summary['tokens_per_joule']:.3g} tokens/J   "
+            + ", ".join(f"{c.replace('_', ' ')} {v / total:.1%}" for v, c in parts))
 
 
 def _experts_table(chunks) -> pd.DataFrame:
