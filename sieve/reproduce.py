@@ -9,7 +9,9 @@ gpu_only at B = 1, 2, 4, ..., 256 on the paper's machine for the model, the pres
 ``conf/experiment/paper_<model>.yaml`` (Qwen3-30B-A3B on 1 GPU, GPT-OSS-120B on 4, Qwen3.5-397B-A17B on 8;
 Qwen3.5 in bf16 exceeds 8 x 96 GB and runs with ``allow_over_capacity``, as in the paper); ``--gpus``
 changes the GPU count, and any other model needs it. Writes ``fig9_<model>.csv`` (model, sched, batch_size,
-num_gpus, tpot_s, tokens_per_s_per_gpu, tokens_per_s_per_user) and ``fig9_<model>.png``.
+num_gpus, tpot_s, tokens_per_s_per_gpu, tokens_per_s_per_user, tokens_per_joule) and ``fig9_<model>.png``;
+``--metric energy`` plots tokens per joule instead of tokens/s per GPU against tokens/s per user
+(``fig9_<model>_energy.png``).
 
 ``fig10``: per-channel PIM utilization of pimoe and sieve, GPT-OSS-120B on 4 GPUs (``--batch-size``,
 default 64). Writes ``fig10_<model>.csv`` (model, sched, batch_size, gpu, channel, attention_busy_s,
@@ -18,6 +20,11 @@ expert_busy_s, busy_s, utilization) and ``fig10_<model>.png``.
 ``fig11``: mixed prefill + decode batches, Qwen3-30B-A3B on 1 GPU: 2 prefill requests per batch for
 B <= 32 and 8 for B >= 64 (``workload=mixed``), schedulers noexp, allexp, pimoe, sieve. Writes
 ``fig11_<model>.csv`` (the fig9 columns plus prefill_requests and speedup_over_noexp) and a bar plot.
+
+``energy``: tokens per joule of every fig9 scheduler for each paper model on its machine at ``--batch-sizes``
+(default 1, 16, 64, 256): the fig9 points (shared with fig9's store), written as ``energy_paper_models.csv``
+(model, num_gpus, sched, batch_size, tokens_per_joule, energy_j_per_token, tokens_per_s_per_user) and as the
+Markdown table ``energy_paper_models.md`` (also printed), the README's table.
 
 ``sensitivity``: any config key swept over ``--values`` (``--param hw.link.bytes_per_s_per_direction --values
 4.5e11,9e11,1.8e12``) for the fig9 schedulers (or ``--scheds``, ``--variant``) at ``--batch-sizes`` (default
@@ -46,8 +53,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-__all__ = ["FIGURES", "Variant", "paper_models", "parse_variant", "points", "run_figure", "run_sensitivity",
-           "sweep_values", "main"]
+__all__ = ["FIGURES", "METRICS", "Variant", "paper_models", "parse_variant", "points", "run_energy_table", "run_figure",
+           "run_sensitivity", "sweep_values", "main"]
 
 FIG9_SCHEDS = ("noexp", "allexp", "pimoe", "sieve", "gpu_only")
 FIG11_SCHEDS = ("noexp", "allexp", "pimoe", "sieve")
@@ -55,6 +62,8 @@ BATCH_SIZES = tuple(2 ** i for i in range(9))
 FIGURES = ("fig9", "fig10", "fig11")
 SENSITIVITY_BATCH_SIZES = (1, 16, 64, 256)
 DEFAULT_MODEL = {"fig9": "qwen3_30b_a3b", "fig10": "gpt_oss_120b", "fig11": "qwen3_30b_a3b"}
+METRICS = {"throughput": "tokens_per_s_per_gpu", "energy": "tokens_per_joule"}
+"""What fig9 plots against tokens/s per user (``--metric``): the summary column of each."""
 
 
 class ReproduceError(ValueError):
@@ -145,7 +154,9 @@ def _run_point(overrides: list[str], store: str) -> dict:
     key = hashlib.sha256(json.dumps(overrides).encode()).hexdigest()[:20]
     path = Path(store) / f"{key}.json"
     if path.exists():
-        return json.loads(path.read_text())
+        record = json.loads(path.read_text())
+        if "tokens_per_joule" in record["summary"]:  # points stored before runs counted energy run again
+            return record
     import sieve.runtime as rt
 
     result = rt.simulate(overrides)
@@ -182,9 +193,13 @@ def _batch_size(overrides: list[str]) -> int:
 def run_figure(figure: str, model: str | None = None, out: str | os.PathLike = ".", *, num_gpus: int | None = None,
                batch_sizes: Sequence[int] = BATCH_SIZES, jobs: int = 1, extra: Sequence[str] = (),
                plots: bool = True, progress: bool = True, scheds: Sequence[str] | None = None,
-               variants: Sequence[Variant] = ()) -> Path:
-    """Run (or resume) the sweep of ``figure`` and write its CSV and plot into ``out``; returns the CSV path."""
+               variants: Sequence[Variant] = (), metric: str = "throughput") -> Path:
+    """Run (or resume) the sweep of ``figure`` and write its CSV and plot into ``out``; returns the CSV path.
+    ``metric`` (fig9, :data:`METRICS`): what the plot draws against tokens/s per user."""
     import pandas as pd
+
+    if metric not in METRICS or (metric != "throughput" and figure != "fig9"):
+        raise ReproduceError(f"--metric {metric!r}: allowed: {', '.join(METRICS)} for fig9, throughput otherwise")
 
     model = model or DEFAULT_MODEL.get(figure, "")
     labelled = _labelled_points(figure, model, num_gpus=num_gpus, batch_sizes=batch_sizes, extra=extra,
@@ -202,7 +217,8 @@ def run_figure(figure: str, model: str | None = None, out: str | os.PathLike = "
     records = _run_all(runs, out, jobs, f"{figure} {model}", progress)
     summaries = pd.DataFrame([r["summary"] for r in records])
     summaries["sched"] = [label for label, _ in labelled]
-    cols = ["model", "sched", "batch_size", "num_gpus", "tpot_s", "tokens_per_s_per_gpu", "tokens_per_s_per_user"]
+    cols = ["model", "sched", "batch_size", "num_gpus", "tpot_s", "tokens_per_s_per_gpu", "tokens_per_s_per_user",
+            "tokens_per_joule"]
     csv = out / f"{figure}_{model}.csv"
     if figure == "fig10":
         frames = []
@@ -223,8 +239,49 @@ def run_figure(figure: str, model: str | None = None, out: str | os.PathLike = "
     table = table.sort_values([c for c in ("sched", "batch_size", "gpu", "channel") if c in table]).reset_index(drop=True)
     write_table(table, csv)
     if plots:
-        _plot(figure, table, out / f"{figure}_{model}.png")
+        _plot(figure, table, out / f"{figure}_{model}{'' if metric == 'throughput' else '_' + metric}.png", metric)
     return csv
+
+
+def run_energy_table(out: str | os.PathLike = ".", *, models: Sequence[str] | None = None,
+                     batch_sizes: Sequence[int] = SENSITIVITY_BATCH_SIZES, jobs: int = 1, extra: Sequence[str] = (),
+                     progress: bool = True) -> Path:
+    """Tokens per joule of the fig9 schedulers for each paper model (``models``) on its machine at
+    ``batch_sizes``: ``energy_paper_models.csv`` and the Markdown table ``energy_paper_models.md`` (rows: model
+    and scheduler, columns: batch size); returns the CSV path."""
+    import pandas as pd
+
+    from sieve.results.tables import write_table
+
+    out = Path(out)
+    frames = []
+    for model in models or paper_models():
+        labelled = _labelled_points("fig9", model, num_gpus=None, batch_sizes=batch_sizes, extra=extra, scheds=None,
+                                    variants=())
+        records = _run_all([run for _, run in labelled], out, jobs, f"energy {model}", progress)
+        frame = pd.DataFrame([r["summary"] for r in records])
+        frame["sched"] = [label for label, _ in labelled]
+        frames.append(frame)
+    table = pd.concat(frames, ignore_index=True)[["model", "num_gpus", "sched", "batch_size", "tokens_per_joule",
+                                                  "energy_j_per_token", "tokens_per_s_per_user"]]
+    csv = out / "energy_paper_models.csv"
+    write_table(table, csv)
+    (out / "energy_paper_models.md").write_text(energy_markdown(table))
+    return csv
+
+
+def energy_markdown(table) -> str:
+    """Tokens per joule as a Markdown table: one row per (model, GPUs, scheduler), one column per batch size."""
+    sizes = sorted(table["batch_size"].unique().tolist())
+    lines = ["| model | GPUs | policy | " + " | ".join(f"B={b}" for b in sizes) + " |",
+             "|---|---:|---|" + "---:|" * len(sizes)]
+    order = {s: i for i, s in enumerate(FIG9_SCHEDS)}
+    keys = table[["model", "num_gpus", "sched"]].drop_duplicates()
+    keys = keys.assign(o=keys["sched"].map(order)).sort_values(["model", "o"])
+    for model, gpus, sched in keys[["model", "num_gpus", "sched"]].itertuples(index=False):
+        rows = table[(table["model"] == model) & (table["sched"] == sched)].set_index("batch_size")["tokens_per_joule"]
+        lines.append(f"| {model} | {gpus} | {sched} | " + " | ".join(f"{rows[b]:.3g}" for b in sizes) + " |")
+    return "\n".join(lines) + "\n"
 
 
 # ---- sensitivity: one config key swept --------------------------------------------------------------
@@ -339,12 +396,13 @@ def run_sensitivity(model: str, param: str, values: Sequence, out: str | os.Path
     return csv
 
 
-def _plot(figure: str, table, path: Path) -> None:
+def _plot(figure: str, table, path: Path, metric: str = "throughput") -> None:
     """Save the figure; the plot functions build figures without pyplot, so no backend is touched."""
     from sieve.results import plots
 
     if figure == "fig9":
-        fig = plots.pareto(table, title=f"{table['model'].iloc[0]}: throughput vs interactivity")
+        what = "throughput" if metric == "throughput" else "tokens per joule"
+        fig = plots.pareto(table, title=f"{table['model'].iloc[0]}: {what} vs interactivity", y=METRICS[metric])
     elif figure == "fig10":
         b = int(table["batch_size"].max() if 64 not in set(table["batch_size"]) else 64)
         fig = plots.channel_utilization(table[table["batch_size"] == b],
@@ -358,7 +416,7 @@ def _plot(figure: str, table, path: Path) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sieve.reproduce", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("figure", choices=[*FIGURES, "sensitivity"])
+    parser.add_argument("figure", choices=[*FIGURES, "energy", "sensitivity"])
     parser.add_argument("--model", help="model preset (default: the paper's model of the figure)")
     parser.add_argument("--out", default=".", help="output directory (default: .)")
     parser.add_argument("--gpus", type=int, help="GPU count (default: the paper's for the model)")
@@ -374,14 +432,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="one more curve: a scheduler with its own overrides, labelled SCHED[KEY=VALUE,...] "
                              "(repeatable; e.g. sieve:sched.params.overhead_s=0)")
     parser.add_argument("--no-plot", action="store_true", help="write the CSV only")
+    parser.add_argument("--metric", choices=list(METRICS), default="throughput",
+                        help="fig9: plot tokens/s per GPU (throughput) or tokens per joule (energy) against "
+                             "tokens/s per user")
     args = parser.parse_args(argv)
     study = args.figure == "sensitivity"
     if study and not (args.param and args.values):
         parser.error("sensitivity needs --param KEY and --values V1,V2,...")
     if not study and (args.param or args.values):
         parser.error("--param and --values belong to the sensitivity study")
+    if args.metric != "throughput" and args.figure != "fig9":
+        parser.error(f"--metric {args.metric} belongs to fig9")
     if args.batch_sizes is None:
-        args.batch_sizes = ",".join(map(str, SENSITIVITY_BATCH_SIZES if study else BATCH_SIZES))
+        args.batch_sizes = ",".join(map(str, SENSITIVITY_BATCH_SIZES if study or args.figure == "energy"
+                                         else BATCH_SIZES))
     try:
         sizes = [int(b) for b in args.batch_sizes.split(",") if b.strip()]
     except ValueError:
@@ -401,8 +465,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                                   plots=not args.no_plot, scheds=scheds, variants=variants)
             print(csv)
             return 0
+        if args.figure == "energy":
+            if args.model or args.gpus or scheds or variants:
+                parser.error("energy runs the paper models on their machines with the fig9 schedulers; "
+                             "--model, --gpus, --scheds and --variant do not apply")
+            csv = run_energy_table(args.out, batch_sizes=sizes, jobs=args.jobs, extra=args.set)
+            print((Path(args.out) / "energy_paper_models.md").read_text(), end="")
+            print(csv)
+            return 0
         csv = run_figure(args.figure, args.model, args.out, num_gpus=args.gpus, batch_sizes=sizes, jobs=args.jobs,
-                         extra=args.set, plots=not args.no_plot, scheds=scheds, variants=variants)
+                         extra=args.set, plots=not args.no_plot, scheds=scheds, variants=variants,
+                         metric=args.metric)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

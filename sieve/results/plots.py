@@ -10,8 +10,8 @@ globally, so they work without a display and a sweep can draw hundreds of them. 
 ==================  ====================================================================================
 function            columns
 ==================  ====================================================================================
-``pareto``          ``sched``, ``batch_size``, ``tokens_per_s_per_user``, ``tokens_per_s_per_gpu``;
-                    optional ``model``
+``pareto``          ``sched``, ``batch_size``, ``tokens_per_s_per_user``, ``tokens_per_s_per_gpu`` (or with
+                    ``y="tokens_per_joule"``, that column); optional ``model``
 ``pareto_front``    ``tokens_per_s_per_user``, ``tokens_per_s_per_gpu``; optional ``model``
 ``speedup_bars``    ``sched``, ``batch_size`` and the value column (e.g. ``speedup_over_noexp``)
 ``sensitivity``     ``value``, ``sched``, ``batch_size``, ``sieve_gain``; optional ``param``
@@ -67,6 +67,8 @@ SCHED_COLORS: dict[str, str] = {
 }
 
 INTERACTIVITY, THROUGHPUT = "tokens_per_s_per_user", "tokens_per_s_per_gpu"
+PARETO_Y = {THROUGHPUT: "throughput (tokens/s/GPU)", "tokens_per_joule": "energy efficiency (tokens/J)"}
+"""What :func:`pareto` may draw against interactivity, with its axis label."""
 ANNOTATE_MAX_POINTS = 12
 LABEL_EVERY_CHANNEL_UP_TO = 32
 
@@ -156,37 +158,40 @@ def _of_model(table: pd.DataFrame, model) -> pd.DataFrame:
 
 
 def pareto(table: pd.DataFrame, *, ax: Axes | None = None, title: str | None = None,
-           annotate: bool | None = None, log: bool = False) -> Figure:
+           annotate: bool | None = None, log: bool = False, y: str = THROUGHPUT) -> Figure:
     """Throughput against interactivity, one line per scheduler, as serving papers draw it.
 
     Columns: ``sched``, ``batch_size``, ``tokens_per_s_per_user`` (x, interactivity) and
-    ``tokens_per_s_per_gpu`` (y, throughput); with several values in an optional ``model`` column,
+    ``tokens_per_s_per_gpu`` (y, throughput; or ``y="tokens_per_joule"``, energy efficiency, any key of
+    :data:`PARETO_Y`); with several values in an optional ``model`` column,
     one panel per model. Each line runs through its points in batch-size order; repeated
     (model, sched, batch_size) rows are averaged. ``annotate`` labels each point with its batch size
     (default: when no line has more than 12 points); ``log`` puts both axes on log scales.
     """
-    table = _require(table, ["sched", "batch_size", INTERACTIVITY, THROUGHPUT], "pareto")
+    if y not in PARETO_Y:
+        raise ValueError(f"pareto: y={y!r} is not drawn; allowed: {', '.join(PARETO_Y)}")
+    table = _require(table, ["sched", "batch_size", INTERACTIVITY, y], "pareto")
     models = _models(table)
     fig, axes = _panels(ax, len(models), "pareto")
     colors = _sched_colors(table["sched"].unique())
     for model, a in zip(models, axes):
-        rows = (_of_model(table, model).groupby(["sched", "batch_size"], sort=True)[[INTERACTIVITY, THROUGHPUT]]
+        rows = (_of_model(table, model).groupby(["sched", "batch_size"], sort=True)[[INTERACTIVITY, y]]
                 .mean().reset_index())
         label_points = annotate
         if label_points is None:
             label_points = rows.groupby("sched").size().max() <= ANNOTATE_MAX_POINTS
         for sched in _sched_order(rows["sched"]):
             line = rows[rows["sched"] == sched]
-            a.plot(line[INTERACTIVITY], line[THROUGHPUT], marker="o", color=colors[sched], label=str(sched))
+            a.plot(line[INTERACTIVITY], line[y], marker="o", color=colors[sched], label=str(sched))
             if label_points:
-                for b, x, y in zip(line["batch_size"], line[INTERACTIVITY], line[THROUGHPUT]):
-                    a.annotate(f"{b}", (x, y), textcoords="offset points", xytext=(3, 3), fontsize=7,
+                for b, px, py in zip(line["batch_size"], line[INTERACTIVITY], line[y]):
+                    a.annotate(f"{b}", (px, py), textcoords="offset points", xytext=(3, 3), fontsize=7,
                                color=colors[sched])
         if log:
             a.set_xscale("log")
             a.set_yscale("log")
         a.set_xlabel("interactivity (tokens/s/user)")
-        a.set_ylabel("throughput (tokens/s/GPU)")
+        a.set_ylabel(PARETO_Y[y])
         if model is not None:
             a.set_title(str(model))
         a.grid(True, alpha=0.3)
