@@ -11,6 +11,7 @@ memoized result and expanded once at the end, so a run pays a dictionary update 
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -31,24 +32,25 @@ class RunWork:
         self.gpu_flops = 0.0
         self.gpu_bytes = 0.0
         self.link_bytes = 0.0
-        self._pim: dict = {}  # key of a memoized PIM result -> [its total_commands, times issued]
+        self._pim: dict = {}  # key of a memoized PIM result -> [the result, times issued]
 
     def gpu(self, work: KernelWork) -> None:
         self.gpu_flops += work.flops
         self.gpu_bytes += work.bytes_moved
 
-    def pim(self, key, commands: dict, times: int = 1) -> None:
+    def pim(self, key, result, times: int = 1) -> None:
+        """``times`` more issues of a PIM result (anything with ``total_commands``) memoized under ``key``."""
         entry = self._pim.get(key)
         if entry is None:
-            self._pim[key] = [commands, times]
+            self._pim[key] = [result, times]
         else:
             entry[1] += times
 
     @property
     def pim_commands(self) -> dict[str, int]:
         total: dict[str, int] = {}
-        for commands, times in self._pim.values():
-            for name, n in commands.items():
+        for result, times in self._pim.values():
+            for name, n in result.total_commands.items():
                 total[name] = total.get(name, 0) + int(n) * times
         return total
 
@@ -68,7 +70,7 @@ def _gpu_attention(c: "LayerCosts", k: int, g: int) -> None:
 
 def _pim_attention(c: "LayerCosts", k: int, g: int) -> None:
     att = c._pim_attention(k, g)
-    c.run.work.pim(("att", c.layer_type, c.subs[k].ctx[g].tobytes()), att.total_commands)
+    c.run.work.pim(("att", c.layer_type, c.subs[k].ctx[g].tobytes()), att)
 
 
 def _gpu_experts(c: "LayerCosts", k: int, g: int) -> None:
@@ -78,10 +80,11 @@ def _gpu_experts(c: "LayerCosts", k: int, g: int) -> None:
 
 
 def _pim_experts(c: "LayerCosts", k: int, g: int) -> None:
-    run = c.run
-    on_pim = c.local_counts(k, g)[c.placements[k][g].on_pim]
-    for n, times in zip(*np.unique(on_pim[on_pim > 0], return_counts=True)):
-        run.work.pim(("pim", int(n), run.layout), run.pim_expert(int(n), run.layout).total_commands, int(times))
+    run, layout = c.run, c.run.layout
+    pim, expert = run.work.pim, run.pim_expert
+    for n, times in Counter(c.local_counts(k, g)[c.placements[k][g].on_pim].tolist()).items():
+        if n:
+            pim(("pim", n, layout), expert(n, layout), times)
 
 
 def _link(field: str):
