@@ -280,7 +280,7 @@ def energy_markdown(table) -> str:
     keys = keys.assign(o=keys["sched"].map(order)).sort_values(["model", "o"])
     for model, gpus, sched in keys[["model", "num_gpus", "sched"]].itertuples(index=False):
         rows = table[(table["model"] == model) & (table["sched"] == sched)].set_index("batch_size")["tokens_per_joule"]
-        lines.append(f"| {model} | {gpus} | {sched} | " + " | ".join(f"{rows[b]:.3g}" for b in sizes) + " |")
+        lines.append(f"| {model} | {gpus} | {sched} | " + " | ".join(f"{rows[b]:#.3g}" for b in sizes) + " |")
     return "\n".join(lines) + "\n"
 
 

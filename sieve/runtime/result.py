@@ -21,7 +21,12 @@ Tables (pandas DataFrames, one row per observation; times in seconds):
 prefill_requests, seed, routing, tpot_s, tokens_per_s_per_user, tokens_per_s_per_gpu, gpu_busy, pim_busy, nvlink_busy,
 sched_busy, pim_expert_share, pim_token_share, memory_per_gpu_gb, memory_capacity_gb``, and the critical path's
 share of the run time per kind of task, ``critical_<kind>`` for each kind of :data:`sieve.runtime.graph.KINDS`
-(``pim_attention, pim_experts, handoff, gpu_experts, gpu_other, nvlink, sched``; they add up to 1).
+(``pim_attention, pim_experts, handoff, gpu_experts, gpu_other, nvlink, sched``; they add up to 1), and the
+run's energy (:func:`sieve.system.run_energy` of the work its tasks did, :mod:`sieve.runtime.work`):
+``energy_j_per_token``, ``tokens_per_joule`` and ``energy_<component>_j_per_token`` for each component of
+:data:`sieve.system.energy.COMPONENTS` (``gpu_compute, gpu_memory, pim_compute, pim_act_pre, refresh, nvlink,
+static``; they add up to ``energy_j_per_token``; NaN when the hardware preset lacks an energy value). Tokens
+are the batch size times the decode steps, as in ``tokens_per_s_per_gpu``.
 Busy fractions are of the run time, averaged over GPUs (and channels for PIM).
 
 The placed tasks themselves are :attr:`RunResult.tasks` (not written out).
@@ -140,7 +145,7 @@ class RunResult:
                    placed=run.placer.tasks, step_ends=run.step_ends)
 
     def describe(self) -> str:
-        """A few readable lines: time per token, rates, busy fractions and what ran on PIM."""
+        """A few readable lines: time per token, rates, busy fractions, what ran on PIM and joules per token."""
         s = self.summary
         return "\n".join([
             f"{s['model']} on {s['num_gpus']} x {s['hw']}, sched={s['sched']}, B={s['batch_size']}, "

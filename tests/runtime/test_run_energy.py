@@ -102,3 +102,24 @@ def test_components_add_up_and_the_same_run_gives_the_same_joules():
     parts = sum(a[f"energy_{c}_j_per_token"] for c in COMPONENTS)
     assert parts == pytest.approx(a["energy_j_per_token"], rel=1e-12)
     assert all(a[f"energy_{c}_j_per_token"] >= 0 for c in COMPONENTS) and a["energy_static_j_per_token"] > 0
+
+
+def test_energy_table_and_plot_read_the_summaries_tokens_per_joule():
+    import pandas as pd
+
+    from sieve import reproduce
+    from sieve.results import plots
+
+    table = pd.DataFrame({"model": ["m"] * 4, "num_gpus": [1] * 4, "sched": ["sieve", "noexp", "sieve", "noexp"],
+                          "batch_size": [16, 1, 1, 16], "tokens_per_joule": [12.04, 1.5, 2.0, 0.25],
+                          "tokens_per_s_per_user": [10.0, 40.0, 30.0, 20.0]})
+    md = reproduce.energy_markdown(table).splitlines()
+    assert md[0] == "| model | GPUs | policy | B=1 | B=16 |"
+    assert md[2:] == ["| m | 1 | noexp | 1.50 | 0.250 |", "| m | 1 | sieve | 2.00 | 12.0 |"]  # fig9's order
+    (ax,) = plots.pareto(table, y="tokens_per_joule").axes
+    assert ax.get_ylabel() == "energy efficiency (tokens/J)"
+    assert list(ax.lines[1].get_ydata()) == [2.0, 12.04]  # sieve, in batch order
+    with pytest.raises(ValueError, match="y='tpot_s' is not drawn"):
+        plots.pareto(table, y="tpot_s")
+    with pytest.raises(reproduce.ReproduceError, match="--metric 'energy'"):
+        reproduce.run_figure("fig10", metric="energy")
