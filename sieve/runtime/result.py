@@ -189,9 +189,9 @@ def energy_summary(hw, totals) -> dict[str, float]:
 
 def energy_line(summary: dict) -> str:
     """Joules per token, tokens per joule and the three largest components' shares."""
-    if not summary.get("energy_j_per_token", math.nan) == summary.get("energy_j_per_token"):
+    total = summary.get("energy_j_per_token")
+    if total is None or math.isnan(total):
         return "n/a (the hardware preset lacks an energy value)"
-    total = summary["energy_j_per_token"]
     parts = sorted(((summary[f"energy_{c}_j_per_token"], c) for c in COMPONENTS), reverse=True)[:3]
     return (f"{total:.4g} J/token   {summary['tokens_per_joule']:.3g} tokens/J   "
             + ", ".join(f"{c.replace('_', ' ')} {v / total:.1%}" for v, c in parts))

@@ -123,3 +123,19 @@ def test_energy_table_and_plot_read_the_summaries_tokens_per_joule():
         plots.pareto(table, y="tpot_s")
     with pytest.raises(reproduce.ReproduceError, match="--metric 'energy'"):
         reproduce.run_figure("fig10", metric="energy")
+
+
+def test_hardware_without_an_energy_value_gives_nan_and_says_so():
+    import dataclasses
+    import math
+
+    from sieve.hw import load
+    from sieve.runtime.result import energy_line, energy_summary
+
+    hw = load("aim")
+    bare = dataclasses.replace(hw, gpu=dataclasses.replace(hw.gpu, pj_per_flop=None))
+    totals = RunTotals(seconds=1e-3, num_gpus=1, tokens=4, gpu_flops=1e9)
+    assert all(math.isnan(v) for v in energy_summary(bare, totals).values())
+    assert energy_line(energy_summary(bare, totals)).startswith("n/a")
+    line = energy_line(energy_summary(hw, totals))
+    assert line.startswith(f"{run_energy(hw, totals).energy_j_per_token:.4g} J/token") and "static" in line
