@@ -10,7 +10,9 @@ gpu_only at B = 1, 2, 4, ..., 256 on the paper's machine for the model, the pres
 ``conf/experiment/paper_<model>.yaml`` (Qwen3-30B-A3B on 1 GPU, GPT-OSS-120B on 4, Qwen3.5-397B-A17B on 8;
 Qwen3.5 in bf16 exceeds 8 x 96 GB and runs with ``allow_over_capacity``, as in the paper); ``--gpus``
 changes the GPU count, and any other model needs it. Writes ``fig9_<model>.csv`` (model, sched, batch_size,
-num_gpus, tpot_s, tokens_per_s_per_gpu, tokens_per_s_per_user) and ``fig9_<model>.png``.
+num_gpus, tpot_s, tokens_per_s_per_gpu, tokens_per_s_per_user, tokens_per_joule) and ``fig9_<model>.png``;
+``--metric energy`` plots tokens per joule instead of tokens/s per GPU against tokens/s per user
+(``fig9_<model>_energy.png``).
 
 ``fig10``: per-channel PIM utilization of pimoe and sieve, GPT-OSS-120B on 4 GPUs (``--batch-size``,
 default 64). Writes ``fig10_<model>.csv`` (model, sched, batch_size, gpu, channel, attention_busy_s,
@@ -19,6 +21,11 @@ expert_busy_s, busy_s, utilization) and ``fig10_<model>.png``.
 ``fig11``: mixed prefill + decode batches, Qwen3-30B-A3B on 1 GPU: 2 prefill requests per batch for
 B <= 32 and 8 for B >= 64 (``workload=mixed``), schedulers noexp, allexp, pimoe, sieve. Writes
 ``fig11_<model>.csv`` (the fig9 columns plus prefill_requests and speedup_over_noexp) and a bar plot.
+
+``energy``: tokens per joule of every fig9 scheduler for each paper model on its machine at ``--batch-sizes``
+(default 1, 16, 64, 256): the fig9 points (shared with fig9's store), written as ``energy_paper_models.csv``
+(model, num_gpus, sched, batch_size, tokens_per_joule, energy_j_per_token, tokens_per_s_per_user) and as the
+Markdown table ``energy_paper_models.md`` (also printed), the README's table.
 
 ``sensitivity``: any config key swept over ``--values`` (``--param hw.link.bytes_per_s_per_direction --values
 4.5e11,9e11,1.8e12``) for the fig9 schedulers (or ``--scheds``, ``--variant``) at ``--batch-sizes`` (default
@@ -55,8 +62,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-__all__ = ["FIGURES", "PAPER_VARIANTS", "Variant", "paper_models", "parse_variant", "points", "run_figure",
-           "run_paper", "run_sensitivity", "sweep_values", "main"]
+__all__ = ["FIGURES", "METRICS", "PAPER_VARIANTS", "Variant", "paper_models", "parse_variant", "points",
+           "run_energy_table", "run_figure", "run_paper", "run_sensitivity", "sweep_values", "main"]
 
 FIG9_SCHEDS = ("noexp", "allexp", "pimoe", "sieve", "gpu_only")
 FIG11_SCHEDS = ("noexp", "allexp", "pimoe", "sieve")
@@ -79,6 +86,8 @@ PAPER_VARIANTS = (
 """The Sieve curves ``paper`` adds to every fig9 sweep beside the default Sieve."""
 QUICK_BATCH_SIZES = (2, 16, 32, 256)
 README_MARKERS = ("<!-- paper_comparison:begin -->", "<!-- paper_comparison:end -->")
+METRICS = {"throughput": "tokens_per_s_per_gpu", "energy": "tokens_per_joule"}
+"""What fig9 plots against tokens/s per user (``--metric``): the summary column of each."""
 
 
 class ReproduceError(ValueError):
@@ -183,7 +192,9 @@ def _run_point(overrides: list[str], store: str) -> dict:
     key = hashlib.sha256(json.dumps(overrides).encode()).hexdigest()[:20]
     path = Path(store) / f"{key}.json"
     if path.exists():
-        return json.loads(path.read_text())
+        record = json.loads(path.read_text())
+        if "tokens_per_joule" in record["summary"]:  # points stored before runs counted energy run again
+            return record
     import logging
 
     import sieve.runtime as rt
@@ -230,9 +241,13 @@ def _batch_size(overrides: list[str]) -> int:
 def run_figure(figure: str, model: str | None = None, out: str | os.PathLike = ".", *, num_gpus: int | None = None,
                batch_sizes: Sequence[int] = BATCH_SIZES, jobs: int = 1, extra: Sequence[str] = (),
                plots: bool = True, progress: bool = True, scheds: Sequence[str] | None = None,
-               variants: Sequence[Variant] = ()) -> Path:
-    """Run (or resume) the sweep of ``figure`` and write its CSV and plot into ``out``; returns the CSV path."""
+               variants: Sequence[Variant] = (), metric: str = "throughput") -> Path:
+    """Run (or resume) the sweep of ``figure`` and write its CSV and plot into ``out``; returns the CSV path.
+    ``metric`` (fig9, :data:`METRICS`): what the plot draws against tokens/s per user."""
     import pandas as pd
+
+    if metric not in METRICS or (metric != "throughput" and figure != "fig9"):
+        raise ReproduceError(f"--metric {metric!r}: allowed: {', '.join(METRICS)} for fig9, throughput otherwise")
 
     model = model or DEFAULT_MODEL.get(figure, "")
     labelled = _labelled_points(figure, model, num_gpus=num_gpus, batch_sizes=batch_sizes, extra=extra,
@@ -250,7 +265,8 @@ def run_figure(figure: str, model: str | None = None, out: str | os.PathLike = "
     records = _run_all(runs, out, jobs, f"{figure} {model}", progress)
     summaries = pd.DataFrame([r["summary"] for r in records])
     summaries["sched"] = [label for label, _ in labelled]
-    cols = ["model", "sched", "batch_size", "num_gpus", "tpot_s", "tokens_per_s_per_gpu", "tokens_per_s_per_user"]
+    cols = ["model", "sched", "batch_size", "num_gpus", "tpot_s", "tokens_per_s_per_gpu", "tokens_per_s_per_user",
+            "tokens_per_joule"]
     csv = out / f"{figure}_{model}.csv"
     if figure == "fig10":
         frames = []
@@ -271,8 +287,49 @@ def run_figure(figure: str, model: str | None = None, out: str | os.PathLike = "
     table = table.sort_values([c for c in ("sched", "batch_size", "gpu", "channel") if c in table]).reset_index(drop=True)
     write_table(table, csv)
     if plots:
-        _plot(figure, table, out / f"{figure}_{model}.png")
+        _plot(figure, table, out / f"{figure}_{model}{'' if metric == 'throughput' else '_' + metric}.png", metric)
     return csv
+
+
+def run_energy_table(out: str | os.PathLike = ".", *, models: Sequence[str] | None = None,
+                     batch_sizes: Sequence[int] = SENSITIVITY_BATCH_SIZES, jobs: int = 1, extra: Sequence[str] = (),
+                     progress: bool = True) -> Path:
+    """Tokens per joule of the fig9 schedulers for each paper model (``models``) on its machine at
+    ``batch_sizes``: ``energy_paper_models.csv`` and the Markdown table ``energy_paper_models.md`` (rows: model
+    and scheduler, columns: batch size); returns the CSV path."""
+    import pandas as pd
+
+    from sieve.results.tables import write_table
+
+    out = Path(out)
+    frames = []
+    for model in models or paper_models():
+        labelled = _labelled_points("fig9", model, num_gpus=None, batch_sizes=batch_sizes, extra=extra, scheds=None,
+                                    variants=())
+        records = _run_all([run for _, run in labelled], out, jobs, f"energy {model}", progress)
+        frame = pd.DataFrame([r["summary"] for r in records])
+        frame["sched"] = [label for label, _ in labelled]
+        frames.append(frame)
+    table = pd.concat(frames, ignore_index=True)[["model", "num_gpus", "sched", "batch_size", "tokens_per_joule",
+                                                  "energy_j_per_token", "tokens_per_s_per_user"]]
+    csv = out / "energy_paper_models.csv"
+    write_table(table, csv)
+    (out / "energy_paper_models.md").write_text(energy_markdown(table))
+    return csv
+
+
+def energy_markdown(table) -> str:
+    """Tokens per joule as a Markdown table: one row per (model, GPUs, scheduler), one column per batch size."""
+    sizes = sorted(table["batch_size"].unique().tolist())
+    lines = ["| model | GPUs | policy | " + " | ".join(f"B={b}" for b in sizes) + " |",
+             "|---|---:|---|" + "---:|" * len(sizes)]
+    order = {s: i for i, s in enumerate(FIG9_SCHEDS)}
+    keys = table[["model", "num_gpus", "sched"]].drop_duplicates()
+    keys = keys.assign(o=keys["sched"].map(order)).sort_values(["model", "o"])
+    for model, gpus, sched in keys[["model", "num_gpus", "sched"]].itertuples(index=False):
+        rows = table[(table["model"] == model) & (table["sched"] == sched)].set_index("batch_size")["tokens_per_joule"]
+        lines.append(f"| {model} | {gpus} | {sched} | " + " | ".join(f"{rows[b]:#.3g}" for b in sizes) + " |")
+    return "\n".join(lines) + "\n"
 
 
 # ---- sensitivity: one config key swept --------------------------------------------------------------
@@ -435,13 +492,14 @@ def _model_title(model: str) -> str:
         return model
 
 
-def _plot(figure: str, table, path: Path) -> None:
+def _plot(figure: str, table, path: Path, metric: str = "throughput") -> None:
     """Save the figure; the plot functions build figures without pyplot, so no backend is touched."""
     from sieve.results import plots
 
     name = _model_title(str(table["model"].iloc[0]))
     if figure == "fig9":
-        fig = plots.pareto(table, title=f"{name}: throughput vs interactivity")
+        what = "throughput" if metric == "throughput" else "tokens per joule"
+        fig = plots.pareto(table, title=f"{name}: {what} vs interactivity", y=METRICS[metric])
     elif figure == "fig10":
         b = int(table["batch_size"].max() if 64 not in set(table["batch_size"]) else 64)
         fig = plots.channel_utilization(table[table["batch_size"] == b],
@@ -455,7 +513,7 @@ def _plot(figure: str, table, path: Path) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m sieve.reproduce", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("figure", choices=(*FIGURES, "sensitivity", "paper"))
+    parser.add_argument("figure", choices=(*FIGURES, "sensitivity", "paper", "energy"))
     parser.add_argument("--model", help="model preset (default: the paper's model of the figure)")
     parser.add_argument("--out", default=".", help="output directory (default: .)")
     parser.add_argument("--gpus", type=int, help="GPU count (default: the paper's for the model)")
@@ -471,6 +529,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="one more curve: a scheduler with its own overrides, labelled SCHED[KEY=VALUE,...] "
                              "(repeatable; e.g. sieve:sched.params.overhead_s=0)")
     parser.add_argument("--no-plot", action="store_true", help="write the CSV only")
+    parser.add_argument("--metric", choices=list(METRICS), default="throughput",
+                        help="fig9: plot tokens/s per GPU (throughput) or tokens per joule (energy) against "
+                             "tokens/s per user")
     parser.add_argument("--quick", action="store_true", help="paper: the reduced grid of the regression test")
     parser.add_argument("--readme", help="paper: also write the table between this file's paper_comparison markers")
     return parser
@@ -492,6 +553,11 @@ def _options_problem(args) -> str | None:
         return "sensitivity needs --model"
     if not study and (args.param or args.values):
         return "--param and --values belong to the sensitivity study"
+    if args.metric != "throughput" and args.figure != "fig9":
+        return f"--metric {args.metric} belongs to fig9"
+    if args.figure == "energy" and (args.model or args.gpus or args.scheds or args.variant):
+        return ("energy runs the paper models on their machines with the fig9 schedulers; "
+                "--model, --gpus, --scheds and --variant do not apply")
     return None
 
 
@@ -500,8 +566,8 @@ def _check_arguments(parser: argparse.ArgumentParser, args) -> list[int]:
     problem = _options_problem(args)
     if problem:
         parser.error(problem)
-    study = args.figure == "sensitivity"
-    text = args.batch_sizes or ",".join(map(str, SENSITIVITY_BATCH_SIZES if study else BATCH_SIZES))
+    small = args.figure in ("sensitivity", "energy")
+    text = args.batch_sizes or ",".join(map(str, SENSITIVITY_BATCH_SIZES if small else BATCH_SIZES))
     try:
         sizes = [int(b) for b in text.split(",") if b.strip()]
     except ValueError:
@@ -523,7 +589,11 @@ def _run(args, sizes: list[int]) -> Path:
     if args.figure == "sensitivity":
         values = [v.strip() for v in args.values.split(",") if v.strip()]
         return run_sensitivity(args.model, args.param, values, args.out, **common)
-    return run_figure(args.figure, args.model, args.out, **common)
+    if args.figure == "energy":
+        csv = run_energy_table(args.out, batch_sizes=sizes, jobs=args.jobs, extra=args.set)
+        print((Path(args.out) / "energy_paper_models.md").read_text(), end="")
+        return csv
+    return run_figure(args.figure, args.model, args.out, metric=args.metric, **common)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -536,7 +606,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(csv)
-    if not args.no_plot and args.figure != "paper":
+    if not args.no_plot and args.figure not in ("paper", "energy"):
         print(csv.with_suffix(".png"))
     return 0
 

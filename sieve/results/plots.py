@@ -10,8 +10,8 @@ globally, so they work without a display and a sweep can draw hundreds of them. 
 ==================  ====================================================================================
 function            columns
 ==================  ====================================================================================
-``pareto``          ``sched``, ``batch_size``, ``tokens_per_s_per_user``, ``tokens_per_s_per_gpu``;
-                    optional ``model``
+``pareto``          ``sched``, ``batch_size``, ``tokens_per_s_per_user``, ``tokens_per_s_per_gpu`` (or with
+                    ``y="tokens_per_joule"``, that column); optional ``model``
 ``pareto_front``    ``tokens_per_s_per_user``, ``tokens_per_s_per_gpu``; optional ``model``
 ``speedup_bars``    ``sched``, ``batch_size`` and the value column (e.g. ``speedup_over_noexp``)
 ``sensitivity``     ``value``, ``sched``, ``batch_size``, ``sieve_gain``; optional ``param``
@@ -67,6 +67,8 @@ SCHED_COLORS: dict[str, str] = {
 }
 
 INTERACTIVITY, THROUGHPUT = "tokens_per_s_per_user", "tokens_per_s_per_gpu"
+PARETO_Y = {THROUGHPUT: "throughput (tokens/s/GPU)", "tokens_per_joule": "energy efficiency (tokens/J)"}
+"""What :func:`pareto` may draw against interactivity, with its axis label."""
 ANNOTATE_MAX_POINTS = 12
 LABEL_EVERY_CHANNEL_UP_TO = 32
 
@@ -156,35 +158,38 @@ def _of_model(table: pd.DataFrame, model) -> pd.DataFrame:
 
 
 def pareto(table: pd.DataFrame, *, ax: Axes | None = None, title: str | None = None,
-           annotate: bool | None = None, log: bool = False) -> Figure:
+           annotate: bool | None = None, log: bool = False, y: str = THROUGHPUT) -> Figure:
     """Throughput against interactivity, one line per scheduler, as serving papers draw it.
 
     Columns: ``sched``, ``batch_size``, ``tokens_per_s_per_user`` (x, interactivity) and
-    ``tokens_per_s_per_gpu`` (y, throughput); with several values in an optional ``model`` column,
+    ``tokens_per_s_per_gpu`` (y, throughput; or ``y="tokens_per_joule"``, energy efficiency, any key of
+    :data:`PARETO_Y`); with several values in an optional ``model`` column,
     one panel per model. Each line runs through its points in batch-size order; repeated
     (model, sched, batch_size) rows are averaged. ``annotate`` labels each point with its batch size
     (default: when no line has more than 12 points); ``log`` puts both axes on log scales.
     """
-    table = _require(table, ["sched", "batch_size", INTERACTIVITY, THROUGHPUT], "pareto")
+    if y not in PARETO_Y:
+        raise ValueError(f"pareto: y={y!r} is not drawn; allowed: {', '.join(PARETO_Y)}")
+    table = _require(table, ["sched", "batch_size", INTERACTIVITY, y], "pareto")
     models = _models(table)
     fig, axes = _panels(ax, len(models), "pareto")
     colors = _sched_colors(table["sched"].unique())
     for model, a in zip(models, axes):
-        rows = (_of_model(table, model).groupby(["sched", "batch_size"], sort=True)[[INTERACTIVITY, THROUGHPUT]]
+        rows = (_of_model(table, model).groupby(["sched", "batch_size"], sort=True)[[INTERACTIVITY, y]]
                 .mean().reset_index())
         label_points = annotate
         if label_points is None:
             label_points = rows.groupby("sched").size().max() <= ANNOTATE_MAX_POINTS
         for sched in _sched_order(rows["sched"]):
             line = rows[rows["sched"] == sched]
-            a.plot(line[INTERACTIVITY], line[THROUGHPUT], marker="o", color=colors[sched], label=str(sched))
+            a.plot(line[INTERACTIVITY], line[y], marker="o", color=colors[sched], label=str(sched))
         if log:
             a.set_xscale("log")
             a.set_yscale("log")
         if label_points:
-            _label_batch_sizes(a, rows, colors)
+            _label_batch_sizes(a, rows, colors, y)
         a.set_xlabel("interactivity (tokens/s/user)")
-        a.set_ylabel("throughput (tokens/s/GPU)")
+        a.set_ylabel(PARETO_Y[y])
         if model is not None:
             a.set_title(str(model))
         a.grid(True, alpha=0.3)
@@ -199,10 +204,11 @@ _LABEL_FONT = 7
 _MARKER_RADIUS_PT = 3.5  # matplotlib's default marker is 6 points across
 
 
-def _label_batch_sizes(a: Axes, rows: pd.DataFrame, colors: Mapping[str, str]) -> None:
+def _label_batch_sizes(a: Axes, rows: pd.DataFrame, colors: Mapping[str, str], column: str = THROUGHPUT) -> None:
     """Label points with their batch size where the label overlaps no other label: each label tries a few
     places around its point, and one that equals a nearby label of the same batch size is left out
-    (schedulers often meet at one B), so labels never print over each other ("64" and "64" as "6464")."""
+    (schedulers often meet at one B), so labels never print over each other ("64" and "64" as "6464").
+    ``column``: the y column the points are drawn at."""
     a.autoscale_view()
     fig = a.figure
     width_in, height_in = fig.get_size_inches() * a.get_position().size
@@ -210,12 +216,12 @@ def _label_batch_sizes(a: Axes, rows: pd.DataFrame, colors: Mapping[str, str]) -
     pt_x, pt_y = 1 / (72 * width_in), 1 / (72 * height_in)  # one point in axes fractions
     placed: list[tuple[float, float, float, float, str]] = []
     r = _MARKER_RADIUS_PT
-    for fx, fy in to_axes.transform(rows[[INTERACTIVITY, THROUGHPUT]].to_numpy(float)):
+    for fx, fy in to_axes.transform(rows[[INTERACTIVITY, column]].to_numpy(float)):
         if np.isfinite(fx) and np.isfinite(fy):  # a label covers no point of any line either
             placed.append((fx - r * pt_x, fy - r * pt_y, fx + r * pt_x, fy + r * pt_y, ""))
     for sched in _sched_order(rows["sched"]):
         line = rows[rows["sched"] == sched]
-        for b, x, y in zip(line["batch_size"], line[INTERACTIVITY], line[THROUGHPUT]):
+        for b, x, y in zip(line["batch_size"], line[INTERACTIVITY], line[column]):
             if not (np.isfinite(x) and np.isfinite(y)):
                 continue
             text = f"{b}"

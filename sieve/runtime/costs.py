@@ -20,12 +20,13 @@ from sieve.pim.attention import attention_time
 from sieve.pim.expert import expert_time
 from sieve.pim.layer import ExpertPhaseTime, expert_phase
 from sieve.sched import ExpertPhase, LayerView, Placement, SchedulerError
-from sieve.system import (combine_time, decode_attention_time, dispatch_time, non_expert_time,
-                          prefill_attention_time, routing_allgather_time)
+from sieve.system import (combine_traffic, decode_attention_time, dispatch_traffic, non_expert_time,
+                          prefill_attention_time, routing_allgather_traffic)
 
 from .graph import Task
 from .placement import PlacedTask
 from .records import ExpertRows, PimPhase
+from .work import TASK_WORK
 
 if TYPE_CHECKING:
     from .steps import RunState, SubBatch
@@ -35,12 +36,16 @@ __all__ = ["LayerCosts", "Collectives"]
 
 @dataclass(frozen=True)
 class Collectives:
-    """A sub-batch's routing of one MoE layer: tokens per expert and the three collectives' times."""
+    """A sub-batch's routing of one MoE layer: tokens per expert, the three collectives' times and the bytes
+    all GPUs send in each."""
 
     counts: np.ndarray
     allgather_s: float
     dispatch_s: float
     combine_s: float
+    allgather_bytes: float = 0.0
+    dispatch_bytes: float = 0.0
+    combine_bytes: float = 0.0
 
     @property
     def link_s(self) -> float:
@@ -98,7 +103,9 @@ class LayerCosts:
         raise ValueError(f"task {task.name!r}: unknown condition {when!r}")
 
     def duration(self, task: Task, k: int, g: int | None, ready_s: float, done) -> float:
-        return self._DURATIONS[task.name](self, k, g, ready_s, done)
+        seconds = self._DURATIONS[task.name](self, k, g, ready_s, done)
+        TASK_WORK[task.name](self, k, g)  # its FLOPs, bytes and PIM commands, for the run's energy
+        return seconds
 
     def weight_bytes(self, task: Task, k: int, g: int) -> float:
         key = task.weights
@@ -206,8 +213,10 @@ class LayerCosts:
             present = np.zeros((len(r), G), dtype=np.int64)
             present[np.arange(len(r))[:, None], sim.owner[r]] = 1
             traffic = sub.home_onehot.T @ present  # [src, dst] tokens sent once per destination GPU
-            self.collectives[k] = Collectives(counts, routing_allgather_time(hw, model, sub.tokens_g),
-                                              dispatch_time(hw, model, traffic), combine_time(hw, model, traffic))
+            links = (routing_allgather_traffic(model, sub.tokens_g), dispatch_traffic(model, traffic),
+                     combine_traffic(model, traffic))
+            self.collectives[k] = Collectives(counts, *(x.seconds(hw) for x in links),
+                                              *(x.bytes_sent for x in links))
         return self.collectives[k]
 
     def _view(self, k: int, g: int, dispatched: float, meta_end: float) -> LayerView:

@@ -22,7 +22,12 @@ prefill_requests, seed, routing, tpot_s, tokens_per_s_per_user, tokens_per_s_per
 sched_busy, pim_expert_share, pim_token_share, pim_attention_share`` (the share of layer rows whose decode
 attention ran on PIM), ``memory_per_gpu_gb, memory_capacity_gb``, and the critical path's
 share of the run time per kind of task, ``critical_<kind>`` for each kind of :data:`sieve.runtime.graph.KINDS`
-(``pim_attention, pim_experts, handoff, gpu_experts, gpu_other, nvlink, sched``; they add up to 1).
+(``pim_attention, pim_experts, handoff, gpu_experts, gpu_other, nvlink, sched``; they add up to 1), and the
+run's energy (:func:`sieve.system.run_energy` of the work its tasks did, :mod:`sieve.runtime.work`):
+``energy_j_per_token``, ``tokens_per_joule`` and ``energy_<component>_j_per_token`` for each component of
+:data:`sieve.system.energy.COMPONENTS` (``gpu_compute, gpu_memory, pim_compute, pim_act_pre, refresh, nvlink,
+static``; they add up to ``energy_j_per_token``; NaN when the hardware preset lacks an energy value). Tokens
+are the batch size times the decode steps, as in ``tokens_per_s_per_gpu``.
 Busy fractions are of the run time, averaged over GPUs (and channels for PIM).
 
 The placed tasks themselves are :attr:`RunResult.tasks` (not written out).
@@ -31,6 +36,7 @@ The placed tasks themselves are :attr:`RunResult.tasks` (not written out).
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -43,6 +49,8 @@ import pandas as pd
 
 from sieve.results.tables import TABLE_FORMATS, TABLES, write_table
 from sieve.system.capacity import GB
+from sieve.system import SystemModelError, run_energy
+from sieve.system.energy import COMPONENTS
 
 from .critical import critical_shares
 from .graph import KINDS
@@ -142,12 +150,13 @@ class RunResult:
         }
         on_path = critical_shares(run.placer.tasks, run.step_ends, run.handoff)
         summary.update({f"critical_{kind}": seconds / total for kind, seconds in on_path.items()})
+        summary.update(energy_summary(sim.hw, run.work.totals(total, G, wl.batch_size * wl.decode_steps)))
         return cls(summary=summary, layers=layers, channels=channels, experts=experts, steps=steps,
                    timeline=timeline if timeline.record else None, pim_phases=run.pim_phases, simulation=sim,
                    placed=run.placer.tasks, step_ends=run.step_ends)
 
     def describe(self) -> str:
-        """A few readable lines: time per token, rates, busy fractions and what ran on PIM."""
+        """A few readable lines: time per token, rates, busy fractions, what ran on PIM and joules per token."""
         s = self.summary
         return "\n".join([
             f"{s['model']} on {s['num_gpus']} x {s['hw']}, sched={s['sched']}, B={s['batch_size']}, "
@@ -162,6 +171,7 @@ class RunResult:
             f"  memory per GPU {s['memory_per_gpu_gb']:.1f} of {s['memory_capacity_gb']:.1f} GB",
             f"  routing {s['routing'] if s['routing'] != 'preset()' else 'preset (calibrated for this model)'}"
             + self._fallback_note(),
+            "  energy " + energy_line(s),
         ])
 
     def _fallback_note(self) -> str:
@@ -184,6 +194,29 @@ def critical_line(summary: dict) -> str:
     left out)."""
     shares = sorted(((summary.get(f"critical_{k}", 0.0), label) for k, label in KINDS.items()), reverse=True)
     return ", ".join(f"{label} {v:.1%}" for v, label in shares if v >= 5e-4)
+
+
+def energy_summary(hw, totals) -> dict[str, float]:
+    """``energy_j_per_token``, ``tokens_per_joule`` and ``energy_<component>_j_per_token`` of a run's totals
+    (:func:`sieve.system.energy.run_energy`); NaN when the hardware lacks an energy value."""
+    keys = ["energy_j_per_token", "tokens_per_joule", *(f"energy_{c}_j_per_token" for c in COMPONENTS)]
+    try:
+        e = run_energy(hw, totals)
+    except SystemModelError:  # a preset without pJ/FLOP, static power or pJ/bit: no energy, said as NaN
+        return dict.fromkeys(keys, math.nan)
+    out = {"energy_j_per_token": e.energy_j_per_token, "tokens_per_joule": e.tokens_per_joule}
+    out.update({f"energy_{c}_j_per_token": getattr(e, f"{c}_j") / e.tokens for c in COMPONENTS})
+    return out
+
+
+def energy_line(summary: dict) -> str:
+    """Joules per token, tokens per joule and the three largest components' shares."""
+    total = summary.get("energy_j_per_token")
+    if total is None or math.isnan(total):
+        return "n/a (the hardware preset lacks an energy value)"
+    parts = sorted(((summary[f"energy_{c}_j_per_token"], c) for c in COMPONENTS), reverse=True)[:3]
+    return (f"{total:.4g} J/token   {summary['tokens_per_joule']:.3g} tokens/J   "
+            + ", ".join(f"{c.replace('_', ' ')} {v / total:.1%}" for v, c in parts))
 
 
 def _experts_table(chunks) -> pd.DataFrame:

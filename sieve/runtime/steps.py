@@ -12,7 +12,7 @@ import numpy as np
 from sieve.model import matrix_bytes
 from sieve.pim.expert import expert_time
 from sieve.pim.layer import placement as ep_placement
-from sieve.system import embedding_time, lm_head_time
+from sieve.system import embedding_time, embedding_work, lm_head_time, lm_head_work
 
 from .costs import LayerCosts
 from .critical import layer_chain
@@ -20,6 +20,7 @@ from .graph import DENSE_LAYER, EMBEDDING, LM_HEAD, MOE_LAYER, Graph, Task
 from .placement import Lanes, PlacedTask, Placer, Ref, place
 from .records import LayerRow, StepRow
 from .timeline import Timeline
+from .work import RunWork
 
 if TYPE_CHECKING:
     from .simulator import Simulation
@@ -75,6 +76,8 @@ class RunState:
         self.step_ends: list[Ref] = []
         """The task that ended each step (the last LM head), for its critical path."""
         self.pim_phases: list = []
+        self.work = RunWork()
+        """FLOPs, bytes and PIM commands of every placed task, for the run's energy."""
         self._memo: dict[Any, Any] = {}
 
     def memoized(self, key, fn):
@@ -108,7 +111,9 @@ class _StepCosts:
     def duration(self, task: Task, k: int, g: int | None, ready_s: float, done) -> float:
         sim, sub = self.run.sim, self.subs[k]
         if task.name == "embedding":
+            self.run.work.gpu(embedding_work(sim.model, int(sub.tokens_g[g])))
             return embedding_time(sim.hw, sim.model, int(sub.tokens_g[g]))
+        self.run.work.gpu(lm_head_work(sim.model, int(sub.requests_g[g])))
         return lm_head_time(sim.hw, sim.model, int(sub.requests_g[g]))
 
     def weight_bytes(self, task: Task, k: int, g: int) -> float:

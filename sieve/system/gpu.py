@@ -26,8 +26,8 @@ residual adds, SiLU x up), which are taken as fused into their neighbours.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple, Sequence
 
 from sieve.hw import GPU, Hardware
 from sieve.model import WEIGHT_FORMATS, ModelSpec, matrix_bytes
@@ -36,16 +36,26 @@ from ._checks import SystemModelError, as_gpu, count, counts, positive
 
 __all__ = [
     "KERNEL_KINDS",
+    "KernelWork",
+    "NO_WORK",
     "NonExpertTime",
+    "NonExpertWork",
     "decode_attention_time",
+    "decode_attention_work",
     "embedding_time",
+    "embedding_work",
     "experts_time",
+    "experts_work",
     "gemm_time",
+    "gemm_work",
     "grouped_gemm_time",
+    "grouped_gemm_work",
     "lm_head_time",
+    "lm_head_work",
     "non_expert_time",
     "peak_flops",
     "prefill_attention_time",
+    "prefill_attention_work",
     "roofline_time",
 ]
 
@@ -58,6 +68,20 @@ _PEAK_FIELD = {"bf16": "bf16_flops", "fp16": "bf16_flops", "fp8": "fp8_flops", "
 # Gated DeltaNet (in_proj_qkvz with in_proj_ba, out_proj); MLA decode runs the fused q_a/kv_a
 # down-projection, q_b, the absorbed kv_b products and o_proj.
 _PROJECTION_KERNELS = {"gqa": 2, "mla": 4, "linear_attention": 2}
+
+
+class KernelWork(NamedTuple):
+    """What a kernel (or several) does: FLOPs, and bytes moved between HBM(-PIM) and the GPU. Each ``*_time``
+    function is the roofline of its ``*_work``; energy (:mod:`sieve.system.energy`) reads the same record."""
+
+    flops: float
+    bytes_moved: float
+
+    def __add__(self, other):  # the work of two kernels (a tuple's + would concatenate)
+        return KernelWork(self.flops + other.flops, self.bytes_moved + other.bytes_moved)
+
+
+NO_WORK = KernelWork(0.0, 0.0)
 
 
 def peak_flops(hw: Hardware | GPU, weight_format: str) -> float:
@@ -90,31 +114,44 @@ def roofline_time(hw: Hardware | GPU, flops: float, bytes_moved: float, weight_f
     return max(compute, memory) + kernels * gpu.kernel_launch_s
 
 
+def gemm_work(m: int, n: int, k: int, weight_format: str = "bf16", activation_bytes: float = 2) -> KernelWork:
+    """The work :func:`gemm_time` counts: ``F = 2 m n k``, ``B = matrix_bytes(n, k) + m (k + n) activation_bytes``;
+    none when ``m``, ``n`` or ``k`` is 0."""
+    m, n, k = count("m", m), count("n", n), count("k", k)
+    act = positive("activation_bytes", activation_bytes)
+    if m == 0 or n == 0 or k == 0:
+        return NO_WORK
+    return KernelWork(2.0 * m * n * k, matrix_bytes(n, k, weight_format) + m * (k + n) * act)
+
+
 def gemm_time(hw: Hardware | GPU, m: int, n: int, k: int, weight_format: str = "bf16",
               activation_bytes: float = 2) -> float:
     """One dense GEMM ``Y[m x n] = X[m x k] W[n x k]^T`` with ``W`` stored in ``weight_format``.
 
-    ``F = 2 m n k``; ``B = matrix_bytes(n, k) + m (k + n) activation_bytes``; one kernel, compute
-    efficiency ``gemm_efficiency``. ``m = 0`` (no tokens) costs 0 s."""
+    ``F = 2 m n k``; ``B = matrix_bytes(n, k) + m (k + n) activation_bytes`` (:func:`gemm_work`); one kernel,
+    compute efficiency ``gemm_efficiency``. ``m = 0`` (no tokens) costs 0 s."""
     m, n, k = count("m", m), count("n", n), count("k", k)
-    act = positive("activation_bytes", activation_bytes)
+    positive("activation_bytes", activation_bytes)
     peak_flops(hw, weight_format)  # unknown formats fail even for empty GEMMs
-    if m == 0 or n == 0 or k == 0:
-        return 0.0
-    nbytes = matrix_bytes(n, k, weight_format) + m * (k + n) * act
-    return roofline_time(hw, 2.0 * m * n * k, nbytes, weight_format, "gemm")
+    work = gemm_work(m, n, k, weight_format, activation_bytes)
+    return _gemm_seconds(hw, work, weight_format)
+
+
+def _gemm_seconds(hw, work: KernelWork, weight_format: str) -> float:
+    """One dense GEMM's roofline from its work (no work: 0 s, no launch)."""
+    return roofline_time(hw, work.flops, work.bytes_moved, weight_format, "gemm")
 
 
 def grouped_gemm_work(group_tokens: Sequence[int], n: int, k: int, weight_format: str = "bf16",
-                      activation_bytes: float = 2) -> tuple[float, float]:
+                      activation_bytes: float = 2) -> KernelWork:
     """(FLOPs, bytes moved) of one grouped GEMM, as :func:`grouped_gemm_time` counts them."""
     tokens = counts("group_tokens", group_tokens, ndim=1)
     n, k = count("n", n), count("k", k)
     act = positive("activation_bytes", activation_bytes)
     total, active = int(tokens.sum()), int((tokens > 0).sum())
     if total == 0 or n == 0 or k == 0:
-        return 0.0, 0.0
-    return 2.0 * n * k * total, active * matrix_bytes(n, k, weight_format) + total * (k + n) * act
+        return NO_WORK
+    return KernelWork(2.0 * n * k * total, active * matrix_bytes(n, k, weight_format) + total * (k + n) * act)
 
 
 def grouped_gemm_time(hw: Hardware | GPU, group_tokens: Sequence[int], n: int, k: int,
@@ -135,12 +172,11 @@ def grouped_gemm_time(hw: Hardware | GPU, group_tokens: Sequence[int], n: int, k
     return roofline_time(hw, flops, nbytes, weight_format, "grouped_gemm")
 
 
-def experts_work(model: ModelSpec, tokens_per_expert: Sequence[int], activation_bytes: float = 2) -> tuple[float, float]:
+def experts_work(model: ModelSpec, tokens_per_expert: Sequence[int], activation_bytes: float = 2) -> KernelWork:
     """(FLOPs, bytes moved) of the routed experts on the GPU, as :func:`experts_time` counts them."""
     h, i, fmt = model.hidden_size, model.expert_intermediate_size, model.expert_weight_format
-    up = grouped_gemm_work(tokens_per_expert, 2 * i, h, fmt, activation_bytes)
-    down = grouped_gemm_work(tokens_per_expert, h, i, fmt, activation_bytes)
-    return up[0] + down[0], up[1] + down[1]
+    return (grouped_gemm_work(tokens_per_expert, 2 * i, h, fmt, activation_bytes)
+            + grouped_gemm_work(tokens_per_expert, h, i, fmt, activation_bytes))
 
 
 def experts_time(hw: Hardware | GPU, model: ModelSpec, tokens_per_expert: Sequence[int],
@@ -165,20 +201,36 @@ def _layer_type(model: ModelSpec, layer: int) -> str:
     return model.layer_types[layer]
 
 
-def _ffn_time(hw, tokens: int, hidden: int, intermediate: int, fmt: str, act: float) -> float:
-    """A gated FFN (gate and up fused, then down) as two dense GEMMs."""
-    return (gemm_time(hw, tokens, 2 * intermediate, hidden, fmt, act)
-            + gemm_time(hw, tokens, hidden, intermediate, fmt, act))
+def _ffn(hw, tokens: int, hidden: int, intermediate: int, fmt: str, act: float) -> tuple[float, KernelWork]:
+    """A gated FFN (gate and up fused, then down) as two dense GEMMs: (seconds, work)."""
+    up, down = gemm_work(tokens, 2 * intermediate, hidden, fmt, act), gemm_work(tokens, hidden, intermediate, fmt, act)
+    return _gemm_seconds(hw, up, fmt) + _gemm_seconds(hw, down, fmt), up + down
+
+
+@dataclass(frozen=True)
+class NonExpertWork:
+    """The work (:class:`KernelWork`) of each part of :class:`NonExpertTime`."""
+
+    attention_projections: KernelWork = NO_WORK
+    router: KernelWork = NO_WORK
+    shared_expert: KernelWork = NO_WORK
+    dense_ffn: KernelWork = NO_WORK
+
+    @property
+    def total(self) -> KernelWork:
+        return self.attention_projections + self.router + self.shared_expert + self.dense_ffn
 
 
 @dataclass(frozen=True)
 class NonExpertTime:
-    """Seconds of the GPU work of one decode layer other than routed experts and attention mixing."""
+    """Seconds of the GPU work of one decode layer other than routed experts and attention mixing; ``work``:
+    the FLOPs and bytes of each part, from which its seconds come."""
 
     attention_projections_s: float
     router_s: float
     shared_expert_s: float
     dense_ffn_s: float
+    work: NonExpertWork = field(default=NonExpertWork(), compare=False)
 
     @property
     def total_s(self) -> float:
@@ -214,26 +266,40 @@ def non_expert_time(hw: Hardware | GPU, model: ModelSpec, layer: int, tokens: in
     nbytes = model.attention_weight_bytes(layer) + kernels * tokens * 2 * h * act
     projections = roofline_time(gpu, flops, nbytes, fmt, "gemm", kernels)
     router = shared = dense = 0.0
+    router_w = shared_w = dense_w = NO_WORK
     if layer in model.moe_layers:
-        router = gemm_time(gpu, tokens, model.num_experts, h, fmt, act)
+        router_w = gemm_work(tokens, model.num_experts, h, fmt, act)
+        router = _gemm_seconds(gpu, router_w, fmt)
         if model.num_shared_experts:
             width = model.num_shared_experts * model.shared_expert_intermediate_size
-            shared = _ffn_time(gpu, tokens, h, width, fmt, act)
+            shared, shared_w = _ffn(gpu, tokens, h, width, fmt, act)
     else:
-        dense = _ffn_time(gpu, tokens, h, model.dense_intermediate_size, fmt, act)
-    return NonExpertTime(projections, router, shared, dense)
+        dense, dense_w = _ffn(gpu, tokens, h, model.dense_intermediate_size, fmt, act)
+    return NonExpertTime(projections, router, shared, dense,
+                         NonExpertWork(KernelWork(float(flops), float(nbytes)), router_w, shared_w, dense_w))
+
+
+def embedding_work(model: ModelSpec, tokens: int, activation_bytes: float = 2) -> KernelWork:
+    """The work :func:`embedding_time` counts: no FLOPs,
+    ``B = tokens * hidden * (bytes per element of model.weight_format + activation_bytes)``."""
+    tokens = count("tokens", tokens)
+    act = positive("activation_bytes", activation_bytes)
+    return KernelWork(0.0, tokens * model.hidden_size * (WEIGHT_FORMATS[model.weight_format] + act))
 
 
 def embedding_time(hw: Hardware | GPU, model: ModelSpec, tokens: int, activation_bytes: float = 2) -> float:
     """Embedding lookup of ``tokens`` tokens: a gather with no FLOPs, one kernel.
 
     ``B = tokens * hidden * (bytes per element of model.weight_format + activation_bytes)``
-    (one row read, one activation written per token)."""
-    tokens = count("tokens", tokens)
-    act = positive("activation_bytes", activation_bytes)
+    (one row read, one activation written per token; :func:`embedding_work`)."""
+    work = embedding_work(model, tokens, activation_bytes)
     peak_flops(hw, model.weight_format)
-    nbytes = tokens * model.hidden_size * (WEIGHT_FORMATS[model.weight_format] + act)
-    return roofline_time(hw, 0.0, nbytes, model.weight_format, "gemm")
+    return roofline_time(hw, work.flops, work.bytes_moved, model.weight_format, "gemm")
+
+
+def lm_head_work(model: ModelSpec, tokens: int, activation_bytes: float = 2) -> KernelWork:
+    """The work :func:`lm_head_time` counts (:func:`gemm_work` of ``tokens x vocab_size x hidden``)."""
+    return gemm_work(tokens, model.vocab_size, model.hidden_size, model.weight_format, activation_bytes)
 
 
 def lm_head_time(hw: Hardware | GPU, model: ModelSpec, tokens: int, activation_bytes: float = 2) -> float:
@@ -259,19 +325,31 @@ def decode_attention_time(hw: Hardware | GPU, model: ModelSpec, layer: int, cont
     Attention layers read each request's cache once and append the new token's keys and values;
     DeltaNet layers read and rewrite their recurrent state. Queries and outputs (``hidden`` wide per
     token) are small against the cache and left out. No requests cost 0 s."""
+    work = decode_attention_work(model, layer, context_lengths, kv_dtype_bytes)
+    return roofline_time(hw, work.flops, work.bytes_moved, _KV_FORMAT[kv_dtype_bytes], "gemm")
+
+
+def decode_attention_work(model: ModelSpec, layer: int, context_lengths: Sequence[int],
+                          kv_dtype_bytes: int = 2) -> KernelWork:
+    """The work :func:`decode_attention_time` counts (its ``F`` and ``B``); none without requests."""
     ctx = counts("context_lengths", context_lengths, ndim=1)
     layer_type = _layer_type(model, layer)
-    if isinstance(kv_dtype_bytes, bool) or kv_dtype_bytes not in _KV_FORMAT:
-        raise SystemModelError(f"kv_dtype_bytes={kv_dtype_bytes!r} is not supported; allowed: 1 (fp8), 2 (bf16)")
+    _kv_format(kv_dtype_bytes)
     if ctx.size == 0:
-        return 0.0
+        return NO_WORK
     flops = sum(model.attention_flops_per_token(layer, int(c))["mixing"] for c in ctx)
     if layer_type == "linear_attention":
         nbytes = 2 * sum(model.kv_cache_bytes(layer, int(c), kv_dtype_bytes) for c in ctx)
     else:
         nbytes = sum(model.kv_cache_bytes(layer, int(c), kv_dtype_bytes) for c in ctx) \
             + len(ctx) * model.kv_cache_bytes_per_token(layer, kv_dtype_bytes)
-    return roofline_time(hw, float(flops), float(nbytes), _KV_FORMAT[kv_dtype_bytes], "gemm")
+    return KernelWork(float(flops), float(nbytes))
+
+
+def _kv_format(kv_dtype_bytes) -> str:
+    if isinstance(kv_dtype_bytes, bool) or kv_dtype_bytes not in _KV_FORMAT:
+        raise SystemModelError(f"kv_dtype_bytes={kv_dtype_bytes!r} is not supported; allowed: 1 (fp8), 2 (bf16)")
+    return _KV_FORMAT[kv_dtype_bytes]
 
 
 def prefill_attention_time(hw: Hardware | GPU, model: ModelSpec, layer: int, prompt_lengths: Sequence[int],
@@ -286,13 +364,19 @@ def prefill_attention_time(hw: Hardware | GPU, model: ModelSpec, layer: int, pro
 
     (the new keys and values written, then read once; queries and outputs stay on chip). Roofline with
     ``gemm_efficiency`` at the peak of the cache's dtype. No prompts cost 0 s."""
+    work = prefill_attention_work(model, layer, prompt_lengths, kv_dtype_bytes)
+    return roofline_time(hw, work.flops, work.bytes_moved, _KV_FORMAT[kv_dtype_bytes], "gemm")
+
+
+def prefill_attention_work(model: ModelSpec, layer: int, prompt_lengths: Sequence[int],
+                           kv_dtype_bytes: int = 2) -> KernelWork:
+    """The work :func:`prefill_attention_time` counts (its ``F`` and ``B``); none without prompts."""
     lengths = counts("prompt_lengths", prompt_lengths, ndim=1)
     layer_type = _layer_type(model, layer)
-    if isinstance(kv_dtype_bytes, bool) or kv_dtype_bytes not in _KV_FORMAT:
-        raise SystemModelError(f"kv_dtype_bytes={kv_dtype_bytes!r} is not supported; allowed: 1 (fp8), 2 (bf16)")
+    _kv_format(kv_dtype_bytes)
     lengths = lengths[lengths > 0]
     if lengths.size == 0:
-        return 0.0
+        return NO_WORK
     f0 = model.attention_flops_per_token(layer, 0)["mixing"]
     slope = model.attention_flops_per_token(layer, 1)["mixing"] - f0
     window = model.sliding_window if layer_type == "sliding_attention" else None
@@ -306,4 +390,4 @@ def prefill_attention_time(hw: Hardware | GPU, model: ModelSpec, layer: int, pro
     flops = f0 * int(lengths.sum()) + slope * attended
     per_token = model.kv_cache_bytes_per_token(layer, kv_dtype_bytes) if layer_type != "linear_attention" else 0
     nbytes = 2 * int(lengths.sum()) * per_token
-    return roofline_time(hw, float(flops), float(nbytes), _KV_FORMAT[kv_dtype_bytes], "gemm")
+    return KernelWork(float(flops), float(nbytes))

@@ -16,7 +16,7 @@ Experts are expert-parallel: :func:`expert_owner` gives each GPU a contiguous bl
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -25,7 +25,23 @@ from sieve.model import ModelSpec
 
 from ._checks import SystemModelError, as_link, count, counts, positive
 
-__all__ = ["collective_time", "combine_time", "dispatch_time", "expert_owner", "routing_allgather_time"]
+__all__ = ["LinkTraffic", "collective_time", "combine_time", "combine_traffic", "dispatch_time", "dispatch_traffic",
+           "expert_owner", "routing_allgather_time", "routing_allgather_traffic"]
+
+
+class LinkTraffic(NamedTuple):
+    """Bytes each GPU sends and receives in one collective; its time is :func:`collective_time` of them, its
+    link energy counts :attr:`bytes_sent` (every byte crosses the switch once)."""
+
+    sent: np.ndarray
+    received: np.ndarray
+
+    @property
+    def bytes_sent(self) -> float:
+        return float(self.sent.sum())
+
+    def seconds(self, hw: Hardware | Link) -> float:
+        return collective_time(hw, self.sent, self.received)
 
 
 def collective_time(hw: Hardware | Link, bytes_sent: Sequence[float], bytes_received: Sequence[float]) -> float:
@@ -53,13 +69,19 @@ def routing_allgather_time(hw: Hardware | Link, model: ModelSpec, tokens_per_gpu
     With ``b = top_k * (id_bytes + weight_bytes)`` bytes per token, ``t_g`` tokens on GPU ``g`` and
     ``G`` GPUs: ``S_g = (G - 1) b t_g`` and ``R_g = b (sum(t) - t_g)``. Defaults: int32 ids, fp32
     weights."""
+    return routing_allgather_traffic(model, tokens_per_gpu, id_bytes, weight_bytes).seconds(hw)
+
+
+def routing_allgather_traffic(model: ModelSpec, tokens_per_gpu: Sequence[int], id_bytes: int = 4,
+                              weight_bytes: int = 4) -> LinkTraffic:
+    """The bytes :func:`routing_allgather_time` counts: ``S_g = (G - 1) b t_g``, ``R_g = b (sum(t) - t_g)``."""
     tokens = counts("tokens_per_gpu", tokens_per_gpu, ndim=1)
     if tokens.size == 0:
         raise SystemModelError("tokens_per_gpu must have one entry per GPU, got none")
     per_token = model.top_k * (count("id_bytes", id_bytes) + count("weight_bytes", weight_bytes))
     sent = (tokens.size - 1) * per_token * tokens
     received = per_token * (tokens.sum() - tokens)
-    return collective_time(hw, sent, received)
+    return LinkTraffic(sent, received)
 
 
 def _all_to_all_bytes(tokens, model: ModelSpec, activation_bytes: float):
@@ -78,8 +100,12 @@ def dispatch_time(hw: Hardware | Link, model: ModelSpec, tokens, activation_byte
     Each vector is ``hidden_size * activation_bytes`` bytes; ``S_s = sum_{d != s} tokens[s, d]`` vectors,
     ``R_d = sum_{s != d} tokens[s, d]`` vectors; the diagonal stays on its GPU. Whether a token routed
     to several experts of one GPU is sent once or once per expert is the caller's count."""
-    sent, received = _all_to_all_bytes(tokens, model, activation_bytes)
-    return collective_time(hw, sent, received)
+    return dispatch_traffic(model, tokens, activation_bytes).seconds(hw)
+
+
+def dispatch_traffic(model: ModelSpec, tokens, activation_bytes: float = 2) -> LinkTraffic:
+    """The bytes :func:`dispatch_time` counts, per GPU."""
+    return LinkTraffic(*_all_to_all_bytes(tokens, model, activation_bytes))
 
 
 def combine_time(hw: Hardware | Link, model: ModelSpec, tokens, activation_bytes: float = 2) -> float:
@@ -87,8 +113,13 @@ def combine_time(hw: Hardware | Link, model: ModelSpec, tokens, activation_bytes
 
     ``tokens`` is the dispatch's own ``[src_gpu, dst_gpu]`` matrix; results flow from ``dst`` back to
     ``src`` (the transposed traffic), ``hidden_size * activation_bytes`` bytes each."""
+    return combine_traffic(model, tokens, activation_bytes).seconds(hw)
+
+
+def combine_traffic(model: ModelSpec, tokens, activation_bytes: float = 2) -> LinkTraffic:
+    """The bytes :func:`combine_time` counts, per GPU: the dispatch's, in the other direction."""
     sent, received = _all_to_all_bytes(tokens, model, activation_bytes)
-    return collective_time(hw, received, sent)
+    return LinkTraffic(received, sent)
 
 
 def expert_owner(num_experts: int, num_gpus: int) -> np.ndarray:

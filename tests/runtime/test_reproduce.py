@@ -40,8 +40,9 @@ def test_fig9_csv_plot_and_resume(tmp_path):
     assert p.stdout.split() == [str(tmp_path / f"fig9_qwen3_30b_a3b.{ext}") for ext in ("csv", "png")]
     table = pd.read_csv(tmp_path / "fig9_qwen3_30b_a3b.csv")
     assert list(table.columns[:3]) == ["model", "sched", "batch_size"]
-    assert {"tokens_per_s_per_gpu", "tokens_per_s_per_user"} <= set(table.columns)
+    assert {"tokens_per_s_per_gpu", "tokens_per_s_per_user", "tokens_per_joule"} <= set(table.columns)
     assert set(table["sched"]) == set(reproduce.FIG9_SCHEDS) and len(table) == 10
+    assert (table["tokens_per_joule"] > 0).all()
     assert (tmp_path / "fig9_qwen3_30b_a3b.png").stat().st_size > 0
     points = sorted((tmp_path / ".points").glob("*.json"))
     assert len(points) == 10

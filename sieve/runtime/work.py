@@ -1,0 +1,117 @@
+"""What a run's tasks did besides taking time, summed for the run's energy (:func:`sieve.system.energy.run_energy`).
+
+Every placed task adds its work when its duration is asked (once per placed task), from the same records its
+duration came from: GPU kernels their FLOPs and bytes (:class:`sieve.system.KernelWork`: projections, decode
+and prefill attention, router, dense FFN, shared experts, routed experts on the GPU, embedding, LM head; the
+grouped-GEMM metadata kernel and the scheduler move nothing), collectives the bytes every GPU sends
+(:class:`sieve.system.LinkTraffic`), PIM attention and every expert of a PIM expert phase the commands the
+cycle-level engine issued on all channels (``total_commands``). PIM commands are counted per distinct
+memoized result and expanded once at the end, so a run pays a dictionary update per PIM task.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+from sieve.system import RunTotals, decode_attention_work, experts_work, prefill_attention_work
+from sieve.system.gpu import KernelWork
+
+if TYPE_CHECKING:
+    from .costs import LayerCosts
+
+__all__ = ["RunWork", "TASK_WORK"]
+
+
+class RunWork:
+    """Running sums of one run's GPU FLOPs and bytes, NVLink bytes and PIM commands (all GPUs)."""
+
+    def __init__(self):
+        self.gpu_flops = 0.0
+        self.gpu_bytes = 0.0
+        self.link_bytes = 0.0
+        self._pim: dict = {}  # key of a memoized PIM result -> [the result, times issued]
+
+    def gpu(self, work: KernelWork) -> None:
+        self.gpu_flops += work.flops
+        self.gpu_bytes += work.bytes_moved
+
+    def pim(self, key, result, times: int = 1) -> None:
+        """``times`` more issues of a PIM result (anything with ``total_commands``) memoized under ``key``."""
+        entry = self._pim.get(key)
+        if entry is None:
+            self._pim[key] = [result, times]
+        else:
+            entry[1] += times
+
+    @property
+    def pim_commands(self) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for result, times in self._pim.values():
+            for name, n in result.total_commands.items():
+                total[name] = total.get(name, 0) + int(n) * times
+        return total
+
+    def totals(self, seconds: float, num_gpus: int, tokens: int) -> RunTotals:
+        return RunTotals(seconds=seconds, num_gpus=num_gpus, tokens=tokens, gpu_flops=self.gpu_flops,
+                         gpu_memory_bytes=self.gpu_bytes, link_bytes=self.link_bytes,
+                         pim_commands=self.pim_commands)
+
+
+# ---------------------------------------------------------------------------------------------- per task
+def _gpu_attention(c: "LayerCosts", k: int, g: int) -> None:
+    ctx, run = c.subs[k].ctx[g], c.run
+    sim = run.sim
+    run.work.gpu(run.memoized(("gatt work", c.layer_type, ctx.tobytes()),
+                              lambda: decode_attention_work(sim.model, c.layer, ctx)))
+
+
+def _pim_attention(c: "LayerCosts", k: int, g: int) -> None:
+    att = c._pim_attention(k, g)
+    c.run.work.pim(("att", c.layer_type, c.subs[k].ctx[g].tobytes()), att)
+
+
+def _gpu_experts(c: "LayerCosts", k: int, g: int) -> None:
+    counts, run = c._gpu_counts(k, g), c.run
+    key = ("gpu experts work", int(counts.sum()), int(np.count_nonzero(counts)))  # all experts_work depends on
+    run.work.gpu(run.memoized(key, lambda: experts_work(run.sim.model, counts)))
+
+
+def _pim_experts(c: "LayerCosts", k: int, g: int) -> None:
+    run, layout = c.run, c.run.layout
+    pim, expert = run.work.pim, run.pim_expert
+    for n, times in Counter(c.local_counts(k, g)[c.placements[k][g].on_pim].tolist()).items():
+        if n:
+            pim(("pim", n, layout), expert(n, layout), times)
+
+
+def _link(field: str):
+    def add(c: "LayerCosts", k: int, g) -> None:
+        c.run.work.link_bytes += getattr(c._collectives(k), field)
+    return add
+
+
+def _non_expert(part: str):
+    def add(c: "LayerCosts", k: int, g: int) -> None:
+        c.run.work.gpu(getattr(c.ne[k][g].work, part))
+    return add
+
+
+def _nothing(c, k, g) -> None:
+    pass
+
+
+TASK_WORK: dict[str, Callable] = {
+    "attention projections": _non_expert("attention_projections"), "router": _non_expert("router"),
+    "shared experts": _non_expert("shared_expert"), "dense FFN": _non_expert("dense_ffn"),
+    "GPU attention": _gpu_attention, "PIM attention": _pim_attention,
+    "prefill attention": lambda c, k, g: c.run.work.gpu(
+        prefill_attention_work(c.run.sim.model, c.layer, c.subs[k].prompts[g])),
+    "GPU experts": _gpu_experts, "PIM experts": _pim_experts,
+    "routing AllGather": _link("allgather_bytes"), "dispatch": _link("dispatch_bytes"),
+    "combine": _link("combine_bytes"),
+    "grouped-GEMM metadata": _nothing, "scheduler": _nothing,
+}
+"""What each task of a layer graph adds to :class:`RunWork`, from its :class:`~sieve.runtime.costs.LayerCosts`."""
