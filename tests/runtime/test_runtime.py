@@ -206,7 +206,7 @@ def test_repr_is_the_summary_not_the_tables():
     _, result = run("sched=sieve")
     text = repr(result)
     assert text.startswith("<RunResult") and "time per output token" in text and "layers 96x" in text
-    assert len(text.splitlines()) < 10
+    assert len(text.splitlines()) < 14  # a dozen summary lines, never a table
     assert repr(result.simulation) == "<Simulation qwen3_30b_a3b on 1 x aim, sched=sieve, B=4, 2 decode steps>"
 
 
