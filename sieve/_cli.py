@@ -81,6 +81,10 @@ def exit_with(main: Callable[[], int], note: str = "") -> None:
         # on a line of its own: a progress bar may have left the cursor at the end of its line
         print(f"\ninterrupted{'; ' + note if note else ''}", file=sys.stderr)
         code = INTERRUPTED
+        # the interrupt may also reach finalizers that run while the interpreter shuts down (weakref
+        # callbacks of the interrupted pool); Python would print each as "Exception ignored in ..." with a
+        # traceback after the line above, which already says everything
+        sys.unraisablehook = lambda unraisable: None
     sys.exit(code)
 
 

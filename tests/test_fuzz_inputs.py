@@ -262,7 +262,7 @@ OVERRIDES = ["+hw=aim", "+hw=gddr6_aim", "+hw=ai", "+model=qwen3_30b_a3b", "+mod
              "hw/gpu=b20", "+experiment=paper_gpt_oss_120b", "=", "+", "a=b=c", "workload.context_length.mean=-5"]
 
 
-@pytest.mark.parametrize("n", [pytest.param(60, id="60"), pytest.param(1000, id="1000", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("n", [pytest.param(60, id="60"), pytest.param(250, id="250", marks=pytest.mark.slow)])
 def test_main_command_overrides(n):
     """Every combination is either a runnable simulation or a one-line ConfigError / ValueError."""
     from sieve.runtime import ConfigError, compose, simulation_from_config
