@@ -86,6 +86,16 @@ def _parallel_sweep() -> bool:
     return "BasicLauncher" not in str(launcher.get("_target_", "")) and launcher.get("n_jobs", 2) != 1
 
 
+def _leave_ctrl_c_to_the_sweep() -> None:
+    """In a worker process of a parallel sweep, ignore Ctrl-C: the terminal sends it to the whole process group,
+    and the sweep's own process stops the workers and says so in one line (a worker would print a traceback)."""
+    import multiprocessing
+    import signal
+
+    if multiprocessing.parent_process() is not None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 # The Simulation main() built to check a single run's command line, reused by the job of that config.
 _checked: dict[str, object] = {}
 
@@ -129,8 +139,11 @@ def _same_run(saved: Path, cfg: DictConfig) -> bool:
 def _main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
+    parallel = _parallel_sweep()
+    if parallel:
+        _leave_ctrl_c_to_the_sweep()
     try:
-        run_job(cfg, HydraConfig.get().runtime.output_dir, progress=False if _parallel_sweep() else None)
+        run_job(cfg, HydraConfig.get().runtime.output_dir, progress=False if parallel else None)
     except ValueError as e:
         raise JobError(f"error: {e}") from None
 
