@@ -78,18 +78,27 @@ class ExpertPhaseTime:
     intermediate vectors to the GPU and back, every down GEMV.
 
     ``busy_s[c]``: seconds channel ``c`` computes (its experts' gate/up and down streams, results read back);
-    ``gate_up_s[c]``: the gate/up part of it; ``handoff_s``: the hand-off, during which the channels wait (it is
-    phase time, not busy time); ``duration_s``: the phase, as long as its busiest channel plus the hand-off
-    (0 without PIM experts); ``experts``: how many experts run in it."""
+    ``handoff_s``: the hand-off, during which the channels wait (it is phase time, not busy time);
+    ``duration_s``: the phase, as long as its busiest channel plus the hand-off (0 without PIM experts);
+    ``experts``: how many experts run in it; ``gate_up_s[c]``: the gate/up part of ``busy_s[c]``, worked out
+    when asked for (the runtime never needs it) from each expert's gate/up seconds and, in the ``ep`` layout,
+    the slices each channel holds."""
 
     busy_s: np.ndarray
-    gate_up_s: np.ndarray
     handoff_s: float
     experts: int
+    expert_gate_up_s: np.ndarray
+    channel_slices: np.ndarray | None = None
 
     @property
     def duration_s(self) -> float:
         return float(self.busy_s.max()) + self.handoff_s if self.experts else 0.0
+
+    @property
+    def gate_up_s(self) -> np.ndarray:
+        if self.channel_slices is not None:
+            return (self.channel_slices * self.expert_gate_up_s[:, None]).sum(axis=0)
+        return np.full(len(self.busy_s), math.fsum(self.expert_gate_up_s))
 
 
 @lru_cache(maxsize=64)
@@ -114,19 +123,16 @@ def expert_phase(hw, model, counts, layout: str = "tp", channels_per_expert: int
     on_pim = counts > 0
     C = hw.pim_channels_per_gpu
     if not on_pim.any():
-        return ExpertPhaseTime(np.zeros(C), np.zeros(C), hw.pim.handoff_s, 0)
+        return ExpertPhaseTime(np.zeros(C), hw.pim.handoff_s, 0, np.zeros(0))
     if expert_times is None:
         def expert_times(n):
             return expert_time(hw, model, n, layout, channels_per_expert=channels_per_expert, details=True)
     times = [expert_times(int(n)) for n in counts[on_pim]]
     busy = np.array([t.busy_seconds for t in times])
     gate_up = np.array([t.gate_up_seconds for t in times])
-    if layout == "ep":
-        slices = _slices(hw, model, len(counts), layout, channels_per_expert)[on_pim]
-        busy_c, gate_up_c = (slices * busy[:, None]).sum(axis=0), (slices * gate_up[:, None]).sum(axis=0)
-    else:
-        busy_c, gate_up_c = np.full(C, math.fsum(busy)), np.full(C, math.fsum(gate_up))
-    return ExpertPhaseTime(busy_c, gate_up_c, hw.pim.handoff_s, int(on_pim.sum()))
+    slices = _slices(hw, model, len(counts), layout, channels_per_expert)[on_pim] if layout == "ep" else None
+    busy_c = (slices * busy[:, None]).sum(axis=0) if slices is not None else np.full(C, math.fsum(busy))
+    return ExpertPhaseTime(busy_c, hw.pim.handoff_s, int(on_pim.sum()), gate_up, slices)
 
 
 @dataclass(frozen=True)

@@ -122,6 +122,7 @@ class LayerCosts:
         run = self.run
         if task.name == "PIM attention":
             att = self._pim_attention(k, g)
+            self.attention_s[k][g] = float(att)  # the attention's own time, as the layer table has it
             run.channel_att[g] += att.channel_seconds
             if run.record and float(att):
                 run.pim_phases.append(PimPhase(self.step, self.layer, g, "attention", placed.start_s,
@@ -141,11 +142,8 @@ class LayerCosts:
     def _pim_attention(self, k, g, ready_s=None, done=None):
         ctx = self.subs[k].ctx[g]
         run, sim = self.run, self.run.sim
-        att = run.memoized(("att", self.layer_type, ctx.tobytes()),
-                           lambda: attention_time(sim.hw, sim.model, self.layer, ctx))
-        if ready_s is not None:
-            self.attention_s[k][g] = float(att)
-        return att
+        return run.memoized(("att", self.layer_type, ctx.tobytes()),
+                            lambda: attention_time(sim.hw, sim.model, self.layer, ctx))
 
     def _gpu_attention(self, k, g, ready_s, done):
         ctx = self.subs[k].ctx[g]
