@@ -507,41 +507,48 @@ class _Runner:
         self.last_issue = -1                             # latest issue tick of any command executed
         self.end = 0                                     # tick at which EOC completed
         self.batched = np.zeros(C, dtype=bool)           # channels with commands not executed yet
+        self.aim_drained = np.zeros(C, dtype=np.int64)   # per channel: tick its AiM queue is empty again
+        self.rw_drained = np.zeros(C, dtype=np.int64)    # per channel: tick its read/write queue is empty again
         self.requests: list[tuple] = []                  # conventional requests after the last other command
         self._cmds: list[np.ndarray] = []
         self._addr: list[np.ndarray] = []
         self._row: list[np.ndarray] = []
         self._col: list[np.ndarray] = []
+        self._aim: list[np.ndarray] = []                 # per batched command: of an AiM instruction
 
     # -- batching
 
-    def _push(self, cmds: np.ndarray, addr: np.ndarray, row: np.ndarray, col: np.ndarray) -> None:
+    def _push(self, cmds: np.ndarray, addr: np.ndarray, row: np.ndarray, col: np.ndarray, aim: bool = True) -> None:
         if len(cmds):
             self._cmds.append(cmds)
             self._addr.append(addr)
             self._row.append(row)
             self._col.append(col)
+            self._aim.append(np.full(len(cmds), aim))
             self.batched[addr[:, 0]] = True
 
     def _push_one(self, name: str, addr, row: int = 0) -> None:
         self._push(np.array([self.id[name]], dtype=np.int64), np.array([addr], dtype=np.int64),
                    np.array([row], dtype=np.int64), np.zeros(1, dtype=np.int64))
 
-    def flush(self) -> tuple[np.ndarray, np.ndarray]:
-        """Execute what is batched; returns (channel, completion tick) of each command executed."""
+    def flush(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Execute what is batched; returns (channel, issue tick, completion tick) of each command executed."""
         if not self._cmds:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
         cmds = np.concatenate(self._cmds)
         addr = np.concatenate(self._addr)
         row = np.concatenate(self._row)
         col = np.concatenate(self._col)
-        self._cmds, self._addr, self._row, self._col = [], [], [], []
+        aim = np.concatenate(self._aim)
+        self._cmds, self._addr, self._row, self._col, self._aim = [], [], [], [], []
         ticks = self.session.run(cmds, addr, row, col, auto_prereq=True)
         finish = ticks + self.latency[cmds]
         np.maximum.at(self.done, addr[:, 0], finish)
+        # an AiM request leaves its channel's queue when its last command issues
+        np.maximum.at(self.aim_drained, addr[aim, 0], ticks[aim] + self.tpc)
         self.last_issue = max(self.last_issue, int(ticks.max()))
         self.batched[:] = False
-        return addr[:, 0], finish
+        return addr[:, 0], ticks, finish
 
     def resume_decoding(self, tick: int) -> None:
         """The decoder is held until `tick`: no later line's command issues before it."""
@@ -590,14 +597,42 @@ class _Runner:
             return
         self.touched[np.unique(addr[:, 0])] += 1
         if op in _REQUESTS:
-            self.requests.append((ins, names, addr, row, col, decoded))
+            accepted = self.accept_request(int(addr[0, 0]), decoded)
+            self.decode = accepted + DECODE_CK * self.tpc
+            self.requests.append((ins, names, addr, row, col, accepted))
             return
         self.release_requests()
+        # the line is done once every channel's queue took it: not while conventional requests wait there
+        accepted = max(decoded, int(self.rw_drained[np.unique(addr[:, 0])].max()))
+        self.decode = max(self.decode, accepted + DECODE_CK * self.tpc)
         self.instruction(ins, names, addr, row, col, decoded)
 
+    def accept_request(self, channel: int, decoded: int) -> int:
+        """The tick a conventional request decoded at `decoded` enters its channel's queue: not while
+        AiM requests are queued there. The decoder retries it every cycle and decodes the next line in
+        the cycle after it is accepted."""
+        if self.batched[channel]:
+            self.flush()
+        return max(decoded, int(self.aim_drained[channel]))
+
     def release_requests(self) -> None:
-        for request in self.requests:
-            self.instruction(*request)
+        """Issue the conventional requests decoded since the last AiM instruction, in order. Each leaves
+        its channel's read/write queue when its ACT issues (into the reference's active buffer) or, if it
+        needs none, when its RD/WR issues: only then may AiM instructions enter that channel's queue."""
+        for ins, names, addr, row, col, at in self.requests:
+            self.flush()  # the row state left by the requests before
+            cmd = self.id[names[0]]
+            c = int(addr[0, 0])
+            left = -1
+            opens = self.session.engine.required_first(cmd, addr[0], int(row[0])) != cmd
+            if opens:
+                self.instruction(ins, ["ACT"], addr[:1], row[:1], col[:1], at)
+                left = int(self.flush()[1][-1])
+            self.instruction(ins, names, addr, row, col, at)
+            ticks = self.flush()[1]
+            if not opens or len(ticks) > 1:  # columns after the first wait in the queue for their RD/WR
+                left = max(left, int(ticks[-1]))
+            self.rw_drained[c] = max(self.rw_drained[c], left + self.tpc)
         self.requests = []
 
     def end_of_trace(self, decoded: int) -> int:
@@ -639,9 +674,9 @@ class _Runner:
             self.register_mode[switch] = need
         for name, a in closes.items():
             self._push_one(name[0], a)
-        self._push(cmds, addr, row, col)
+        self._push(cmds, addr, row, col, aim=op not in _REQUESTS)
         if op in _BLOCKING:
-            _, finish = self.flush()
+            _, _, finish = self.flush()
             self.resume_decoding(int(finish.max()) + DECODE_CK * self.tpc)
 
     def _switch_mode(self, chans: np.ndarray, cmds, addr, row, closes: dict) -> None:
