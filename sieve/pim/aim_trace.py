@@ -29,7 +29,9 @@ Unrolling (:func:`unroll`), as the reference's memory system does it:
   banks: the reference ignores the ewmul_bg register for timing); AF is one AF16. EWADD, GPR accesses
   and CFR accesses issue nothing (a CFR write sets the register the next AF reads).
 * The ACT / ACT16 / PRE / PREA a command needs are inserted by the stream session's prerequisite rules
-  (those of the ``gddr6_aim`` standard, taken from the reference).
+  (those of the ``gddr6_aim`` standard, taken from the reference). An all-bank command whose channel has
+  some banks open on its row and the others closed gets ACT16 over the open banks, as in the reference
+  (PREA only when a bank holds another row; its ``preq.h`` ``RequireAllRowsOpen`` at 0f28a07).
 * Register mode: WR_GB, WR_BIAS, RD_MAC and RD_AF need the channel in register read/write mode, every
   other instruction needs it off; when an instruction's need differs from the channel's mode a TMOD
   is issued first, at the tick the instruction's first command (or the prerequisite that command
@@ -39,6 +41,13 @@ Unrolling (:func:`unroll`), as the reference's memory system does it:
   blank line costs nothing, every other line one cycle, and none of a line's commands issues before
   the cycle it is decoded in. So a line that issues no command (GPR and CFR accesses, EWADD) costs
   exactly one cycle.
+* Conventional requests and AiM instructions do not share a channel's queue: a request (WR_SBK,
+  RD_SBK, W/R MEM) enters its channel's queue only in the cycle after the last command of the AiM
+  instructions queued there has issued, and an AiM instruction only in the cycle after the channel's
+  queued requests have left it (a request leaves at its ACT or, needing none, at its RD/WR). The
+  decoder retries a refused line every cycle and decodes the next line in the cycle after every
+  channel has taken it (the reference at 0f28a07: ``AiM_dram_controller.cpp`` ``send``, lines 113-122,
+  refuses the other kind; ``aim_DRAM_system.cpp`` ``tick``, lines 213-233, retries).
 * Blocking instructions: RD_MAC and RD_AF hold the decoder until their commands complete (issue + the
   command's latency, :data:`COMMAND_LATENCY`); the next line is decoded in the following cycle. SYNC
   and EOC reach the head of every channel queue in the cycle they are decoded or the cycle after the
@@ -61,18 +70,17 @@ Where sieve models the reference's behaviour differently, and why:
   has accepted all its commands, so a channel with a long backlog can delay other channels' next
   instructions. Sieve executes each channel's commands in order with unbounded queues; the two agree
   whenever the instructions are spread evenly over channels, as in all of the reference's test traces.
-* **Conventional requests** (WR_SBK, RD_SBK, MEM) go through FR-FCFS queues in the reference, which may
-  reorder them among themselves; sieve issues them in trace order. The reference also "forwards" any
-  read that arrives while a write is queued (its addresses are all -1 for these requests); sieve does
-  not.
+* **Conventional requests** (WR_SBK, RD_SBK, MEM) go through FR-FCFS read and write queues in the
+  reference (ready first, then oldest; writes drained by watermarks; a request past its ACT waits in an
+  active buffer that is served first), which may reorder them among themselves, and an AiM instruction may issue ahead of a
+  request that has had its ACT but not yet its RD/WR. Sieve issues a channel's commands in trace order.
+  The reference also "forwards" any read that arrives while a write is queued in its channel (its
+  addresses are all -1 for these requests); sieve does not. On ``test/all_isr.trace`` none of this
+  happens (its reads arrive after the writes have issued) and every command agrees, tick for tick.
 * **AF's row.** The reference activates the pseudo-row ``2**29 + AFM`` for AF, beyond the device's rows.
   Sieve stands row ``rows - 1 - AFM`` in for it and, should a data access hit that same row number,
   closes the row first, as the reference would for a different row; row-buffer behaviour is therefore
   the reference's.
-* **Partly open channels.** When some banks of a channel hold the row an all-bank command needs and
-  the others are closed (e.g. WR_SBK to bank 0, then MAC_ABK on the same row), the reference issues
-  ACT16 over the open bank; the gddr6_aim standard's ACT16 needs every bank closed, so sieve issues PREA
-  first (PREA + nRP more). Of the reference's test traces only ``all_isr.csv`` does this.
 * **EOC / SYNC.** The reference's lookup of an instruction's final command swaps SYNC and EOC; harmless
   there (the controller handles both by opcode) and not reproduced. Both are sent to every channel
   regardless of a mask; here they wait for every channel.
