@@ -154,6 +154,26 @@ def all_isr() -> str:
     return "\r\n".join(t)  # saved by a spreadsheet: CRLF line ends, no final line end
 
 
+def all_isr_trace() -> str:
+    """The same program in the layout of the reference's current ``test/all_isr.trace`` (fields separated
+    by blanks; WR_SBK / RD_SBK without an opsize, each line one column; RD_SBK into GPRs 20-27; four
+    WR_ABK to row 5, one per channel, before EOC). Its comment lines are left out."""
+    t = ["# Every AiM instruction once, on channels 28-31 (masks 1, 2, 4, 8 select channels 31-28)"]
+    t += [f"W MEM {c} 2 {8 + c}" for c in range(4)]
+    t += [f"W GPR {g}" for g in range(8)]
+    t += [f"AiM WR_SBK {g} {m} 0 0" for g in (0, 1) for m in (1, 2, 4, 8)]
+    t += ["AiM WR_GB 2 2 15", "AiM WR_BIAS 4 15"]
+    t += ["W CFR 0 1", "AiM MAC_ABK 2 15 0", "W CFR 0 0", "AiM MAC_ABK 2 15 0",
+          "W CFR 0 1", "AiM MAC_SBK 2 15 0 0", "W CFR 0 0", "AiM MAC_SBK 2 15 0 0",
+          "W CFR 1 1", "AiM EWMUL 2 15 0", "W CFR 1 0", "AiM EWMUL 2 15 0",
+          "W CFR 2 1", "AiM AF 15", "AiM RD_MAC 8 15", "AiM RD_AF 12 15", "AiM EWADD 4 8 12",
+          "AiM COPY_BKGB 2 15 0 0", "AiM COPY_GBBK 2 15 0 0"]
+    t += [f"AiM RD_SBK {20 + i} {m} 0 0" for i, m in enumerate((1, 1, 2, 2, 4, 4, 8, 8))]
+    t += [f"AiM WR_ABK {4 + i} {m} 5" for i, m in enumerate((1, 2, 4, 8))]
+    t += ["AiM EOC"]
+    return "".join(line + "\n" for line in t)
+
+
 MICRO = {
     "micro_macab_1024_16banks.csv": macab,
     "micro_ewmul_16banks.csv": ewmul,
@@ -167,10 +187,12 @@ MICRO = {
 
 
 def write_all(out: Path, rows: int = FULL_ROWS) -> list[Path]:
-    """Write every reference test trace into ``out``; returns the paths (all_isr.csv first)."""
+    """Write every reference test trace into ``out``; returns the paths (all_isr.csv and all_isr.trace
+    first)."""
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "all_isr.csv"]
+    paths = [out / "all_isr.csv", out / "all_isr.trace"]
     paths[0].write_text(all_isr())
+    paths[1].write_text(all_isr_trace())
     for name, make in MICRO.items():
         path = out / name
         path.write_text(make(rows))

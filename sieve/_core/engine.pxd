@@ -9,7 +9,7 @@ cdef enum:
     ROW_OK = 0          # the banks are as the command needs them
     ROW_CLOSED = 1      # needs an open row, the bank is closed: open it first
     ROW_CONFLICT = 2    # needs an open row, another row is open: close it first
-    ROW_MUST_CLOSE = 3  # needs closed banks, some are open: close them first
+    ROW_MUST_CLOSE = 3  # needs closed banks (or banks on its row), some are open (on another row): close them first
 
 @cython.final
 cdef class TimingEngine:

@@ -181,6 +181,9 @@ cdef class TimingEngine:
     # question 2: row-buffer state
 
     cdef int row_state(self, int cmd, const int64_t* addr, int64_t row) noexcept nogil:
+        """Needs (NEEDS_CODE): 1 open, 2 closed, 3 closed or holding `row` (an opener that may issue over
+        banks already on its row). A command needing its row open whose open banks all hold that row,
+        others closed, asks for its opener when the opener is of kind 3, else for a precharge first."""
         cdef int needs = self.cmd_needs[cmd]
         if needs == 0:
             return ROW_OK
@@ -188,18 +191,26 @@ cdef class TimingEngine:
         cdef int64_t first = self.node_of(scope, addr) * self.span_below[scope]
         cdef int64_t last = first + self.span_below[scope]
         cdef int64_t b, r
-        cdef bint any_open = False, all_match = True
+        cdef bint any_open = False, all_match = True, any_other = False
         for b in range(first, last):
             r = self.open_row[b]
             if r >= 0:
                 any_open = True
+                if r != row:
+                    any_other = True
             if r != row:
                 all_match = False
         if needs == 2:
             return ROW_MUST_CLOSE if any_open else ROW_OK
+        if needs == 3:
+            return ROW_MUST_CLOSE if any_other else ROW_OK
         if all_match:
             return ROW_OK
-        return ROW_CONFLICT if any_open else ROW_CLOSED
+        if any_other:
+            return ROW_CONFLICT
+        if any_open and self.cmd_needs[self.cmd_opener[cmd]] != 3:
+            return ROW_CONFLICT
+        return ROW_CLOSED
 
     cdef int prerequisite(self, int cmd, const int64_t* addr, int64_t row) noexcept nogil:
         cdef int s = self.row_state(cmd, addr, row)
@@ -280,8 +291,9 @@ cdef class TimingEngine:
         for b in range(first, last):
             self.bank_cmd_count[b * C + cmd] += 1
             if self.cmd_opens[cmd]:
+                if self.open_row[b] < 0:  # a bank already on the row stays open since its own ACT
+                    self.opened_at[b] = tick
                 self.open_row[b] = row
-                self.opened_at[b] = tick
             elif self.cmd_closes[cmd] and self.open_row[b] >= 0:
                 self.bank_open_ticks[b] += tick - self.opened_at[b]
                 self.open_row[b] = -1

@@ -134,6 +134,8 @@ class _Replay:
             self._bad(cmd, f"needs row {cmd.row} open")
         if c.needs == "closed" and any(b in self.open_row for b in banks):
             self._bad(cmd, "needs its banks closed")
+        if c.needs == "closed_or_row" and any(self.open_row.get(b, cmd.row) != cmd.row for b in banks):
+            self._bad(cmd, f"needs its banks closed or on row {cmd.row}")
         for b in banks:
             if c.opens_row:
                 self.open_row[b] = cmd.row

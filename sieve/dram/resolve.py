@@ -16,7 +16,7 @@ from .spec import BUSES, Standard, StandardError
 __all__ = ["Tables", "resolve", "ACCESS_CODE", "NEEDS_CODE"]
 
 ACCESS_CODE = {"none": 0, "read": 1, "write": 2}
-NEEDS_CODE = {"any": 0, "open": 1, "closed": 2}
+NEEDS_CODE = {"any": 0, "open": 1, "closed": 2, "closed_or_row": 3}
 BUS_CODE = {bus: i for i, bus in enumerate(BUSES)}  # row 0, column 1: the controller's two issue slots
 #: issue_ticks -> required residue of tick modulo ticks_per_ck (-1: any tick)
 PHASE_CODE = {"any": -1, "odd": 1, "even": 0}
@@ -142,7 +142,7 @@ def _row_prerequisites(std: Standard) -> tuple[list[int], list[int]]:
                     f"command must open rows at that scope; found {[names[j] for j in cands]}"
                 )
             opener[i] = cands[0]
-        if c.needs in ("open", "closed"):
+        if c.needs in ("open", "closed", "closed_or_row"):
             cands = [j for j, o in enumerate(std.commands)
                      if o.closes_row and o.access == "none" and scope[j] == scope[i]]
             if len(cands) != 1:

@@ -59,7 +59,7 @@ STANDARDS_DIR = Path(__file__).resolve().parent.parent / "conf" / "dram"
 #: Organization keys that are not levels of the address tree.
 ORG_EXTRA_KEYS = ("rows", "columns", "column_bytes")
 ACCESS_KINDS = ("none", "read", "write")
-NEEDS_KINDS = ("any", "open", "closed")
+NEEDS_KINDS = ("any", "open", "closed", "closed_or_row")
 BUSES = ("row", "column")
 ISSUE_TICKS = ("any", "odd", "even")
 
@@ -81,7 +81,10 @@ class Command:
     """``read`` / ``write`` for commands that move data over the bus, ``none`` otherwise."""
     refreshes: bool = False
     needs: str = "any"
-    """Row-buffer state the target banks must be in: ``open`` (the addressed row), ``closed`` or ``any``."""
+    """Row-buffer state the target banks must be in: ``open`` (the addressed row), ``closed``, ``any``, or
+    ``closed_or_row`` (a row opener that may issue over banks already holding the row it opens; a command
+    needing that row open, with every open bank on it and some banks closed, then asks for this opener
+    rather than for a precharge first)."""
     bus: str = "row"
     issue_ticks: str = "any"
     """Sub-CK phase on which the command may issue (column commands of double-pumped HBM: ``odd``)."""
@@ -506,8 +509,11 @@ def _check_command(cmd: Command, ticks_per_ck: int, w: str) -> None:
             raise StandardError(f"{w}: {attr} {getattr(cmd, attr)!r} is not one of {', '.join(allowed)}")
     if cmd.opens_row and cmd.closes_row:
         raise StandardError(f"{w}: a command cannot both open and close a row")
-    if cmd.opens_row and cmd.needs != "closed":
-        raise StandardError(f"{w}: a command that opens a row needs its banks closed (needs: closed)")
+    if cmd.opens_row and cmd.needs not in ("closed", "closed_or_row"):
+        raise StandardError(f"{w}: a command that opens a row needs its banks closed (needs: closed or "
+                            "closed_or_row)")
+    if cmd.needs == "closed_or_row" and not cmd.opens_row:
+        raise StandardError(f"{w}: needs: closed_or_row is for a command that opens a row (opens_row: true)")
     if cmd.access != "none" and cmd.needs != "open":
         raise StandardError(f"{w}: a command that accesses data needs an open row (needs: open)")
     # With one tick per CK there is no sub-CK phase to choose.

@@ -29,7 +29,9 @@ Unrolling (:func:`unroll`), as the reference's memory system does it:
   banks: the reference ignores the ewmul_bg register for timing); AF is one AF16. EWADD, GPR accesses
   and CFR accesses issue nothing (a CFR write sets the register the next AF reads).
 * The ACT / ACT16 / PRE / PREA a command needs are inserted by the stream session's prerequisite rules
-  (those of the ``gddr6_aim`` standard, taken from the reference).
+  (those of the ``gddr6_aim`` standard, taken from the reference). An all-bank command whose channel has
+  some banks open on its row and the others closed gets ACT16 over the open banks, as in the reference
+  (PREA only when a bank holds another row; its ``preq.h`` ``RequireAllRowsOpen`` at 0f28a07).
 * Register mode: WR_GB, WR_BIAS, RD_MAC and RD_AF need the channel in register read/write mode, every
   other instruction needs it off; when an instruction's need differs from the channel's mode a TMOD
   is issued first, at the tick the instruction's first command (or the prerequisite that command
@@ -39,6 +41,13 @@ Unrolling (:func:`unroll`), as the reference's memory system does it:
   blank line costs nothing, every other line one cycle, and none of a line's commands issues before
   the cycle it is decoded in. So a line that issues no command (GPR and CFR accesses, EWADD) costs
   exactly one cycle.
+* Conventional requests and AiM instructions do not share a channel's queue: a request (WR_SBK,
+  RD_SBK, W/R MEM) enters its channel's queue only in the cycle after the last command of the AiM
+  instructions queued there has issued, and an AiM instruction only in the cycle after the channel's
+  queued requests have left it (a request leaves at its ACT or, needing none, at its RD/WR). The
+  decoder retries a refused line every cycle and decodes the next line in the cycle after every
+  channel has taken it (the reference at 0f28a07: ``AiM_dram_controller.cpp`` ``send``, lines 113-122,
+  refuses the other kind; ``aim_DRAM_system.cpp`` ``tick``, lines 213-233, retries).
 * Blocking instructions: RD_MAC and RD_AF hold the decoder until their commands complete (issue + the
   command's latency, :data:`COMMAND_LATENCY`); the next line is decoded in the following cycle. SYNC
   and EOC reach the head of every channel queue in the cycle they are decoded or the cycle after the
@@ -61,18 +70,17 @@ Where sieve models the reference's behaviour differently, and why:
   has accepted all its commands, so a channel with a long backlog can delay other channels' next
   instructions. Sieve executes each channel's commands in order with unbounded queues; the two agree
   whenever the instructions are spread evenly over channels, as in all of the reference's test traces.
-* **Conventional requests** (WR_SBK, RD_SBK, MEM) go through FR-FCFS queues in the reference, which may
-  reorder them among themselves; sieve issues them in trace order. The reference also "forwards" any
-  read that arrives while a write is queued (its addresses are all -1 for these requests); sieve does
-  not.
+* **Conventional requests** (WR_SBK, RD_SBK, MEM) go through FR-FCFS read and write queues in the
+  reference (ready first, then oldest; writes drained by watermarks; a request past its ACT waits in an
+  active buffer that is served first), which may reorder them among themselves, and an AiM instruction may issue ahead of a
+  request that has had its ACT but not yet its RD/WR. Sieve issues a channel's commands in trace order.
+  The reference also "forwards" any read that arrives while a write is queued in its channel (its
+  addresses are all -1 for these requests); sieve does not. On ``test/all_isr.trace`` none of this
+  happens (its reads arrive after the writes have issued) and every command agrees, tick for tick.
 * **AF's row.** The reference activates the pseudo-row ``2**29 + AFM`` for AF, beyond the device's rows.
   Sieve stands row ``rows - 1 - AFM`` in for it and, should a data access hit that same row number,
   closes the row first, as the reference would for a different row; row-buffer behaviour is therefore
   the reference's.
-* **Partly open channels.** When some banks of a channel hold the row an all-bank command needs and
-  the others are closed (e.g. WR_SBK to bank 0, then MAC_ABK on the same row), the reference issues
-  ACT16 over the open bank; the gddr6_aim standard's ACT16 needs every bank closed, so sieve issues PREA
-  first (PREA + nRP more). Of the reference's test traces only ``all_isr.csv`` does this.
 * **EOC / SYNC.** The reference's lookup of an instruction's final command swaps SYNC and EOC; harmless
   there (the controller handles both by opcode) and not reproduced. Both are sent to every channel
   regardless of a mask; here they wait for every channel.
@@ -507,41 +515,48 @@ class _Runner:
         self.last_issue = -1                             # latest issue tick of any command executed
         self.end = 0                                     # tick at which EOC completed
         self.batched = np.zeros(C, dtype=bool)           # channels with commands not executed yet
+        self.aim_drained = np.zeros(C, dtype=np.int64)   # per channel: tick its AiM queue is empty again
+        self.rw_drained = np.zeros(C, dtype=np.int64)    # per channel: tick its read/write queue is empty again
         self.requests: list[tuple] = []                  # conventional requests after the last other command
         self._cmds: list[np.ndarray] = []
         self._addr: list[np.ndarray] = []
         self._row: list[np.ndarray] = []
         self._col: list[np.ndarray] = []
+        self._aim: list[np.ndarray] = []                 # per batched command: of an AiM instruction
 
     # -- batching
 
-    def _push(self, cmds: np.ndarray, addr: np.ndarray, row: np.ndarray, col: np.ndarray) -> None:
+    def _push(self, cmds: np.ndarray, addr: np.ndarray, row: np.ndarray, col: np.ndarray, aim: bool = True) -> None:
         if len(cmds):
             self._cmds.append(cmds)
             self._addr.append(addr)
             self._row.append(row)
             self._col.append(col)
+            self._aim.append(np.full(len(cmds), aim))
             self.batched[addr[:, 0]] = True
 
     def _push_one(self, name: str, addr, row: int = 0) -> None:
         self._push(np.array([self.id[name]], dtype=np.int64), np.array([addr], dtype=np.int64),
                    np.array([row], dtype=np.int64), np.zeros(1, dtype=np.int64))
 
-    def flush(self) -> tuple[np.ndarray, np.ndarray]:
-        """Execute what is batched; returns (channel, completion tick) of each command executed."""
+    def flush(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Execute what is batched; returns (channel, issue tick, completion tick) of each command executed."""
         if not self._cmds:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
         cmds = np.concatenate(self._cmds)
         addr = np.concatenate(self._addr)
         row = np.concatenate(self._row)
         col = np.concatenate(self._col)
-        self._cmds, self._addr, self._row, self._col = [], [], [], []
+        aim = np.concatenate(self._aim)
+        self._cmds, self._addr, self._row, self._col, self._aim = [], [], [], [], []
         ticks = self.session.run(cmds, addr, row, col, auto_prereq=True)
         finish = ticks + self.latency[cmds]
         np.maximum.at(self.done, addr[:, 0], finish)
+        # an AiM request leaves its channel's queue when its last command issues
+        np.maximum.at(self.aim_drained, addr[aim, 0], ticks[aim] + self.tpc)
         self.last_issue = max(self.last_issue, int(ticks.max()))
         self.batched[:] = False
-        return addr[:, 0], finish
+        return addr[:, 0], ticks, finish
 
     def resume_decoding(self, tick: int) -> None:
         """The decoder is held until `tick`: no later line's command issues before it."""
@@ -590,14 +605,42 @@ class _Runner:
             return
         self.touched[np.unique(addr[:, 0])] += 1
         if op in _REQUESTS:
-            self.requests.append((ins, names, addr, row, col, decoded))
+            accepted = self.accept_request(int(addr[0, 0]), decoded)
+            self.decode = accepted + DECODE_CK * self.tpc
+            self.requests.append((ins, names, addr, row, col, accepted))
             return
         self.release_requests()
+        # the line is done once every channel's queue took it: not while conventional requests wait there
+        accepted = max(decoded, int(self.rw_drained[np.unique(addr[:, 0])].max()))
+        self.decode = max(self.decode, accepted + DECODE_CK * self.tpc)
         self.instruction(ins, names, addr, row, col, decoded)
 
+    def accept_request(self, channel: int, decoded: int) -> int:
+        """The tick a conventional request decoded at `decoded` enters its channel's queue: not while
+        AiM requests are queued there. The decoder retries it every cycle and decodes the next line in
+        the cycle after it is accepted."""
+        if self.batched[channel]:
+            self.flush()
+        return max(decoded, int(self.aim_drained[channel]))
+
     def release_requests(self) -> None:
-        for request in self.requests:
-            self.instruction(*request)
+        """Issue the conventional requests decoded since the last AiM instruction, in order. Each leaves
+        its channel's read/write queue when its ACT issues (into the reference's active buffer) or, if it
+        needs none, when its RD/WR issues: only then may AiM instructions enter that channel's queue."""
+        for ins, names, addr, row, col, at in self.requests:
+            self.flush()  # the row state left by the requests before
+            cmd = self.id[names[0]]
+            c = int(addr[0, 0])
+            left = -1
+            opens = self.session.engine.required_first(cmd, addr[0], int(row[0])) != cmd
+            if opens:
+                self.instruction(ins, ["ACT"], addr[:1], row[:1], col[:1], at)
+                left = int(self.flush()[1][-1])
+            self.instruction(ins, names, addr, row, col, at)
+            ticks = self.flush()[1]
+            if not opens or len(ticks) > 1:  # columns after the first wait in the queue for their RD/WR
+                left = max(left, int(ticks[-1]))
+            self.rw_drained[c] = max(self.rw_drained[c], left + self.tpc)
         self.requests = []
 
     def end_of_trace(self, decoded: int) -> int:
@@ -639,9 +682,9 @@ class _Runner:
             self.register_mode[switch] = need
         for name, a in closes.items():
             self._push_one(name[0], a)
-        self._push(cmds, addr, row, col)
+        self._push(cmds, addr, row, col, aim=op not in _REQUESTS)
         if op in _BLOCKING:
-            _, finish = self.flush()
+            _, _, finish = self.flush()
             self.resume_decoding(int(finish.max()) + DECODE_CK * self.tpc)
 
     def _switch_mode(self, chans: np.ndarray, cmds, addr, row, closes: dict) -> None:

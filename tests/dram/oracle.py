@@ -84,8 +84,14 @@ class OracleDRAM:
         if cmd.needs == "open":
             if all(r == row for r in rows):
                 return name
-            return opener if all(r is None for r in rows) else closer
+            if all(r is None for r in rows):
+                return opener
+            # some banks on this row, the others closed: an opener that may issue over its own row
+            on_row_or_closed = all(r in (None, row) for r in rows)
+            return opener if on_row_or_closed and self.std.command(opener).needs == "closed_or_row" else closer
         if cmd.needs == "closed" and any(r is not None for r in rows):
+            return closer
+        if cmd.needs == "closed_or_row" and any(r not in (None, row) for r in rows):
             return closer
         return name
 

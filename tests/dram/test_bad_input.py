@@ -55,6 +55,16 @@ def test_window_without_count(raw):
     assert "'window' needs a count" in _err(raw)
 
 
+def test_closed_or_row_only_for_a_row_opener(raw):
+    raw["commands"]["PRE"]["needs"] = "closed_or_row"
+    assert "needs: closed_or_row is for a command that opens a row" in _err(raw)
+
+
+def test_unknown_row_need(raw):
+    raw["commands"]["ACT"]["needs"] = "open_or_closed"
+    assert "needs 'open_or_closed' is not one of any, open, closed, closed_or_row" in _err(raw)
+
+
 def test_window_not_a_count(raw):
     raw["constraints"][7]["window"] = 0
     assert "window must be a positive integer, got 0" in _err(raw)

@@ -59,6 +59,22 @@ def test_missing_precharge(conflict_log):
     assert any("closed" in x.rule for x in v)
 
 
+def test_all_bank_activate_over_a_bank_on_its_row():
+    """gddr6_aim: ACT to bank 0 row 3, then MAC16 row 3 -> ACT16 over the open bank, legal; had bank 0
+    held another row, the ACT16 is reported."""
+    dev = Device("gddr6_aim")
+    res = dev.execute(["ACT", "MAC16"], np.array([[0, 0, 0], [0, -1, -1]]), np.array([3, 3]), np.array([0, 0]),
+                      auto_prereq=True)
+    log = res.log
+    names = [dev.standard.command_names[c] for c in log.cmd]
+    assert names == ["ACT", "ACT16", "MAC16"]
+    assert not check_log(dev.standard, log)
+    row = log.row.copy()
+    row[0] = 4
+    v = check_log(dev.standard, _with(log, row=row))
+    assert [x.index for x in v] == [1] and "closed or on row 3" in v[0].rule
+
+
 def test_read_of_a_row_that_is_not_open(conflict_log):
     dev, log = conflict_log
     row = log.row.copy()

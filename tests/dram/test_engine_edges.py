@@ -95,3 +95,31 @@ def test_log_out_of_memory_keeps_the_run_and_says_so(hbm3):
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "the command log ran out of memory after" in out.stdout
+
+
+def _one_bank_open(name: str, bank_addr: list[int], row: int):
+    dev = Device(name)
+    eng = dev.session(refresh="off").engine
+    eng.issue_at(dev.cmd_id("ACT"), bank_addr, eng.earliest(dev.cmd_id("ACT"), bank_addr), row=row)
+    return dev, eng
+
+
+def test_all_bank_activate_over_banks_already_on_its_row():
+    """gddr6_aim's ACT16 may find banks on its own row (needs: closed_or_row), as the AiM simulator's
+    all-bank prerequisite asks for ACT16 rather than PREA when the open banks all hold the wanted row:
+    bank 0 on row 3, the other 15 closed -> MAC16 on row 3 needs ACT16 first, on row 4 a PREA."""
+    dev, eng = _one_bank_open("gddr6_aim", [0, 0, 0], 3)
+    mac16, act16 = dev.cmd_id("MAC16"), dev.cmd_id("ACT16")
+    assert eng.required_first(mac16, [0], 3) == act16
+    assert eng.required_first(act16, [0], 3) == act16
+    assert eng.required_first(mac16, [0], 4) == dev.cmd_id("PREA")
+    assert eng.required_first(act16, [0], 4) == dev.cmd_id("PREA")
+    eng.issue_at(act16, [0], eng.earliest(act16, [0]), row=3)
+    assert eng.required_first(mac16, [0], 3) == mac16
+    assert (eng.open_rows().reshape(32, 16)[0] == 3).all()
+
+
+def test_all_bank_activate_that_needs_every_bank_closed():
+    """hbm3e_aim's ACT16 needs every bank closed: the same partly open state asks for PREA first."""
+    dev, eng = _one_bank_open("hbm3e_aim", [0, 0, 0, 0], 3)
+    assert eng.required_first(dev.cmd_id("MAC16"), [0, 0], 3) == dev.cmd_id("PREA")

@@ -100,6 +100,13 @@ AIM = [
     Rule("gddr6_aim", "EWMUL16->PREA: nCWL + nWR", "EWMUL16", A, "PREA", A, lambda t: t["nCWL"] + t["nWR"], "nWR"),
     Rule("gddr6_aim", "WRA16->ACT16: nCWL + nBL + nWR + nRP", "WRA16", A, "ACT16", A,
          lambda t: t["nCWL"] + t["nBL"] + t["nWR"] + t["nRP"], "nRP"),
+    # the records of the reference's 0f28a07 (aim_reference.md's all_isr trace: ACT at 13, TMOD at 102 = 13
+    # + nRC, ACT16 over the open bank 32 later); ACT16 -> ACT and ACT -> ACT of a bank pass a precharge
+    # (nRAS + nRP = 86 < nRC)
+    Rule("gddr6_aim", "ACT->ACT16 over the bank it opened: nRC", "ACT", A, "ACT16", A, lambda t: t["nRC"], "nRC"),
+    Rule("gddr6_aim", "ACT16->ACT: nRC", "ACT16", A, "ACT", A, lambda t: t["nRC"], "nRC"),
+    Rule("gddr6_aim", "ACT->ACT same bank: nRC", "ACT", A, "ACT", A, lambda t: t["nRC"], "nRC"),
+    Rule("gddr6_aim", "ACT->ACT other bank group: nRRDS", "ACT", A, "ACT", (0, 1, 0), lambda t: t["nRRDS"], "nRRDS"),
 ]
 
 RULES = HBM3 + AIM

@@ -14,9 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sieve.dram import Device
+from sieve.pim import run_aim_trace
 from sieve.pim.__main__ import main as cli_main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,11 +26,13 @@ _spec = importlib.util.spec_from_file_location("aim_reference_traces", ROOT / "s
 refs = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(refs)
 
-NAMES = ["all_isr.csv", *refs.MICRO]
+NAMES = ["all_isr.csv", "all_isr.trace", *refs.MICRO]
+FIXTURES = ROOT / "tests" / "fixtures" / "aim"
 
 
 # memory_system_cycles of the reference (AiM simulator at 0f28a07, test/example.yaml) on the full traces
 REFERENCE_CYCLES = {
+    "all_isr.trace": 689,
     "micro_ewmul_16banks.csv": 227_260, "micro_macab_1024_16banks.csv": 231_383,
     "micro_rdmac_1024_16banks.csv": 3_106, "micro_wrab_1024_1bank.csv": 103_393,
     "micro_wrbias_1024_16banks.csv": 2_083, "micro_wrbias_mac_af_rdaf_16banks.csv": 424_960,
@@ -90,6 +94,24 @@ def test_reference_trace_runs(short_traces, capsys, name):
     want = expected_cycles(name, 2)
     if want is not None:
         assert out["cycles"] == want
+
+
+def _reference_commands() -> list[tuple[int, int, str, int]]:
+    lines = [ln for ln in (FIXTURES / "all_isr_reference_commands.csv").read_text().splitlines()
+             if ln and not ln.startswith("#")][1:]
+    return sorted((int(t), int(c), cmd, int(b)) for t, c, cmd, b in (ln.split(",") for ln in lines))
+
+
+def test_all_isr_trace_equals_the_reference(short_traces):
+    """The reference's test/all_isr.trace mixes conventional requests (W MEM, WR_SBK, RD_SBK) with
+    all-bank instructions on the same rows: 689 cycles, and every command on the same tick, channel and
+    bank as in the reference's command log (so every per-channel command count too)."""
+    res = run_aim_trace(short_traces / "all_isr.trace", Device("gddr6_aim"), log=True)
+    assert res.cycles == REFERENCE_CYCLES["all_isr.trace"]
+    log = res.log.to_frame()
+    bank = np.where(log["bank"] < 0, -1, log["bankgroup"] * 4 + log["bank"])
+    mine = sorted(zip((log["tick"] + 1).tolist(), log["channel"].tolist(), log["command"].tolist(), bank.tolist()))
+    assert mine == _reference_commands()
 
 
 def test_python_dash_m(short_traces):
