@@ -136,10 +136,14 @@ cdef class Controller:
     cdef int read_cmd, write_cmd, ref_cmd, ref_level
     cdef int64_t read_lat, write_lat, ref_interval, ref_per_ch, act_count
     cdef double wr_high, wr_low
+    # the commands a request can need (read, write, their openers and closers), by bus
+    cdef int bus_cmds[2][8]
+    cdef int n_bus_cmds[2]
     # the ready entries each command raises: per (command, level) the distinct (next command, sibling)
     cdef int64_t[::1] raise_start
     cdef int64_t[::1] raise_cmd
     cdef int64_t[::1] raise_sibling
+    cdef object tree_cmd_set
     # requests (trace order), read on offer
     cdef const int64_t[:, ::1] addr
     cdef const int64_t[::1] row
@@ -169,6 +173,7 @@ cdef class Controller:
     cdef int64_t[::1] next_event
     cdef int64_t[::1] read_depart      # per channel: completion of the last RD issued
     cdef uint8_t[::1] dirty
+    cdef int64_t[::1] mode_due         # per channel: tick after which the write mode is due for an update
     # results
     cdef public int64_t hits, misses, conflicts, forwarded, merged
     cdef public int64_t reads, writes, read_latency_sum, last_completion, ticks
@@ -244,6 +249,7 @@ cdef class Controller:
         self.arrive = np.zeros(n, dtype=np.int64)
         self.complete = np.full(n, -1, dtype=np.int64)
         self.outcome = np.zeros(n, dtype=np.uint8)
+        self._tree_commands(tables)
         self._raised_entries(tables)
         self._allocate()
         self.prio = np.zeros((self.nch, priority_size), dtype=np.int64)
@@ -253,6 +259,7 @@ cdef class Controller:
         self.next_event = np.full(self.nch, NEVER, dtype=np.int64)
         self.read_depart = np.zeros(self.nch, dtype=np.int64)
         self.dirty = np.zeros(self.nch, dtype=np.uint8)
+        self.mode_due = np.full(self.nch, NEVER, dtype=np.int64)
 
     def _check_bank_commands(self, tables):
         """Requests are indexed by bank: their commands must act on one bank."""
@@ -265,6 +272,16 @@ cdef class Controller:
                 if tables.cmd_scope[cmd] != self.L - 1:
                     raise ValueError(f"request mode needs bank-level read, write, opening and closing "
                                      f"commands; command {cmd} ({role}) acts at level {tables.cmd_scope[cmd]}")
+
+    def _tree_commands(self, tables):
+        cmds = sorted({int(c) for f in (self.read_cmd, self.write_cmd)
+                       for c in (f, tables.cmd_opener[f], tables.cmd_closer[f])})
+        self.n_bus_cmds[0] = self.n_bus_cmds[1] = 0
+        for c in cmds:
+            bus = int(tables.cmd_bus[c])
+            self.bus_cmds[bus][self.n_bus_cmds[bus]] = c
+            self.n_bus_cmds[bus] += 1
+        self.tree_cmd_set = set(cmds)
 
     def _raised_entries(self, tables):
         """Per (command, level): the distinct (next command, sibling) pairs of the ready entries its
@@ -279,7 +296,7 @@ cdef class Controller:
                 w = tables.win_feed[wi]
                 pairs.extend((int(tables.win_next[k]), 0)
                              for k in range(tables.win_next_start[w], tables.win_next_start[w + 1]))
-            for p in sorted(set(pairs)):
+            for p in sorted(p for p in set(pairs) if p[0] in self.tree_cmd_set):
                 cmds.append(p[0])
                 sibs.append(p[1])
             start.append(len(cmds))
@@ -364,6 +381,14 @@ cdef class Controller:
             idx = idx // self.eng.fanout[l]
             l -= 1
 
+    cdef inline void raised(self, int q, int c, int l, int64_t idx) noexcept nogil:
+        """The ready tick of (node `idx` of level `l`, c) grew: re-evaluate tree (q, c) from there. An
+        inner node whose value is at or above the new tick keeps its value, and so do its ancestors."""
+        cdef int64_t node = self.eng.level_offset[l] + idx
+        if l < self.L - 1 and self.ready[node * self.C + c] <= self.tree(q, c)[node]:
+            return
+        self.propagate(q, c, l, idx)
+
     cdef void rebuild(self, int64_t ch) noexcept nogil:
         """Re-evaluate every node of channel ch in every tree (after a command above bank level)."""
         cdef int q, c, l
@@ -389,7 +414,7 @@ cdef class Controller:
                 if not self.raise_sibling[k]:
                     for q in range(NUM_BUFFERS):
                         if self.leaves[(ch * NUM_BUFFERS + q) * self.C + c]:
-                            self.propagate(q, c, l, idx)
+                            self.raised(q, c, l, idx)
                     continue
                 f = self.eng.fanout[l]
                 parent = idx // f
@@ -400,7 +425,7 @@ cdef class Controller:
                     owner = sib if l == 0 else ch
                     for q in range(NUM_BUFFERS):
                         if self.leaves[(owner * NUM_BUFFERS + q) * self.C + c]:
-                            self.propagate(q, c, l, sib)
+                            self.raised(q, c, l, sib)
 
     cdef void set_leaf(self, int q, int c, int64_t bank, int32_t slot) noexcept nogil:
         """Make `slot` (-1: nothing) the head for command c of buffer q at `bank`."""
@@ -477,17 +502,34 @@ cdef class Controller:
                 heads[n] = slot
                 n += 1
             slot = self.ent[slot].next
-        # drop the old heads, then set the new ones
-        for k in range(MAX_HEADS):
-            cmd = b.head_cmd[k]
-            b.head_cmd[k] = -1
-            if cmd >= 0:
-                self.set_leaf(q, cmd, bank, -1)
         for k in range(n):
             if self.cmd_closes[cmds[k]] and self.active_per_bank[bank] > 0:
+                cmds[k] = -1
+        self.replace_heads(q, bank, b, cmds, heads, n)
+
+    cdef void replace_heads(self, int q, int64_t bank, BankList* b, int* cmds, int32_t* heads, int n) noexcept nogil:
+        """Make heads[k] the list's head for cmds[k] (-1: none) and drop its other heads; a tree is
+        re-evaluated only where its leaf appears or disappears."""
+        cdef int k, j, old
+        cdef bint kept
+        for k in range(MAX_HEADS):
+            old = b.head_cmd[k]
+            if old < 0:
+                continue
+            kept = False
+            for j in range(n):
+                kept = kept or cmds[j] == old
+            if not kept:
+                self.set_leaf(q, old, bank, -1)
+            b.head_cmd[k] = -1
+        for k in range(n):
+            if cmds[k] < 0:
                 continue
             b.head_cmd[k] = cmds[k]
-            self.set_leaf(q, cmds[k], bank, heads[k])
+            if self.leaf[(q * self.C + cmds[k]) * self.nbanks + bank] >= 0:
+                self.leaf[(q * self.C + cmds[k]) * self.nbanks + bank] = heads[k]  # same value
+            else:
+                self.set_leaf(q, cmds[k], bank, heads[k])
 
     cdef void bank_changed(self, int64_t bank) noexcept nogil:
         """The bank's row opened or closed: recount row hits and recompute every buffer's heads."""
@@ -542,9 +584,10 @@ cdef class Controller:
         """FR-FCFS for one slot: the oldest request of buffer q whose next command is on `bus` and
         legal at clk (-1: none); its command in cmd_out."""
         cdef int32_t best = -1, got
-        cdef int c
-        for c in range(self.C):
-            if self.cmd_bus[c] != bus or not self.leaves[(ch * NUM_BUFFERS + q) * self.C + c]:
+        cdef int c, k
+        for k in range(self.n_bus_cmds[bus]):
+            c = self.bus_cmds[bus][k]
+            if not self.leaves[(ch * NUM_BUFFERS + q) * self.C + c]:
                 continue
             if self.tree(q, c)[ch] > clk or self.eng.align(c, clk) != clk:
                 continue
@@ -555,16 +598,16 @@ cdef class Controller:
                 cmd_out[0] = c
         return best
 
-    cdef int64_t wake_tick(self, int64_t ch, int q, int64_t clk) noexcept nogil:
-        """The first tick after clk at which a head of buffer q becomes legal (NEVER: none)."""
-        cdef int64_t nxt = NEVER, t
-        cdef int c
-        for c in range(self.C):
-            if not self.leaves[(ch * NUM_BUFFERS + q) * self.C + c] or self.tree(q, c)[ch] == NEVER:
-                continue
-            t = self.eng.align(c, imax(self.tree(q, c)[ch], clk))
-            if t > clk:
-                nxt = imin(nxt, t)
+    cdef int64_t wake_tick(self, int64_t ch, int q, int64_t floor) noexcept nogil:
+        """The first tick from `floor` on at which a head of buffer q can be legal (NEVER: none)."""
+        cdef int64_t nxt = NEVER, root
+        cdef int c, bus, k
+        for bus in range(2):
+            for k in range(self.n_bus_cmds[bus]):
+                c = self.bus_cmds[bus][k]
+                root = self.tree(q, c)[ch]
+                if root != NEVER:
+                    nxt = imin(nxt, self.eng.align(c, imax(root, floor)))
         return nxt
 
     # ------------------------------------------------------------------------------------------
@@ -695,12 +738,18 @@ cdef class Controller:
         """The queue the channel serves now (read or write)."""
         return WRITE_QUEUE if self.update_write_mode(ch) else READ_QUEUE
 
-    cdef bint tick_channel(self, int64_t ch, int64_t clk) noexcept nogil:
-        """One controller tick. Returns True if a command issued; otherwise sets next_event[ch]."""
+    cdef int tick_channel(self, int64_t ch, int64_t clk) noexcept nogil:
+        """One controller tick: 0 if no command issued, 1 if one did and the channel must be evaluated
+        on the next tick, 2 if one did and next_event[ch] says when to evaluate it again."""
         cdef int64_t nxt = NEVER
         cdef int q = READ_QUEUE, cmd = 0
         cdef int32_t slot
         cdef bint issued = False
+        if self.mode_due[ch] != NEVER and clk > self.mode_due[ch] + 1:
+            # the channel skipped the tick on which its write mode was due for an update: the queue
+            # lengths have not changed since, so it updates now as it would have then
+            self.update_write_mode(ch)
+        self.mode_due[ch] = NEVER
         # column slot: the active buffer, then refresh, then the read or write queue
         slot = self.pick(ch, ACTIVE, BUS_COLUMN, clk, &cmd)
         if slot >= 0:
@@ -725,11 +774,24 @@ cdef class Controller:
                 self.issue_request(ch, slot, cmd, clk)
                 issued = True
         if not issued:
-            nxt = imin(nxt, self.wake_tick(ch, ACTIVE, clk))
+            nxt = imin(nxt, self.wake_tick(ch, ACTIVE, clk + 1))
             if self.prio_len[ch] == 0:
-                nxt = imin(nxt, self.wake_tick(ch, q, clk))
+                nxt = imin(nxt, self.wake_tick(ch, q, clk + 1))
             self.next_event[ch] = nxt
-        return issued
+            return 0
+        if self.prio_len[ch] > 0:
+            return 1
+        self.defer_tick(ch, clk)
+        return 2
+
+    cdef void defer_tick(self, int64_t ch, int64_t clk) noexcept nogil:
+        """The channel changed at clk (an issue or an arrival). Its next tick would only update the
+        write mode from the queue lengths unless a head becomes legal, so that update is deferred
+        (`mode_due`) and the channel wakes when a head of any buffer can issue (which queue it will
+        serve is not yet known)."""
+        cdef int64_t nxt = imin(self.wake_tick(ch, ACTIVE, clk + 1), self.wake_tick(ch, READ_QUEUE, clk + 1))
+        self.next_event[ch] = imin(nxt, self.wake_tick(ch, WRITE_QUEUE, clk + 1))
+        self.mode_due[ch] = clk
 
     # ------------------------------------------------------------------------------------------
 
@@ -741,6 +803,11 @@ cdef class Controller:
         cdef int32_t slot
         cdef Entry* e
         cdef int l
+        if clk > self.mode_due[ch]:
+            # The channel skipped the tick after its last issue: the write mode updates as it would
+            # have then, before this arrival changes the queue lengths.
+            self.update_write_mode(ch)
+            self.mode_due[ch] = NEVER
         for i in range(nw):
             if self.ent[self.wslot[ch * self.qcap + i]].key == self.key[r]:
                 self.absorb(r, clk)
@@ -769,7 +836,10 @@ cdef class Controller:
         if self.list_of(q, e.bank).len <= MAX_HEADS or self.list_of(q, e.bank).head_cmd[1] < 0:
             self.derive(q, e.bank)  # otherwise both heads are older than it
         self.arrive[r] = clk
-        self.dirty[ch] = 1
+        if self.prio_len[ch] > 0:
+            self.dirty[ch] = 1
+        else:
+            self.defer_tick(ch, clk)
         return 1
 
     cdef void absorb(self, int64_t r, int64_t clk) noexcept nogil:
@@ -792,6 +862,7 @@ cdef class Controller:
         cdef int64_t n = self.addr.shape[0]
         cdef int64_t clk = 0, next_req = 0, ch, target, k
         cdef bint any_dirty, refresh_due
+        cdef int done
         cdef bint refresh = self.ref_cmd >= 0
         with nogil:
             while True:
@@ -810,10 +881,12 @@ cdef class Controller:
                                 self.prio_len[ch] += 1
                         self.dirty[ch] = 1
                     if self.dirty[ch] or clk >= self.next_event[ch]:
-                        self.dirty[ch] = self.tick_channel(ch, clk)
-                        any_dirty = any_dirty or self.dirty[ch]
+                        done = self.tick_channel(ch, clk)
+                        self.dirty[ch] = done == 1
+                        any_dirty = any_dirty or done != 0
                 if not any_dirty:
-                    # Nothing changes before the earliest next event: the trace stays blocked or exhausted.
+                    # Nothing issued, so nothing changes before the earliest next event: the trace stays
+                    # blocked or exhausted.
                     target = NEVER
                     for ch in range(self.nch):
                         target = imin(target, self.next_event[ch])
