@@ -100,7 +100,7 @@ cdef struct Entry:
     int32_t prev        # neighbours in its bank's list (slots, -1: none)
     int32_t next
     int32_t widx        # position in the channel's write-key array while in the write queue
-    int64_t addr[MAX_LEVELS]
+    const int64_t* addr # its level indices (a row of the trace's address table)
 
 
 # The requests of one buffer to one bank, oldest first.
@@ -110,6 +110,16 @@ cdef struct BankList:
     int32_t len
     int32_t nhit                # requests to the bank's open row
     int32_t head_cmd[MAX_HEADS] # commands this list has a leaf for, -1: none
+
+
+cdef inline int64_t align_to(int64_t phase, int64_t tpc, int64_t tick) noexcept nogil:
+    """TimingEngine.align: round `tick` up to the command's phase (phase < 0: any tick)."""
+    if phase < 0:
+        return tick
+    cdef int64_t r = tick % tpc
+    if r <= phase:
+        return tick + (phase - r)
+    return tick + tpc - r + phase
 
 
 cdef inline bint older(Entry* a, Entry* b) noexcept nogil:
@@ -136,12 +146,27 @@ cdef class Controller:
     cdef int read_cmd, write_cmd, ref_cmd, ref_level
     cdef int64_t read_lat, write_lat, ref_interval, ref_per_ch, act_count
     cdef double wr_high, wr_low
-    # the commands a request can need (read, write, their openers and closers), by bus
-    cdef int bus_cmds[2][8]
-    cdef int n_bus_cmds[2]
+    # the commands a request can need (read, write, their openers and closers): one tree each
+    cdef int T                          # how many
+    cdef int tree_cmd[8]                # command of each tree
+    cdef int64_t[::1] tree_of           # [C] tree of each command, -1: none
+    cdef int bus_trees[2][8]            # trees by bus
+    cdef int n_bus_trees[2]
+    # the device under one channel, for the trees (all arrays by level)
+    cdef int64_t fan[MAX_LEVELS]        # fanout
+    cdef int64_t goff[MAX_LEVELS]       # first node of the level in the engine's node numbering
+    cdef int64_t per[MAX_LEVELS]        # nodes of the level under one channel
+    cdef int64_t loff[MAX_LEVELS]       # first node of the level in a channel's tree
+    cdef int64_t npc                    # nodes under one channel
     # the ready entries each command raises: per (command, level) the distinct (next command, sibling)
     cdef int64_t[::1] raise_start
     cdef int64_t[::1] raise_cmd
+    cdef int64_t[::1] raise_tree
+    cdef int64_t[:, ::1] held           # [NUM_BUFFERS, C] 1 if a head of the buffer can want the command
+    cdef int64_t[::1] cmd_phase
+    cdef int64_t[::1] cmd_opener
+    cdef int64_t[::1] cmd_closer
+    cdef int64_t tpc
     cdef int64_t[::1] raise_sibling
     cdef object tree_cmd_set
     # requests (trace order), read on offer
@@ -162,10 +187,11 @@ cdef class Controller:
     cdef int64_t* blen                 # [nch * NUM_BUFFERS] requests in each buffer
     cdef BankList* lists               # [NUM_BUFFERS * nbanks]
     cdef int32_t* wslot                # [nch * qcap] slots of the write queue, any order (merging)
-    # head trees: value[(q * C + c) * total_nodes + node], leaf[(q * C + c) * nbanks + bank] (-1: none)
+    # head trees, one per (channel, buffer, tree command), numbered tid = (ch * NUM_BUFFERS + q) * T + t:
+    # value[tid * npc + local node], leaf[tid * banks_per_ch + local bank] (-1: none)
     cdef int64_t* value
     cdef int32_t* leaf
-    cdef int64_t* leaves               # [nch * NUM_BUFFERS * C] heads in each tree of a channel
+    cdef int64_t* leaves               # [trees] heads in each tree
     cdef int64_t[:, ::1] prio          # refresh node ids (at ref_level)
     cdef int64_t[::1] prio_len
     cdef uint8_t[::1] write_mode
@@ -218,6 +244,10 @@ cdef class Controller:
         self.cmd_closes = tables.cmd_closes
         self.cmd_opens = tables.cmd_opens
         self.cmd_scope = tables.cmd_scope
+        self.cmd_phase = tables.cmd_phase
+        self.cmd_opener = tables.cmd_opener
+        self.cmd_closer = tables.cmd_closer
+        self.tpc = tables.ticks_per_ck
         self.ready = &eng.ready[0]
         self.open_row = &eng.open_row[0]
         self.read_cmd = tables.read_cmd
@@ -276,12 +306,25 @@ cdef class Controller:
     def _tree_commands(self, tables):
         cmds = sorted({int(c) for f in (self.read_cmd, self.write_cmd)
                        for c in (f, tables.cmd_opener[f], tables.cmd_closer[f])})
-        self.n_bus_cmds[0] = self.n_bus_cmds[1] = 0
-        for c in cmds:
+        tree_of = np.full(self.C, -1, dtype=np.int64)
+        self.T = len(cmds)
+        self.n_bus_trees[0] = self.n_bus_trees[1] = 0
+        for t, c in enumerate(cmds):
+            tree_of[c] = t
+            self.tree_cmd[t] = c
             bus = int(tables.cmd_bus[c])
-            self.bus_cmds[bus][self.n_bus_cmds[bus]] = c
-            self.n_bus_cmds[bus] += 1
+            self.bus_trees[bus][self.n_bus_trees[bus]] = t
+            self.n_bus_trees[bus] += 1
+        self.tree_of = tree_of
         self.tree_cmd_set = set(cmds)
+        cdef int l
+        self.npc = 0
+        for l in range(self.L):
+            self.fan[l] = self.eng.fanout[l]
+            self.goff[l] = self.eng.level_offset[l]
+            self.per[l] = self.eng.level_count[l] // self.nch
+            self.loff[l] = self.npc
+            self.npc += self.per[l]
 
     def _raised_entries(self, tables):
         """Per (command, level): the distinct (next command, sibling) pairs of the ready entries its
@@ -302,11 +345,21 @@ cdef class Controller:
             start.append(len(cmds))
         self.raise_start = np.asarray(start, dtype=np.int64)
         self.raise_cmd = np.asarray(cmds + [0], dtype=np.int64)
+        self.raise_tree = np.asarray([self.tree_of[c] for c in cmds] + [0], dtype=np.int64)
+        # which buffers can hold a head wanting each tree command: a queue's requests want its final
+        # command, its opener and its closer; an active request's bank stays open on its row, so it
+        # wants only its final command
+        held = np.zeros((NUM_BUFFERS, self.C), dtype=np.int64)
+        for q, final in ((READ_QUEUE, self.read_cmd), (WRITE_QUEUE, self.write_cmd)):
+            for c in (final, tables.cmd_opener[final], tables.cmd_closer[final]):
+                held[q, c] = 1
+        held[ACTIVE, self.read_cmd] = held[ACTIVE, self.write_cmd] = 1
+        self.held = held
         self.raise_sibling = np.asarray(sibs + [0], dtype=np.int64)
 
     def _allocate(self):
         # a bank holding an active request is never closed, so it holds at most one
-        cdef int64_t i, ch, trees = NUM_BUFFERS * self.C
+        cdef int64_t i, ch, trees = self.nch * NUM_BUFFERS * self.T
         if self.nch * (2 * self.qcap + self.banks_per_ch) >= 2 ** 31:
             raise ValueError("too many queue entries")
         self.per_ch = 2 * self.qcap + self.banks_per_ch
@@ -316,9 +369,9 @@ cdef class Controller:
         self.blen = <int64_t*>malloc(self.nch * NUM_BUFFERS * sizeof(int64_t))
         self.lists = <BankList*>malloc(NUM_BUFFERS * self.nbanks * sizeof(BankList))
         self.wslot = <int32_t*>malloc(self.nch * self.qcap * sizeof(int32_t))
-        self.value = <int64_t*>malloc(trees * self.eng.total_nodes * sizeof(int64_t))
-        self.leaf = <int32_t*>malloc(trees * self.nbanks * sizeof(int32_t))
-        self.leaves = <int64_t*>malloc(self.nch * trees * sizeof(int64_t))
+        self.value = <int64_t*>malloc(trees * self.npc * sizeof(int64_t))
+        self.leaf = <int32_t*>malloc(trees * self.banks_per_ch * sizeof(int32_t))
+        self.leaves = <int64_t*>malloc(trees * sizeof(int64_t))
         if self.ent == NULL or self.free_slot == NULL or self.nfree == NULL or self.blen == NULL \
                 or self.lists == NULL or self.wslot == NULL or self.value == NULL or self.leaf == NULL \
                 or self.leaves == NULL:
@@ -336,105 +389,119 @@ cdef class Controller:
             self.lists[i].nhit = 0
             self.lists[i].head_cmd[0] = -1
             self.lists[i].head_cmd[1] = -1
-        for i in range(trees * self.eng.total_nodes):
+        for i in range(trees * self.npc):
             self.value[i] = NEVER
-        for i in range(trees * self.nbanks):
+        for i in range(trees * self.banks_per_ch):
             self.leaf[i] = -1
-        for i in range(self.nch * trees):
+        for i in range(trees):
             self.leaves[i] = 0
 
     # ------------------------------------------------------------------------------------------
     # head trees
 
-    cdef inline int64_t* tree(self, int q, int c) noexcept nogil:
-        return &self.value[(q * self.C + c) * self.eng.total_nodes]
+    cdef inline int64_t tid_of(self, int64_t ch, int q, int t) noexcept nogil:
+        return (ch * NUM_BUFFERS + q) * self.T + t
 
-    cdef inline int64_t node_value(self, int q, int c, int l, int64_t idx) noexcept nogil:
-        """The value of node `idx` of level `l` in tree (q, c), from its children and the ready table."""
-        cdef int64_t* v = self.tree(q, c)
-        cdef int64_t node = self.eng.level_offset[l] + idx
+    cdef inline int64_t* vals(self, int64_t tid) noexcept nogil:
+        return &self.value[tid * self.npc]
+
+    cdef inline int64_t ready_at(self, int64_t ch, int c, int l, int64_t i) noexcept nogil:
+        """The ready tick of command c at local node i of level l of channel ch."""
+        return self.ready[(self.goff[l] + ch * self.per[l] + i) * self.C + c]
+
+    cdef inline int64_t node_value(self, int64_t tid, int64_t ch, int c, int l, int64_t i) noexcept nogil:
+        """The value of local node i of level l in tree tid (command c), from its children and the
+        ready table."""
+        cdef int64_t* v = self.vals(tid)
         cdef int64_t m = NEVER, j, f, first
         if l == self.L - 1:
-            if self.leaf[(q * self.C + c) * self.nbanks + idx] < 0:
+            if self.leaf[tid * self.banks_per_ch + i] < 0:
                 return NEVER
-            return self.ready[node * self.C + c]
-        f = self.eng.fanout[l + 1]
-        first = self.eng.level_offset[l + 1] + idx * f
+            return self.ready_at(ch, c, l, i)
+        f = self.fan[l + 1]
+        first = self.loff[l + 1] + i * f
         for j in range(f):
             m = imin(m, v[first + j])
         if m == NEVER:
             return NEVER
-        return imax(m, self.ready[node * self.C + c])
+        return imax(m, self.ready_at(ch, c, l, i))
 
-    cdef void propagate(self, int q, int c, int l, int64_t idx) noexcept nogil:
-        """Re-evaluate node `idx` of level `l` in tree (q, c) and its ancestors while values change."""
-        cdef int64_t* v = self.tree(q, c)
-        cdef int64_t val, node
+    cdef void propagate(self, int64_t tid, int64_t ch, int c, int l, int64_t i) noexcept nogil:
+        """Re-evaluate local node i of level l in tree tid and its ancestors while values change."""
+        cdef int64_t* v = self.vals(tid)
+        cdef int64_t val
         while True:
-            val = self.node_value(q, c, l, idx)
-            node = self.eng.level_offset[l] + idx
-            if v[node] == val:
+            val = self.node_value(tid, ch, c, l, i)
+            if v[self.loff[l] + i] == val:
                 return
-            v[node] = val
+            v[self.loff[l] + i] = val
             if l == 0:
                 return
-            idx = idx // self.eng.fanout[l]
+            i = i // self.fan[l]
             l -= 1
 
-    cdef inline void raised(self, int q, int c, int l, int64_t idx) noexcept nogil:
-        """The ready tick of (node `idx` of level `l`, c) grew: re-evaluate tree (q, c) from there. An
+    cdef inline void raised(self, int64_t tid, int64_t ch, int c, int l, int64_t i) noexcept nogil:
+        """The ready tick of (local node i of level l, c) grew: re-evaluate tree tid from there. An
         inner node whose value is at or above the new tick keeps its value, and so do its ancestors."""
-        cdef int64_t node = self.eng.level_offset[l] + idx
-        if l < self.L - 1 and self.ready[node * self.C + c] <= self.tree(q, c)[node]:
+        if self.leaves[tid] == 0:
             return
-        self.propagate(q, c, l, idx)
+        if l < self.L - 1 and self.ready_at(ch, c, l, i) <= self.vals(tid)[self.loff[l] + i]:
+            return
+        self.propagate(tid, ch, c, l, i)
 
     cdef void rebuild(self, int64_t ch) noexcept nogil:
         """Re-evaluate every node of channel ch in every tree (after a command above bank level)."""
-        cdef int q, c, l
-        cdef int64_t per, idx
+        cdef int q, t, l
+        cdef int64_t i, tid
         for q in range(NUM_BUFFERS):
-            for c in range(self.C):
-                if self.leaves[(ch * NUM_BUFFERS + q) * self.C + c] == 0:
+            for t in range(self.T):
+                tid = self.tid_of(ch, q, t)
+                if self.leaves[tid] == 0:
                     continue
                 for l in range(self.L - 1, -1, -1):
-                    per = self.eng.level_count[l] // self.nch
-                    for idx in range(ch * per, (ch + 1) * per):
-                        self.tree(q, c)[self.eng.level_offset[l] + idx] = self.node_value(q, c, l, idx)
+                    for i in range(self.per[l]):
+                        self.vals(tid)[self.loff[l] + i] = self.node_value(tid, ch, self.tree_cmd[t], l, i)
 
     cdef void propagate_raises(self, int64_t ch, int cmd, const int64_t* a) noexcept nogil:
         """Re-evaluate the tree nodes whose ready ticks the bank-level `cmd` at `a` may have raised."""
-        cdef int64_t idx = 0, g, k, f, parent, j, sib, owner
-        cdef int l, q, c
+        cdef int64_t idx = 0, g, k, f, parent, j, sib
+        cdef int l, q, c, t
         for l in range(self.cmd_scope[cmd] + 1):
-            idx = idx * self.eng.fanout[l] + a[l]
+            idx = idx * self.fan[l] + a[l]
             g = cmd * self.L + l
             for k in range(self.raise_start[g], self.raise_start[g + 1]):
                 c = <int>self.raise_cmd[k]
+                t = <int>self.raise_tree[k]
                 if not self.raise_sibling[k]:
                     for q in range(NUM_BUFFERS):
-                        if self.leaves[(ch * NUM_BUFFERS + q) * self.C + c]:
-                            self.raised(q, c, l, idx)
+                        if self.held[q, c]:
+                            self.raised(self.tid_of(ch, q, t), ch, c, l, idx - ch * self.per[l])
                     continue
-                f = self.eng.fanout[l]
+                f = self.fan[l]
                 parent = idx // f
                 for j in range(f):
                     sib = parent * f + j
                     if sib == idx:
                         continue
-                    owner = sib if l == 0 else ch
                     for q in range(NUM_BUFFERS):
-                        if self.leaves[(owner * NUM_BUFFERS + q) * self.C + c]:
-                            self.raised(q, c, l, sib)
+                        if l == 0:
+                            self.raised(self.tid_of(sib, q, t), sib, c, 0, 0)
+                        else:
+                            self.raised(self.tid_of(ch, q, t), ch, c, l, sib - ch * self.per[l])
 
     cdef void set_leaf(self, int q, int c, int64_t bank, int32_t slot) noexcept nogil:
         """Make `slot` (-1: nothing) the head for command c of buffer q at `bank`."""
-        cdef int64_t i = (q * self.C + c) * self.nbanks + bank
         cdef int64_t ch = bank // self.banks_per_ch
-        if (self.leaf[i] < 0) != (slot < 0):
-            self.leaves[(ch * NUM_BUFFERS + q) * self.C + c] += 1 if slot >= 0 else -1
-        self.leaf[i] = slot
-        self.propagate(q, c, self.L - 1, bank)
+        cdef int64_t b = bank - ch * self.banks_per_ch
+        cdef int64_t tid = self.tid_of(ch, q, <int>self.tree_of[c])
+        cdef int32_t* leaf = &self.leaf[tid * self.banks_per_ch + b]
+        if (leaf[0] < 0) != (slot < 0):
+            self.leaves[tid] += 1 if slot >= 0 else -1
+        if leaf[0] >= 0 and slot >= 0:
+            leaf[0] = slot  # the value does not depend on which request is the head
+            return
+        leaf[0] = slot
+        self.propagate(tid, ch, c, self.L - 1, b)
 
     # ------------------------------------------------------------------------------------------
     # per-bank lists and their heads
@@ -477,7 +544,7 @@ cdef class Controller:
         cdef int64_t open_row = self.open_row[e.bank]
         if open_row == e.row:
             return e.final
-        return self.eng.prerequisite(e.final, e.addr, e.row)
+        return <int>(self.cmd_closer[e.final] if open_row >= 0 else self.cmd_opener[e.final])
 
     cdef void derive(self, int q, int64_t bank) noexcept nogil:
         """Recompute the heads of buffer q's list at `bank`: the oldest request wanting each command.
@@ -526,10 +593,7 @@ cdef class Controller:
             if cmds[k] < 0:
                 continue
             b.head_cmd[k] = cmds[k]
-            if self.leaf[(q * self.C + cmds[k]) * self.nbanks + bank] >= 0:
-                self.leaf[(q * self.C + cmds[k]) * self.nbanks + bank] = heads[k]  # same value
-            else:
-                self.set_leaf(q, cmds[k], bank, heads[k])
+            self.set_leaf(q, cmds[k], bank, heads[k])
 
     cdef void bank_changed(self, int64_t bank) noexcept nogil:
         """The bank's row opened or closed: recount row hits and recompute every buffer's heads."""
@@ -562,38 +626,39 @@ cdef class Controller:
     # ------------------------------------------------------------------------------------------
     # picking
 
-    cdef void oldest_legal(self, int q, int c, int l, int64_t idx, int64_t clk, int32_t* best) noexcept nogil:
-        """Lower `best` to the oldest head of tree (q, c) under node `idx` of level `l` that is legal
-        at clk (the node's value has passed)."""
+    cdef void oldest_legal(self, int64_t tid, int l, int64_t i, int64_t clk, int32_t* best) noexcept nogil:
+        """Lower `best` to the oldest head of tree tid under local node i of level l that is legal at
+        clk (the node's value has passed)."""
         cdef int64_t* v
         cdef int64_t j, f, first
         cdef int32_t slot
         if l == self.L - 1:
-            slot = self.leaf[(q * self.C + c) * self.nbanks + idx]
+            slot = self.leaf[tid * self.banks_per_ch + i]
             if best[0] < 0 or older(&self.ent[slot], &self.ent[best[0]]):
                 best[0] = slot
             return
-        v = self.tree(q, c)
-        f = self.eng.fanout[l + 1]
-        first = idx * f
+        v = self.vals(tid)
+        f = self.fan[l + 1]
+        first = i * f
         for j in range(f):
-            if v[self.eng.level_offset[l + 1] + first + j] <= clk:
-                self.oldest_legal(q, c, l + 1, first + j, clk, best)
+            if v[self.loff[l + 1] + first + j] <= clk:
+                self.oldest_legal(tid, l + 1, first + j, clk, best)
 
     cdef int32_t pick(self, int64_t ch, int q, int bus, int64_t clk, int* cmd_out) noexcept nogil:
         """FR-FCFS for one slot: the oldest request of buffer q whose next command is on `bus` and
         legal at clk (-1: none); its command in cmd_out."""
         cdef int32_t best = -1, got
-        cdef int c, k
-        for k in range(self.n_bus_cmds[bus]):
-            c = self.bus_cmds[bus][k]
-            if not self.leaves[(ch * NUM_BUFFERS + q) * self.C + c]:
-                continue
-            if self.tree(q, c)[ch] > clk or self.eng.align(c, clk) != clk:
+        cdef int c, k, t
+        cdef int64_t tid
+        for k in range(self.n_bus_trees[bus]):
+            t = self.bus_trees[bus][k]
+            tid = self.tid_of(ch, q, t)
+            c = self.tree_cmd[t]
+            if self.vals(tid)[0] > clk or align_to(self.cmd_phase[c], self.tpc, clk) != clk:
                 continue
             got = -1
-            self.oldest_legal(q, c, 0, ch, clk, &got)
-            if got >= 0 and (best < 0 or older(&self.ent[got], &self.ent[best])):
+            self.oldest_legal(tid, 0, 0, clk, &got)
+            if best < 0 or older(&self.ent[got], &self.ent[best]):
                 best = got
                 cmd_out[0] = c
         return best
@@ -601,13 +666,11 @@ cdef class Controller:
     cdef int64_t wake_tick(self, int64_t ch, int q, int64_t floor) noexcept nogil:
         """The first tick from `floor` on at which a head of buffer q can be legal (NEVER: none)."""
         cdef int64_t nxt = NEVER, root
-        cdef int c, bus, k
-        for bus in range(2):
-            for k in range(self.n_bus_cmds[bus]):
-                c = self.bus_cmds[bus][k]
-                root = self.tree(q, c)[ch]
-                if root != NEVER:
-                    nxt = imin(nxt, self.eng.align(c, imax(root, floor)))
+        cdef int t
+        for t in range(self.T):
+            root = self.vals(self.tid_of(ch, q, t))[0]
+            if root != NEVER:
+                nxt = imin(nxt, align_to(self.cmd_phase[self.tree_cmd[t]], self.tpc, imax(root, floor)))
         return nxt
 
     # ------------------------------------------------------------------------------------------
@@ -826,8 +889,7 @@ cdef class Controller:
         e.key = self.key[r]
         e.arrive = clk
         e.judged = False
-        for l in range(self.L):
-            e.addr[l] = self.addr[r, l]
+        e.addr = &self.addr[r, 0]
         if q == WRITE_QUEUE:
             e.widx = <int32_t>nw
             self.wslot[ch * self.qcap + nw] = slot
