@@ -254,7 +254,9 @@ cdef class Controller:
         self.active_per_bank = np.zeros(eng.num_banks, dtype=np.int64)
         self.next_event = np.full(self.nch, NEVER, dtype=np.int64)
         self.read_depart = np.zeros(self.nch, dtype=np.int64)
-        self.dirty = np.zeros(self.nch, dtype=np.uint8)
+        # Every channel is evaluated on the first tick, as if ticked every tick: one that has no request
+        # yet enters write mode then (its read queue is empty), which decides what it serves first.
+        self.dirty = np.ones(self.nch, dtype=np.uint8)
 
     def _allocate_buffers(self):
         # a request is active from its ACT to its final command, and a bank holding one is never closed
