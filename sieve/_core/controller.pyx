@@ -102,6 +102,7 @@ cdef struct Buffer:
     int64_t low         # at or below every entry's bound: while it lies ahead, a scan reads nothing
     int64_t len
     int64_t cap
+    bint in_age_order   # a queue: arrival order; the active buffer is in ACT order
 
 
 # The winner of one slot in a scan.
@@ -254,7 +255,9 @@ cdef class Controller:
         self.active_per_bank = np.zeros(eng.num_banks, dtype=np.int64)
         self.next_event = np.full(self.nch, NEVER, dtype=np.int64)
         self.read_depart = np.zeros(self.nch, dtype=np.int64)
-        self.dirty = np.zeros(self.nch, dtype=np.uint8)
+        # Every channel is evaluated on the first tick, as if ticked every tick: one that has no request
+        # yet enters write mode then (its read queue is empty), which decides what it serves first.
+        self.dirty = np.ones(self.nch, dtype=np.uint8)
 
     def _allocate_buffers(self):
         # a request is active from its ACT to its final command, and a bank holding one is never closed
@@ -279,7 +282,7 @@ cdef class Controller:
                 self.buffers[ch * NUM_BUFFERS + k] = Buffer(
                     ent=&self.ent_pool[at], slot=&self.slot_pool[at], free=&self.free_pool[at],
                     nfree=caps[k], bound=&self.bound_pool[at], bank=&self.bank_pool[at],
-                    low=NEVER, len=0, cap=caps[k])
+                    low=NEVER, len=0, cap=caps[k], in_age_order=k != ACTIVE)
                 for i in range(caps[k]):
                     self.free_pool[at + i] = caps[k] - 1 - i
                 at += caps[k]
@@ -324,10 +327,17 @@ cdef class Controller:
         tick at or before the first one at which a request's command may become legal.
 
         An entry left undecided (its slot already has an older winner) keeps a bound at or before
-        `clk`: a winner issues this tick, so the channel is evaluated again on the next one."""
+        `clk`: a winner issues this tick, so the channel is evaluated again on the next one.
+
+        A queue is in age order (the active buffer is in ACT order), so a slot's first legal entry is
+        its winner. The scan of a queue stops at the
+        column winner (it issues, and the row slot is judged again after it) or, when only the row
+        slot is served, at the row winner; either way `next_tick` is not needed. Entries not reached
+        keep their bounds, and `low` their old floor."""
         cdef int64_t i, t, nxt = NEVER, low = NEVER, last_t = 0
         cdef Entry* e
         cdef Entry* last = NULL
+        cdef Pick* stop_at = column if column != NULL else row
         if b.low > clk:
             # nothing due: every bound lies ahead
             if next_tick != NULL and b.low < next_tick[0]:
@@ -350,6 +360,9 @@ cdef class Controller:
                         e.gate = -1
                         b.bound[i] = 0
                     self.decide(b, i, clk, column, row)
+                    if b.in_age_order and stop_at.pos >= 0:
+                        b.low = imin(imin(low, b.bound[i]), b.low)
+                        return
                     last = e
                     last_t = b.bound[i]
                 t = b.bound[i]

@@ -97,3 +97,79 @@ def test_controller_matches_reference_on_hot_banks(case):
     for got, want in zip((log.tick, log.cmd, log.addr, log.row, log.col),
                          (ref_log.tick, ref_log.cmd, ref_log.addr, ref_log.row, ref_log.col)):
         assert np.array_equal(got, want)
+
+
+def _mixed_trace(std, rng, n):
+    """Segments of different shapes in one trace: a few hot banks and rows with few columns (row
+    conflicts, forwarded reads, merged writes), requests spread over two channels and every bank, and
+    write shares from none to almost all, so the write queue crosses both watermarks."""
+    L = len(std.levels)
+    fan = np.asarray(std.fanout)
+    parts = []
+    while sum(len(p) for p in parts) < n:
+        m = int(rng.integers(10, 60))
+        spread = bool(rng.integers(0, 2))
+        banks = int(np.prod(fan[1:])) if spread else int(rng.integers(1, 5))
+        chosen = rng.choice(int(np.prod(fan[1:])), size=banks, replace=False)
+        flat = chosen[rng.integers(0, banks, size=m)]
+        fields = []
+        for l in range(L - 1, 0, -1):
+            fields.insert(0, flat % fan[l])
+            flat = flat // fan[l]
+        ch = rng.integers(0, 2, size=m) if spread else np.zeros(m, dtype=np.int64)
+        row = rng.integers(0, 6 if spread else int(rng.integers(1, 4)), size=m)
+        col = rng.integers(0, 8 if spread else int(rng.integers(1, 4)), size=m)
+        value = row
+        for l in range(1, L):
+            value = value * std.fanout[l] + fields[l - 1]
+        value = (value * std.columns + col) * std.fanout[0] + ch
+        writes = rng.random(m) < rng.choice([0.0, 0.2, 0.5, 0.95])
+        parts.append((value * std.column_bytes, writes))
+    addr = np.concatenate([p[0] for p in parts])[:n]
+    return Trace.from_arrays(addr, np.concatenate([p[1] for p in parts])[:n])
+
+
+def _check_against_reference(case: int) -> None:
+    rng = np.random.default_rng(7000 + case)
+    std = load_standard(("hbm3", "gddr6", "hbm3e_pim")[case % 3])
+    refresh = bool(rng.integers(0, 2))
+    dev = Device(_short_refresh(std) if refresh else std)
+    queue = int(rng.choice([1, 2, 3, 5, 8, 32]))
+    completion = ("issue", "data")[int(rng.integers(0, 2))]
+    trace = _mixed_trace(dev.standard, rng, int(rng.integers(60, 220)))
+    res, log = run_requests(dev, trace, refresh="allbank" if refresh else "off", queue_size=queue,
+                            write_completion=completion, log=True)
+    addr, row, col = map_addresses(dev, trace)
+    ref, ref_log = run_reference(dev, addr, row, col, trace.is_write, trace.addr, queue_size=queue, refresh=refresh,
+                                  write_done_at_issue=completion == "issue")
+    assert list(res.arrive_tick) == [r.arrive for r in ref]
+    assert list(res.complete_tick) == [r.complete for r in ref]
+    outcomes = [r.outcome for r in ref]
+    assert list(res.per_request.outcome) == outcomes
+    assert (res.row_hits, res.row_misses, res.row_conflicts, res.forwarded, res.merged) == tuple(
+        outcomes.count(o) for o in ("hit", "miss", "conflict", "forwarded", "merged"))
+    reads = [r for r in ref if not r.write]
+    assert (res.reads, res.writes) == (len(reads), len(ref) - len(reads))
+    tpc = dev.standard.ticks_per_ck
+    if reads:
+        latency = sum(1 if r.outcome == "forwarded" else r.complete - r.arrive for r in reads)
+        assert res.avg_read_latency_ck == latency / len(reads) / tpc
+    assert res.cycles_ck * tpc == max(r.complete for r in ref)
+    assert res.commands == {name: int((ref_log.cmd == i).sum()) for i, name in enumerate(dev.standard.command_names)}
+    for got, want in zip((log.tick, log.cmd, log.addr, log.row, log.col),
+                         (ref_log.tick, ref_log.cmd, ref_log.addr, ref_log.row, ref_log.col)):
+        assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("case", range(9))
+def test_controller_matches_reference_on_mixed_traces(case):
+    """Every request's arrival, completion and outcome, every counter and the command log against the
+    reference controller, on random traces mixing hot banks, spread requests and write bursts, with
+    queues of 1 to 32 entries, refresh on or off and either write completion."""
+    _check_against_reference(case)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", range(9, 209))
+def test_controller_matches_reference_on_many_mixed_traces(case):
+    _check_against_reference(case)
