@@ -25,13 +25,15 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
-import pandas as pd
 import yaml
 
 from .spec import Standard, StandardError, evaluate_latency, load_standard
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["DeviceEnergy", "load_energy", "has_energy", "bank_energy", "energy_summary", "ENERGY_DIR"]
 
@@ -135,11 +137,13 @@ def load_energy(standard: Standard | str) -> DeviceEnergy:
     return _resolve(standard if isinstance(standard, str) else standard.name)
 
 
-def bank_energy(energy: DeviceEnergy, counts: np.ndarray, open_ns: np.ndarray, elapsed_ns: float) -> pd.DataFrame:
+def bank_energy(energy: DeviceEnergy, counts: np.ndarray, open_ns: np.ndarray, elapsed_ns: float) -> "pd.DataFrame":
     """Per bank: ``command_pj``, ``background_pj`` and ``energy_pj``.
 
     ``counts``: [banks, commands] commands each bank took (an all-bank command on every bank it touches);
     ``open_ns``: [banks] time each bank had a row open; ``elapsed_ns``: the run's length."""
+    import pandas as pd
+
     counts = np.asarray(counts, dtype=np.float64)
     command = counts @ energy.per_bank_pj()
     per_bank_mw = np.array([energy.precharged_mw, energy.active_mw]) / energy.banks_per_node
@@ -148,7 +152,7 @@ def bank_energy(energy: DeviceEnergy, counts: np.ndarray, open_ns: np.ndarray, e
     return pd.DataFrame({"command_pj": command, "background_pj": background, "energy_pj": command + background})
 
 
-def energy_summary(energy: DeviceEnergy, standard: Standard, bank: pd.DataFrame, bits_read: int) -> dict:
+def energy_summary(energy: DeviceEnergy, standard: Standard, bank: "pd.DataFrame", bits_read: int) -> dict:
     """JSON-ready totals of a bank table that has energy columns: by command, background, total, and per
     bit read (``bits_read`` > 0)."""
     counts = bank[list(standard.command_names)].to_numpy(dtype=np.float64).sum(axis=0)

@@ -1,0 +1,72 @@
+"""The command-line tools start with only what they use: a run of ``python -m sieve.dram`` or ``python -m
+sieve.pim`` on a small trace loads neither the config stack (Hydra), the tables (pandas), the plots
+(matplotlib) nor the Numba kernels. Checked on the modules a subprocess holds after the run (not timed: the
+start-up times themselves are in ``benchmarks/dram_speed.py``)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+HEAVY = ("pandas", "hydra", "omegaconf", "matplotlib", "numba", "scipy")
+
+_RUN = """
+import json, runpy, sys
+sys.argv = {argv!r}
+try:
+    runpy.run_module({module!r}, run_name="__main__", alter_sys=True)
+except SystemExit as e:
+    code = e.code
+print(json.dumps({{"code": code, "modules": sorted({{m.split(".")[0] for m in sys.modules}})}}), file=sys.stderr)
+"""
+
+
+def _loaded_after(module: str, *args: str, cwd: Path) -> set[str]:
+    """Top-level packages loaded by running ``python -m module args`` to completion (in a fresh process)."""
+    code = _RUN.format(argv=[module, *args], module=module)
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    report = json.loads(p.stderr.strip().splitlines()[-1])
+    assert report["code"] in (0, None), p.stderr
+    return set(report["modules"])
+
+
+@pytest.fixture
+def request_trace(tmp_path) -> Path:
+    path = tmp_path / "ten.trace"
+    path.write_text("".join(f"{'ST' if i % 3 == 2 else 'LD'} {i * 4096:#x}\n" for i in range(10)))
+    return path
+
+
+def test_dram_cli_loads_no_heavy_package(request_trace):
+    for args in ([], ["--json"], ["--json", "--refresh", "allbank", "--write-completion", "data"]):
+        loaded = _loaded_after("sieve.dram", str(request_trace), *args, cwd=request_trace.parent)
+        assert not loaded & set(HEAVY), (args, sorted(loaded & set(HEAVY)))
+
+
+def test_dram_cli_loads_pandas_only_for_tables(request_trace, tmp_path):
+    # the per-bank CSV is a table: that run may load pandas, the summary runs above may not
+    loaded = _loaded_after("sieve.dram", str(request_trace), "--bank-csv", str(tmp_path / "bank.csv"),
+                           cwd=tmp_path)
+    assert "pandas" in loaded and not loaded & {"hydra", "matplotlib", "numba", "scipy"}
+
+
+def test_pim_cli_loads_no_config_stack_plots_or_kernels(tmp_path):
+    trace = tmp_path / "t.csv"
+    trace.write_text("AiM MAC_ABK 64 0xffffffff 0\nAiM MAC_ABK 64 0xffffffff 1\nAiM EOC\n")
+    loaded = _loaded_after("sieve.pim", str(trace), "--json", cwd=tmp_path)
+    assert not loaded & {"hydra", "matplotlib", "numba", "scipy"}, sorted(loaded)
+
+
+@pytest.mark.parametrize("module", ["sieve.dram", "sieve.pim", "sieve.dram.__main__", "sieve.pim.__main__"])
+def test_importing_the_tools_loads_no_heavy_package(module):
+    code = f"import sys, {module}; print(' '.join(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    loaded = set(subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                                check=True).stdout.split())
+    allowed_here = {"omegaconf"} if module.startswith("sieve.pim.__main__") else set()
+    assert not loaded & (set(HEAVY) - allowed_here), sorted(loaded & set(HEAVY))
