@@ -44,7 +44,7 @@ def request_trace(tmp_path) -> Path:
 
 
 def test_dram_cli_loads_no_heavy_package(request_trace):
-    for args in ([], ["--json"], ["--json", "--refresh", "allbank", "--write-completion", "data"]):
+    for args in ([], ["--json", "--energy"], ["--json", "--refresh", "allbank", "--write-completion", "data"]):
         loaded = _loaded_after("sieve.dram", str(request_trace), *args, cwd=request_trace.parent)
         assert not loaded & set(HEAVY), (args, sorted(loaded & set(HEAVY)))
 

@@ -38,7 +38,7 @@ from sieve._cli import binary_content
 from .device import REFRESH_MODES, Device
 from .energy import energy_summary, load_energy
 from .spec import StandardError, load_standard
-from .stats import bank_table
+from .stats import bank_columns
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -182,9 +182,16 @@ class RequestResult:
         })
 
     @cached_property
+    def bank_columns(self) -> dict[str, np.ndarray]:
+        """The columns of :attr:`bank` as NumPy arrays (no pandas)."""
+        return bank_columns(self._device, self._engine, self._until_tick)
+
+    @cached_property
     def bank(self) -> "pd.DataFrame":
         """One row per bank (see :func:`sieve.dram.stats.bank_table`)."""
-        return bank_table(self._device, self._engine, self._until_tick)
+        import pandas as pd
+
+        return pd.DataFrame(self.bank_columns)
 
     def summary(self) -> dict:
         """The JSON-ready summary printed by ``python -m sieve.dram --json``."""
@@ -209,9 +216,9 @@ class RequestResult:
         """Energy totals of the run (see :mod:`sieve.dram.energy`): by command, background, total and per
         bit read. Raises :class:`StandardError` when the standard has no energy data."""
         std = load_standard(self.standard)
-        if "energy_pj" not in self.bank:
+        if "energy_pj" not in self.bank_columns:
             load_energy(std)  # raises, naming the standards that have energy data
-        return energy_summary(load_energy(std), std, self.bank, self.reads * std.column_bytes * 8)
+        return energy_summary(load_energy(std), std, self.bank_columns, self.reads * std.column_bytes * 8)
 
 
 OUTCOMES = np.array(["hit", "miss", "conflict", "forwarded", "merged"], dtype=object)
