@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Mapping
 import numpy as np
 import yaml
 
-from .spec import Standard, StandardError, evaluate_latency, load_standard
+from .spec import YAML_LOADER, Standard, StandardError, evaluate_latency, load_standard
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -74,7 +74,7 @@ def _read(name: str, seen: tuple[str, ...] = ()) -> dict:
     """An energy file with its ``extends`` bases merged in order (later parts override)."""
     path = _energy_path(name)
     with open(path) as f:
-        data = yaml.safe_load(f) or {}
+        data = yaml.load(f, Loader=YAML_LOADER) or {}
     if not isinstance(data, Mapping) or set(data) - _KEYS:
         raise StandardError(f"{path}: an energy file is a mapping with keys {', '.join(sorted(_KEYS))}; "
                             f"got {sorted(data) if isinstance(data, Mapping) else type(data).__name__}")
