@@ -23,6 +23,8 @@ def binary_content(data: bytes) -> str | None:
     nul = data.find(b"\0")
     if nul >= 0:
         return f"is binary, not a text file (NUL byte at offset {nul})"
+    if data.isascii():  # ASCII is UTF-8; the check is much faster than decoding a long trace
+        return None
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as e:

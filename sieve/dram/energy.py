@@ -25,15 +25,18 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
-import pandas as pd
 import yaml
 
-from .spec import Standard, StandardError, evaluate_latency, load_standard
+from .spec import YAML_LOADER, Standard, StandardError, evaluate_latency, load_standard
 
-__all__ = ["DeviceEnergy", "load_energy", "has_energy", "bank_energy", "energy_summary", "ENERGY_DIR"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["DeviceEnergy", "load_energy", "has_energy", "bank_energy", "bank_energy_columns", "energy_summary",
+           "ENERGY_DIR"]
 
 ENERGY_DIR = Path(__file__).resolve().parent.parent / "conf" / "dram" / "energy"
 _KEYS = {"name", "extends", "params", "commands", "background"}
@@ -71,7 +74,7 @@ def _read(name: str, seen: tuple[str, ...] = ()) -> dict:
     """An energy file with its ``extends`` bases merged in order (later parts override)."""
     path = _energy_path(name)
     with open(path) as f:
-        data = yaml.safe_load(f) or {}
+        data = yaml.load(f, Loader=YAML_LOADER) or {}
     if not isinstance(data, Mapping) or set(data) - _KEYS:
         raise StandardError(f"{path}: an energy file is a mapping with keys {', '.join(sorted(_KEYS))}; "
                             f"got {sorted(data) if isinstance(data, Mapping) else type(data).__name__}")
@@ -135,8 +138,9 @@ def load_energy(standard: Standard | str) -> DeviceEnergy:
     return _resolve(standard if isinstance(standard, str) else standard.name)
 
 
-def bank_energy(energy: DeviceEnergy, counts: np.ndarray, open_ns: np.ndarray, elapsed_ns: float) -> pd.DataFrame:
-    """Per bank: ``command_pj``, ``background_pj`` and ``energy_pj``.
+def bank_energy_columns(energy: DeviceEnergy, counts: np.ndarray, open_ns: np.ndarray,
+                        elapsed_ns: float) -> dict[str, np.ndarray]:
+    """Per bank: ``command_pj``, ``background_pj`` and ``energy_pj`` as NumPy arrays.
 
     ``counts``: [banks, commands] commands each bank took (an all-bank command on every bank it touches);
     ``open_ns``: [banks] time each bank had a row open; ``elapsed_ns``: the run's length."""
@@ -145,18 +149,26 @@ def bank_energy(energy: DeviceEnergy, counts: np.ndarray, open_ns: np.ndarray, e
     per_bank_mw = np.array([energy.precharged_mw, energy.active_mw]) / energy.banks_per_node
     open_ns = np.asarray(open_ns, dtype=np.float64)
     background = (elapsed_ns - open_ns) * per_bank_mw[0] + open_ns * per_bank_mw[1]  # mW x ns = pJ
-    return pd.DataFrame({"command_pj": command, "background_pj": background, "energy_pj": command + background})
+    return {"command_pj": command, "background_pj": background, "energy_pj": command + background}
 
 
-def energy_summary(energy: DeviceEnergy, standard: Standard, bank: pd.DataFrame, bits_read: int) -> dict:
-    """JSON-ready totals of a bank table that has energy columns: by command, background, total, and per
-    bit read (``bits_read`` > 0)."""
-    counts = bank[list(standard.command_names)].to_numpy(dtype=np.float64).sum(axis=0)
+def bank_energy(energy: DeviceEnergy, counts: np.ndarray, open_ns: np.ndarray, elapsed_ns: float) -> "pd.DataFrame":
+    """:func:`bank_energy_columns` as a table."""
+    import pandas as pd
+
+    return pd.DataFrame(bank_energy_columns(energy, counts, open_ns, elapsed_ns))
+
+
+def energy_summary(energy: DeviceEnergy, standard: Standard, bank: "Mapping[str, np.ndarray] | pd.DataFrame",
+                   bits_read: int) -> dict:
+    """JSON-ready totals of a bank table (a DataFrame or its columns as arrays) that has energy columns:
+    by command, background, total, and per bit read (``bits_read`` > 0)."""
+    counts = np.array([np.asarray(bank[c], dtype=np.float64).sum() for c in standard.command_names])
     by_command = counts * energy.per_bank_pj()
-    total = float(bank["energy_pj"].sum())
+    total = float(np.asarray(bank["energy_pj"]).sum())
     return {
         "energy_pj": total,
         "energy_by_command_pj": {c: float(by_command[i]) for i, c in enumerate(standard.command_names) if counts[i]},
-        "background_energy_pj": float(bank["background_pj"].sum()),
+        "background_energy_pj": float(np.asarray(bank["background_pj"]).sum()),
         "energy_pj_per_bit_read": total / bits_read if bits_read else None,
     }

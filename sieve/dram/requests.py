@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sieve._core import addrmap as _addrmap
 from sieve._core import controller as _controller
 from sieve._core import traceparse as _traceparse
 from sieve._cli import binary_content
@@ -37,7 +38,7 @@ from sieve._cli import binary_content
 from .device import REFRESH_MODES, Device
 from .energy import energy_summary, load_energy
 from .spec import StandardError, load_standard
-from .stats import bank_table
+from .stats import bank_columns
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -107,9 +108,9 @@ def read_trace(path: str | Path) -> Trace:
 def map_addresses(device: Device, trace: Trace, mapping: str = "RoBaRaCoCh"):
     """Split byte addresses into [n, levels] level indices, rows and columns.
 
-    Fields are peeled off from the least significant end in mapping order by division and remainder,
-    which is bit slicing when every field is a power of two (HBM3) and stays dense when one is not
-    (24 banks as 6 groups of 4).
+    Fields are peeled off from the least significant end in mapping order, in one compiled pass: bit
+    slicing where a field is a power of two (HBM3), division and remainder where it is not (24 banks as
+    6 groups of 4 stay dense).
     """
     if mapping not in MAPPINGS:
         raise StandardError(f"unknown address mapping {mapping!r}; available: {', '.join(MAPPINGS)}")
@@ -122,39 +123,15 @@ def map_addresses(device: Device, trace: Trace, mapping: str = "RoBaRaCoCh"):
             f"{trace.source}:{trace.line[i]}: address {int(trace.addr[i]):#x} is beyond the device "
             f"({std.name}: {cap} bytes, addresses 0..{cap - 1:#x})")
     L = len(std.levels)
-    sizes = [int(s) for s in (std.column_bytes, std.fanout[0], std.columns, *std.fanout[1:], std.rows)]
-    # one array per output, written in place (fresh memory is the dominant cost on long traces)
-    out = np.empty((len(trace.addr), L), dtype=np.int64)
-    col = np.empty(len(trace.addr), dtype=np.int64)
-    row = np.empty(len(trace.addr), dtype=np.int64)
-    targets = [None, out[:, 0], col, *(out[:, l] for l in range(1, L)), row]
-    split = _split_bits if all(_is_pow2(s) for s in sizes) else _split_div
-    split(trace.addr, sizes, targets)
+    # LSB first: offset (dropped), channel, column, the levels below the channel from the top, row
+    sizes = np.array([std.column_bytes, std.fanout[0], std.columns, *std.fanout[1:], std.rows], dtype=np.int64)
+    dest = np.array([-1, 0, L + 1, *range(1, L), L], dtype=np.int64)  # -1: nowhere, L: row, L + 1: column
+    n = len(trace.addr)
+    out = np.empty((n, L), dtype=np.int64)
+    row = np.empty(n, dtype=np.int64)
+    col = np.empty(n, dtype=np.int64)
+    _addrmap.split_fields(np.ascontiguousarray(trace.addr, dtype=np.uint64), sizes, dest, out, row, col)
     return out, row, col
-
-
-def _is_pow2(n: int) -> bool:
-    return n > 0 and n & (n - 1) == 0
-
-
-def _split_bits(addr: np.ndarray, sizes: list[int], targets: list) -> None:
-    """Fields of `sizes` (powers of two), least significant first, into `targets` (None: skip) by
-    shifts and masks. Addresses lie below the capacity, so their int64 view is exact."""
-    a = addr.view(np.int64)
-    shift = 0
-    for size, target in zip(sizes, targets):
-        if target is not None:
-            np.bitwise_and(np.right_shift(a, shift), size - 1, out=target)
-        shift += size.bit_length() - 1
-
-
-def _split_div(addr: np.ndarray, sizes: list[int], targets: list) -> None:
-    """Fields of any sizes, least significant first, into `targets` (None: skip) by remainder and division."""
-    rest = addr.view(np.int64)
-    for size, target in zip(sizes, targets):
-        if target is not None:
-            np.remainder(rest, size, out=target)
-        rest = rest // size
 
 
 @dataclass
@@ -205,9 +182,16 @@ class RequestResult:
         })
 
     @cached_property
+    def bank_columns(self) -> dict[str, np.ndarray]:
+        """The columns of :attr:`bank` as NumPy arrays (no pandas)."""
+        return bank_columns(self._device, self._engine, self._until_tick)
+
+    @cached_property
     def bank(self) -> "pd.DataFrame":
         """One row per bank (see :func:`sieve.dram.stats.bank_table`)."""
-        return bank_table(self._device, self._engine, self._until_tick)
+        import pandas as pd
+
+        return pd.DataFrame(self.bank_columns)
 
     def summary(self) -> dict:
         """The JSON-ready summary printed by ``python -m sieve.dram --json``."""
@@ -232,9 +216,9 @@ class RequestResult:
         """Energy totals of the run (see :mod:`sieve.dram.energy`): by command, background, total and per
         bit read. Raises :class:`StandardError` when the standard has no energy data."""
         std = load_standard(self.standard)
-        if "energy_pj" not in self.bank:
+        if "energy_pj" not in self.bank_columns:
             load_energy(std)  # raises, naming the standards that have energy data
-        return energy_summary(load_energy(std), std, self.bank, self.reads * std.column_bytes * 8)
+        return energy_summary(load_energy(std), std, self.bank_columns, self.reads * std.column_bytes * 8)
 
 
 OUTCOMES = np.array(["hit", "miss", "conflict", "forwarded", "merged"], dtype=object)

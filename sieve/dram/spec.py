@@ -260,7 +260,7 @@ def _resolve_path(name_or_path: str | Path) -> Path:
 
 
 # libyaml's loader when PyYAML was built with it (the same documents, several times faster)
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _read_raw(name_or_path: str | Path, seen: tuple[str, ...] = ()) -> tuple[dict, str]:
@@ -270,7 +270,7 @@ def _read_raw(name_or_path: str | Path, seen: tuple[str, ...] = ()) -> tuple[dic
     path = _resolve_path(name_or_path)
     with open(path) as f:
         try:
-            data = yaml.load(f, Loader=_YAML_LOADER)
+            data = yaml.load(f, Loader=YAML_LOADER)
         except yaml.YAMLError as e:
             raise StandardError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(data, Mapping):

@@ -19,9 +19,9 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-from .energy import bank_energy, has_energy, load_energy
+from .energy import bank_energy_columns, has_energy, load_energy
 
-__all__ = ["bank_table", "utilization_over_time"]
+__all__ = ["bank_columns", "bank_table", "utilization_over_time"]
 
 
 def _bank_index(std) -> "pd.DataFrame":
@@ -35,25 +35,32 @@ def _burst_ck(std) -> float:
     return float(std.timing.get("nBL", 1.0))
 
 
-def bank_table(device, engine, until_tick: int) -> "pd.DataFrame":
+def bank_columns(device, engine, until_tick: int) -> dict[str, np.ndarray]:
+    """The columns of :func:`bank_table` as NumPy arrays, one entry per bank (no pandas)."""
     std = device.standard
     tpc = std.ticks_per_ck
-    df = _bank_index(std)
+    nb = int(np.prod(std.fanout))
+    idx = np.indices(std.fanout).reshape(len(std.fanout), -1)
+    cols: dict[str, np.ndarray] = {level: idx[l] for l, level in enumerate(std.levels)}
     counts = engine.bank_counts()
     for i, name in enumerate(std.command_names):
-        df[name] = counts[:, i]
+        cols[name] = counts[:, i]
     open_ticks = engine.bank_open_ticks_until(until_tick)
-    df["open_ck"] = open_ticks / tpc
+    cols["open_ck"] = open_ticks / tpc
     data_cmds = [i for i, c in enumerate(std.commands) if c.access != "none" or c.pim]
-    df["data_ck"] = counts[:, data_cmds].sum(axis=1) * _burst_ck(std) if data_cmds else 0.0
+    cols["data_ck"] = counts[:, data_cmds].sum(axis=1) * _burst_ck(std) if data_cmds else np.zeros(nb)
     elapsed = until_tick / tpc
-    df["utilization"] = df["data_ck"] / elapsed if elapsed > 0 else 0.0
+    cols["utilization"] = cols["data_ck"] / elapsed if elapsed > 0 else np.zeros(nb)
     if has_energy(std):
         tick_ns = std.tick_ns
-        joules = bank_energy(load_energy(std), counts, open_ticks * tick_ns, until_tick * tick_ns)
-        for col in joules:
-            df[col] = joules[col].to_numpy()
-    return df
+        cols.update(bank_energy_columns(load_energy(std), counts, open_ticks * tick_ns, until_tick * tick_ns))
+    return cols
+
+
+def bank_table(device, engine, until_tick: int) -> "pd.DataFrame":
+    import pandas as pd
+
+    return pd.DataFrame(bank_columns(device, engine, until_tick))
 
 
 def utilization_over_time(log, bin_ck: float) -> "pd.DataFrame":

@@ -11,16 +11,19 @@ schemas below (unknown keys and wrong types are errors that name the key).
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import sys
+import typing
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any, Optional, Sequence
-
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from sieve.dram import Device, StandardError
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 __all__ = ["HardwareError", "GPU", "Link", "Memory", "PIMArch", "Hardware", "load", "available"]
 
@@ -174,10 +177,11 @@ def available() -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / "hw").glob("*.yaml"))
 
 
-def _compose(name: str, overrides: Sequence[str]) -> DictConfig:
+def _compose(name: str, overrides: Sequence[str]) -> "DictConfig":
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
 
     args = [f"+hw={name}", *overrides]
     try:
@@ -190,8 +194,10 @@ def _compose(name: str, overrides: Sequence[str]) -> DictConfig:
         raise HardwareError(f"hardware preset {name!r}: {msg}") from None
 
 
-def _writable(node: DictConfig) -> DictConfig:
+def _writable(node: "DictConfig") -> "DictConfig":
     """A structured config of frozen dataclasses is read-only at every level; let configs merge into it."""
+    from omegaconf import DictConfig, OmegaConf
+
     OmegaConf.set_readonly(node, False)
     for key in node:
         if OmegaConf.is_missing(node, key):
@@ -202,7 +208,71 @@ def _writable(node: DictConfig) -> DictConfig:
     return node
 
 
+def _is_dictconfig(value: Any) -> bool:
+    """Whether ``value`` is an OmegaConf DictConfig (only possible once OmegaConf is loaded)."""
+    omegaconf = sys.modules.get("omegaconf")
+    return omegaconf is not None and isinstance(value, omegaconf.DictConfig)
+
+
+@lru_cache(maxsize=None)
+def _field_types(cls) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _plain_value(kind: Any, value: Any) -> tuple[bool, Any]:
+    """(True, value as ``kind``) when a plain YAML value has the declared type or is a number where a float
+    is declared, as OmegaConf gives it (``float(value)``); (False, None) for anything else OmegaConf must
+    convert, interpolate or reject."""
+    if typing.get_origin(kind) is typing.Union:
+        args = typing.get_args(kind)
+        if value is None and type(None) in args:
+            return True, None
+        inner = [a for a in args if a is not type(None)]
+        return _plain_value(inner[0], value) if len(inner) == 1 else (False, None)
+    if dataclasses.is_dataclass(kind):
+        built = _plain_typed(kind, value)
+        return built is not None, built
+    if kind is float and type(value) in (int, float, str) and "${" not in str(value):
+        try:  # OmegaConf's conversion; YAML reads 2.25e15 (no exponent sign) as a string
+            return True, float(value)
+        except ValueError:
+            return False, None
+    if kind in (int, bool) and type(value) is kind:
+        return True, value
+    if kind is str and type(value) is str and "${" not in value:
+        return True, value
+    return False, None
+
+
+def _plain_typed(cls, data: Any):
+    """``cls`` built straight from a plain mapping whose values all have their declared types (None when
+    a value needs OmegaConf: a conversion, an interpolation, an unknown or missing key); the same object
+    OmegaConf's validation gives, without loading it."""
+    if type(data) is not dict:
+        return None
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    if set(data) - set(fields):
+        return None
+    types = _field_types(cls)
+    kwargs = {}
+    for name, f in fields.items():
+        if name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                return None
+            continue
+        ok, kwargs[name] = _plain_value(types[name], data[name])
+        if not ok:
+            return None
+    return cls(**kwargs)
+
+
 def _typed(cls, cfg: Any, where: str):
+    plain = _plain_typed(cls, cfg)
+    if plain is not None:
+        return plain
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
     try:
         return OmegaConf.to_object(OmegaConf.merge(_writable(OmegaConf.structured(cls)), cfg))
     except OmegaConfBaseException as e:
@@ -212,7 +282,7 @@ def _typed(cls, cfg: Any, where: str):
 def from_config(cfg: Any) -> Hardware:
     """Validate a composed ``hw`` config (DictConfig or dict) against :class:`Hardware` and resolve it."""
     parts = {"gpu": GPU, "link": Link, "memory": Memory, "pim": PIMArch}
-    if not isinstance(cfg, (DictConfig, dict)):
+    if not (isinstance(cfg, dict) or _is_dictconfig(cfg)):
         raise HardwareError(f"a hardware config is a mapping, got {type(cfg).__name__}")
     unknown = sorted(set(cfg) - {"name", *parts})
     missing = sorted({"name", *parts} - set(cfg))
@@ -263,7 +333,7 @@ def load(name: str | Hardware = "aim", overrides: Sequence[str] = ()) -> Hardwar
     """A hardware preset by name (``aim``, ``gddr6_aim``), with optional Hydra overrides."""
     if isinstance(name, Hardware):
         return name
-    if isinstance(name, (DictConfig, dict)):
+    if isinstance(name, dict) or _is_dictconfig(name):
         return from_config(name)
     if name not in available():
         raise HardwareError(f"unknown hardware preset {name!r}; available: {', '.join(available())}")

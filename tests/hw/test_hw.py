@@ -82,3 +82,46 @@ def test_presets_compose_alike_without_hydra(name):
     plain = hwmod._compose_plain(name)
     assert plain is not None
     assert hwmod.from_config(plain) == hwmod.from_config(hwmod._compose(name, ()))
+
+
+def _group_options():
+    import yaml
+
+    for group in ("gpu", "link", "memory", "pim"):
+        for path in sorted((hwmod.CONF_DIR / "hw" / group).glob("*.yaml")):
+            yield pytest.param(group, yaml.safe_load(path.read_text()), id=f"{group}/{path.stem}")
+
+
+PARTS = {"gpu": hwmod.GPU, "link": hwmod.Link, "memory": hwmod.Memory, "pim": hwmod.PIMArch}
+
+
+def _leaves(obj) -> list[tuple[str, type, object]]:
+    import dataclasses
+
+    out = []
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        out += [(f"{f.name}.{k}", t, v) for k, t, v in _leaves(value)] if dataclasses.is_dataclass(value) \
+            else [(f.name, type(value), value)]
+    return out
+
+
+@pytest.mark.parametrize("group, data", list(_group_options()))
+def test_plain_group_files_validate_as_omegaconf_does(group, data):
+    """Plain YAML values of the declared types are taken without loading OmegaConf; the object, down to each
+    value's type (an int given for a float becomes a float), is the one OmegaConf's validation builds."""
+    from omegaconf import OmegaConf
+
+    plain = hwmod._plain_typed(PARTS[group], data)
+    assert plain is not None
+    assert _leaves(plain) == _leaves(hwmod._typed(PARTS[group], OmegaConf.create(data), group))
+
+
+def test_values_that_need_converting_go_through_omegaconf():
+    data = {"name": "m", "standard": "hbm3", "stacks": "4"}  # a string where an int is declared
+    assert hwmod._plain_typed(hwmod.Memory, data) is None
+    assert hwmod._typed(hwmod.Memory, data, "memory") == hwmod.Memory(name="m", standard="hbm3", stacks=4)
+    with pytest.raises(HardwareError, match="hw.memory"):
+        hwmod._typed(hwmod.Memory, {**data, "stacks": "many"}, "memory")
+    with pytest.raises(HardwareError, match="hw.memory"):
+        hwmod._typed(hwmod.Memory, {**data, "banks": 3}, "memory")
