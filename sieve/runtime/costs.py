@@ -65,9 +65,8 @@ class LayerCosts:
         self.moe_index = run.moe_index.get(layer)
         G, SB = sim.num_gpus, len(subs)
         self.attention_on_pim = [[self._attention_goes_to_pim(k, g) for g in range(G)] for k in range(SB)]
-        self.ne = [[run.memoized(("ne", layer, int(sub.tokens_g[g])),
-                                 lambda n=int(sub.tokens_g[g]): non_expert_time(sim.hw, sim.model, layer, n))
-                    for g in range(G)] for sub in subs]
+        self.ne = [[run.memoized(("ne", layer, n), non_expert_time, sim.hw, sim.model, layer, n)
+                    for n in sub.tokens_g.tolist()] for sub in subs]
         self.attention_s = [[0.0] * G for _ in range(SB)]
         self.collectives: list[Collectives | None] = [None] * SB
         self.placements: list[list[Placement | None]] = [[None] * G for _ in range(SB)]
@@ -112,8 +111,8 @@ class LayerCosts:
         if key is None:
             return 0.0
         if key == "attention":
-            return self.run.memoized(("attention bytes", self.layer),
-                                     lambda: self.run.sim.model.attention_weight_bytes(self.layer))
+            return self.run.memoized(("attention bytes", self.layer), self.run.sim.model.attention_weight_bytes,
+                                     self.layer)
         if key == "gpu_experts":
             return self.run.gpu_experts.weight_bytes(int(np.count_nonzero(self._gpu_counts(k, g))))
         return self.run.weight_bytes[key]
@@ -142,14 +141,13 @@ class LayerCosts:
     def _pim_attention(self, k, g, ready_s=None, done=None):
         ctx = self.subs[k].ctx[g]
         run, sim = self.run, self.run.sim
-        return run.memoized(("att", self.layer_type, ctx.tobytes()),
-                            lambda: attention_time(sim.hw, sim.model, self.layer, ctx))
+        return run.memoized(("att", self.layer_type, ctx.tobytes()), attention_time, sim.hw, sim.model, self.layer, ctx)
 
     def _gpu_attention(self, k, g, ready_s, done):
         ctx = self.subs[k].ctx[g]
         sim = self.run.sim
-        return self.run.memoized(("gatt", self.layer_type, ctx.tobytes()),
-                                 lambda: decode_attention_time(sim.hw, sim.model, self.layer, ctx))
+        return self.run.memoized(("gatt", self.layer_type, ctx.tobytes()), decode_attention_time, sim.hw, sim.model,
+                                 self.layer, ctx)
 
     def _prefill_attention(self, k, g, ready_s, done):
         sim = self.run.sim
@@ -208,9 +206,9 @@ class LayerCosts:
             hw, model, G = sim.hw, sim.model, sim.num_gpus
             r = sim.batch.routing[self.step, self.moe_index, sub.tokens]
             counts = np.bincount(r.ravel(), minlength=model.num_experts)
-            present = np.zeros((len(r), G), dtype=np.int64)
-            present[np.arange(len(r))[:, None], sim.owner[r]] = 1
-            traffic = sub.home_onehot.T @ present  # [src, dst] tokens sent once per destination GPU
+            present = np.zeros(len(r) * G, dtype=np.int64)  # [token, dst]: some expert of the token is on dst
+            present[(np.arange(len(r)) * G)[:, None] + sim.owner[r]] = 1  # flat indices: a fraction of the time
+            traffic = sub.home_onehot.T @ present.reshape(len(r), G)  # [src, dst] tokens sent once per destination
             links = (routing_allgather_traffic(model, sub.tokens_g), dispatch_traffic(model, traffic),
                      combine_traffic(model, traffic))
             self.collectives[k] = Collectives(counts, *(x.seconds(hw) for x in links),
@@ -247,7 +245,7 @@ class LayerCosts:
             comm_s=coll.link_s,
             pim_attention_s=0.0 if on_gpu_att else att_s,
             pim_expert_time=lambda n: run.pim_busy(n, "tp"),
-            num_pim_channels=sim.hw.pim_channels_per_gpu,
+            num_pim_channels=run.channels,
             expert_channels=run.ep_channels,
             pim_channel_expert_time=None if tp else (lambda n: run.pim_busy(n, "ep")),
             kernel_launch_s=sim.hw.gpu.kernel_launch_s,
@@ -265,9 +263,9 @@ class LayerCosts:
         self.placements[k][g] = place
         self.gpu_counts[k][g] = np.where(place.on_gpu, local, 0)
         self.phases[k][g] = expert_phase(sim.hw, sim.model, np.where(place.on_pim, local, 0), run.layout,
-                                         sim.channels_per_expert, lambda n: run.pim_expert(n, run.layout))
+                                         sim.channels_per_expert, run.pim_expert_here)
         pim_counts = local[place.on_pim]
-        measured = {int(n): run.pim_busy(int(n), "tp") for n in np.unique(pim_counts)}
+        measured = {n: run.pim_busy(n, "tp") for n in sorted(set(pim_counts.tolist()))}
         run.scheds[g].observe(local, place, measured)
         idx = np.flatnonzero(local)
         run.expert_rows.append(ExpertRows(self.step, self.layer, g, k, idx + g * sim.experts_per_gpu, local[idx],

@@ -196,7 +196,9 @@ class Simulation:
         if isinstance(sched, str):
             return lambda: make_scheduler(sched)
         if isinstance(sched, Mapping) or hasattr(sched, "keys"):
-            return lambda: sched_from_config(sched)
+            # read a config node once: resolving its interpolations again for every GPU of every run is slow
+            plain = {key: dict(value) if hasattr(value, "keys") else value for key, value in sched.items()}
+            return lambda: sched_from_config(plain)
         if callable(sched):
             return sched
         raise SchedulerError(f"sched must be a policy name, a sched config or a factory, got {sched!r}")

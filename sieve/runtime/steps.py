@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -68,7 +69,7 @@ class RunState:
         self.ep_channels = (ep_placement(hw, model, sim.experts_per_gpu, "ep", sim.channels_per_expert)
                             if self.layout == "ep" else None)
         self.moe_index = {layer: i for i, layer in enumerate(model.moe_layers)}
-        C = hw.pim_channels_per_gpu
+        self.channels = C = hw.pim_channels_per_gpu
         self.channel_att, self.channel_exp = np.zeros((G, C)), np.zeros((G, C))
         self.layer_rows: list[LayerRow] = []
         self.expert_rows: list = []
@@ -79,18 +80,27 @@ class RunState:
         self.work = RunWork()
         """FLOPs, bytes and PIM commands of every placed task, for the run's energy."""
         self._memo: dict[Any, Any] = {}
+        self.pim_expert_here = partial(self.pim_expert, layout=self.layout)
+        """``pim_expert(n)`` in this policy's layout."""
 
-    def memoized(self, key, fn):
-        if key not in self._memo:
-            self._memo[key] = fn()
-        return self._memo[key]
+    def memoized(self, key, fn, *args):
+        """``fn(*args)``, computed once per run for ``key``."""
+        memo = self._memo
+        if key in memo:
+            return memo[key]
+        value = memo[key] = fn(*args)
+        return value
 
     def pim_expert(self, n: int, layout: str):
         """The :class:`~sieve.pim.expert.ExpertTime` of one PIM expert with ``n`` tokens (cycle-level, cached)."""
-        sim = self.sim
-        return self.memoized(("pim", n, layout), lambda: expert_time(
-            sim.hw, sim.model, n, layout, channels_per_expert=sim.channels_per_expert if layout == "ep" else None,
-            details=True))
+        key = ("pim", n, layout)
+        found = self._memo.get(key)
+        if found is None:
+            sim = self.sim
+            found = self._memo[key] = expert_time(
+                sim.hw, sim.model, n, layout, channels_per_expert=sim.channels_per_expert if layout == "ep" else None,
+                details=True)
+        return found
 
     def pim_busy(self, n: int, layout: str) -> float:
         """Channel-busy seconds of one PIM expert with ``n`` tokens."""

@@ -64,8 +64,8 @@ class RunWork:
 def _gpu_attention(c: "LayerCosts", k: int, g: int) -> None:
     ctx, run = c.subs[k].ctx[g], c.run
     sim = run.sim
-    run.work.gpu(run.memoized(("gatt work", c.layer_type, ctx.tobytes()),
-                              lambda: decode_attention_work(sim.model, c.layer, ctx)))
+    run.work.gpu(run.memoized(("gatt work", c.layer_type, ctx.tobytes()), decode_attention_work, sim.model, c.layer,
+                              ctx))
 
 
 def _pim_attention(c: "LayerCosts", k: int, g: int) -> None:
@@ -76,7 +76,7 @@ def _pim_attention(c: "LayerCosts", k: int, g: int) -> None:
 def _gpu_experts(c: "LayerCosts", k: int, g: int) -> None:
     counts, run = c._gpu_counts(k, g), c.run
     key = ("gpu experts work", int(counts.sum()), int(np.count_nonzero(counts)))  # all experts_work depends on
-    run.work.gpu(run.memoized(key, lambda: experts_work(run.sim.model, counts)))
+    run.work.gpu(run.memoized(key, experts_work, run.sim.model, counts))
 
 
 def _pim_experts(c: "LayerCosts", k: int, g: int) -> None:
