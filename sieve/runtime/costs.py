@@ -20,8 +20,8 @@ from sieve.pim.attention import attention_time
 from sieve.pim.expert import expert_time
 from sieve.pim.layer import ExpertPhaseTime, expert_phase
 from sieve.sched import ExpertPhase, LayerView, Placement, SchedulerError
-from sieve.system import (combine_traffic, decode_attention_time, dispatch_traffic, non_expert_time,
-                          prefill_attention_time, routing_allgather_traffic)
+from sieve.system import (combine_traffic, decode_attention_time, decode_attention_work, dispatch_traffic,
+                          non_expert_time, prefill_attention_time, routing_allgather_traffic)
 
 from .graph import Task
 from .placement import PlacedTask
@@ -102,8 +102,9 @@ class LayerCosts:
         raise ValueError(f"task {task.name!r}: unknown condition {when!r}")
 
     def duration(self, task: Task, k: int, g: int | None, ready_s: float, done) -> float:
-        seconds = self._DURATIONS[task.name](self, k, g, ready_s, done)
-        TASK_WORK[task.name](self, k, g)  # its FLOPs, bytes and PIM commands, for the run's energy
+        seconds_of, work_of = self._TASKS[task.name]
+        seconds = seconds_of(self, k, g, ready_s, done)
+        work_of(self, k, g)  # its FLOPs, bytes and PIM commands, for the run's energy
         return seconds
 
     def weight_bytes(self, task: Task, k: int, g: int) -> float:
@@ -147,7 +148,13 @@ class LayerCosts:
         ctx = self.subs[k].ctx[g]
         sim = self.run.sim
         return self.run.memoized(("gatt", self.layer_type, ctx.tobytes()), decode_attention_time, sim.hw, sim.model,
-                                 self.layer, ctx)
+                                 self.layer, ctx, 2, self.gpu_attention_work(k, g))
+
+    def gpu_attention_work(self, k: int, g: int):
+        """The FLOPs and bytes of sub-batch ``k``'s decode attention on GPU ``g`` (for its time and energy)."""
+        ctx = self.subs[k].ctx[g]
+        return self.run.memoized(("gatt work", self.layer_type, ctx.tobytes()), decode_attention_work,
+                                 self.run.sim.model, self.layer, ctx)
 
     def _prefill_attention(self, k, g, ready_s, done):
         sim = self.run.sim
@@ -191,6 +198,8 @@ class LayerCosts:
         "scheduler": _scheduler, "shared experts": _shared_experts, "GPU experts": _gpu_experts,
         "PIM experts": _pim_experts, "combine": _combine,
     }
+    _TASKS = {name: (seconds, TASK_WORK[name]) for name, seconds in _DURATIONS.items()}
+    """Task name -> (its duration, what it adds to the run's work): one lookup per placed task."""
 
     # ------------------------------------------------------------------------------ MoE pieces
     def local_counts(self, k: int, g: int) -> np.ndarray:

@@ -113,9 +113,13 @@ class Placer:
         lanes = self._lanes.get((task.resource, g))
         if lanes is None:
             lanes = self._lanes[task.resource, g] = self.lanes.of(task.resource, g)
-        holder = self._last.get(lanes[0], -1) if len(lanes) == 1 else self._holder(lanes)
         ready_s = ready.end_s
-        start, end = tl.place(label, lanes, duration_s, ready_s)
+        if len(lanes) == 1:
+            holder = self._last.get(lanes[0], -1)
+            start, end = tl.place_on(label, lanes[0], duration_s, ready_s)
+        else:
+            holder = self._holder(lanes)
+            start, end = tl.place(label, lanes, duration_s, ready_s)
         self.busy[task.resource] += end - start
         index = len(self.tasks)
         self.tasks.append(PlacedTask(task.name, label, task.kind, task.resource, tl.step, tl.layer, k,
@@ -125,8 +129,8 @@ class Placer:
             for lane in lanes:
                 self._last[lane] = index
             if weight_bytes:
-                tl.place(label, f"gpu{g}/memory", min(weight_bytes / self.lanes.stream_bytes_per_s, end - start),
-                         start)
+                tl.place_on(label, f"gpu{g}/memory", min(weight_bytes / self.lanes.stream_bytes_per_s, end - start),
+                            start)
         return Ref(end, index)
 
 

@@ -79,6 +79,9 @@ class SimulationError(ValueError):
     """A run that cannot be simulated as configured (the message names the setting and what is allowed)."""
 
 
+_sum, _count_nonzero = np.add.reduce, np.count_nonzero  # without the wrappers: called per candidate split
+
+
 class ExpertGemmCost:
     """:func:`sieve.system.experts_time` of one model on one GPU, for many splits of the same counts.
 
@@ -96,15 +99,16 @@ class ExpertGemmCost:
         self._peak, self._bw, self._launch = peak, bw, gpu.kernel_launch_s
 
     def __call__(self, counts_on_gpu: np.ndarray) -> float:
-        total = int(counts_on_gpu.sum())
+        total = int(_sum(counts_on_gpu))
         if total == 0:
             return 0.0
-        active = int(np.count_nonzero(counts_on_gpu))
+        active = int(_count_nonzero(counts_on_gpu))
+        peak, bw, launch = self._peak, self._bw, self._launch
         t = 0.0
         for flops, weight, act in self._gemms:
-            compute = flops * total / self._peak
-            memory = (active * weight + total * act) / self._bw
-            t += max(compute, memory) + self._launch
+            compute = flops * total / peak
+            memory = (active * weight + total * act) / bw
+            t += (memory if memory > compute else compute) + launch  # max(compute, memory), without the call
         return t
 
     def weight_bytes(self, active: int) -> float:

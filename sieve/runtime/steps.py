@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -154,25 +154,42 @@ def _sub_batches(sim: "Simulation", step: int, sub_of: np.ndarray, count: int) -
     return subs
 
 
+class _Experts(NamedTuple):
+    """The expert columns of a layer row."""
+
+    pim_experts_s: float
+    experts_active: int
+    experts_on_pim: int
+    tokens: int
+    tokens_on_pim: int
+    estimated_s: float
+    link_s: float
+
+
+_DENSE = _Experts(0.0, 0, 0, 0, 0, math.nan, 0.0)
+
+
+def _experts(costs: LayerCosts, k: int, g: int) -> _Experts:
+    place, local = costs.placements[k][g], costs.local_counts(k, g)
+    return _Experts(costs.phases[k][g].duration_s, int(np.count_nonzero(local)), int(np.count_nonzero(place.on_pim)),
+                    int(local.sum()), int(local[place.on_pim].sum()), float(place.estimated_s),
+                    costs.collectives[k].link_s)
+
+
 def _layer_rows(costs: LayerCosts, graph: Graph, start: list[list[Ref]], end: list[list[Ref]]) -> list[LayerRow]:
     rows = []
-    tasks = costs.run.placer.tasks
-    for k in range(len(start)):
-        for g in range(len(start[k])):
-            ended_by, path = layer_chain(tasks, end[k][g], g)
-            common = dict(step=costs.step, layer=costs.layer, gpu=g, sub_batch=k,
-                          attention_on="pim" if costs.attention_on_pim[k][g] else "gpu",
-                          attention_s=costs.attention_s[k][g], start_s=start[k][g].end_s, end_s=end[k][g].end_s,
-                          ended_by=ended_by, critical_path=path)
-            if graph is DENSE_LAYER:
-                rows.append(LayerRow(kind="dense", pim_experts_s=0.0, experts_active=0, experts_on_pim=0, tokens=0,
-                                     tokens_on_pim=0, estimated_s=math.nan, link_s=0.0, **common))
-                continue
-            place, local = costs.placements[k][g], costs.local_counts(k, g)
-            rows.append(LayerRow(kind="moe", pim_experts_s=costs.phases[k][g].duration_s,
-                                 experts_active=int((local > 0).sum()), experts_on_pim=int(place.on_pim.sum()),
-                                 tokens=int(local.sum()), tokens_on_pim=int(local[place.on_pim].sum()),
-                                 estimated_s=float(place.estimated_s), link_s=costs.collectives[k].link_s, **common))
+    tasks, dense = costs.run.placer.tasks, graph is DENSE_LAYER
+    kind = "dense" if dense else "moe"
+    for k, (starts, ends) in enumerate(zip(start, end)):
+        for g, (first, last) in enumerate(zip(starts, ends)):
+            ended_by, path = layer_chain(tasks, last, g)
+            e = _DENSE if dense else _experts(costs, k, g)
+            rows.append(LayerRow(
+                step=costs.step, layer=costs.layer, gpu=g, sub_batch=k, kind=kind,
+                attention_on="pim" if costs.attention_on_pim[k][g] else "gpu", attention_s=costs.attention_s[k][g],
+                pim_experts_s=e.pim_experts_s, experts_active=e.experts_active, experts_on_pim=e.experts_on_pim,
+                tokens=e.tokens, tokens_on_pim=e.tokens_on_pim, estimated_s=e.estimated_s, link_s=e.link_s,
+                start_s=first.end_s, end_s=last.end_s, ended_by=ended_by, critical_path=path))
     return rows
 
 

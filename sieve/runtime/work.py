@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from sieve.system import RunTotals, decode_attention_work, experts_work, prefill_attention_work
+from sieve.system import RunTotals, experts_work, prefill_attention_work
 from sieve.system.gpu import KernelWork
 
 if TYPE_CHECKING:
@@ -62,10 +62,7 @@ class RunWork:
 
 # ---------------------------------------------------------------------------------------------- per task
 def _gpu_attention(c: "LayerCosts", k: int, g: int) -> None:
-    ctx, run = c.subs[k].ctx[g], c.run
-    sim = run.sim
-    run.work.gpu(run.memoized(("gatt work", c.layer_type, ctx.tobytes()), decode_attention_work, sim.model, c.layer,
-                              ctx))
+    c.run.work.gpu(c.gpu_attention_work(k, g))
 
 
 def _pim_attention(c: "LayerCosts", k: int, g: int) -> None:

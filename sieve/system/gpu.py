@@ -312,7 +312,7 @@ _KV_FORMAT = {2: "bf16", 1: "fp8"}
 
 
 def decode_attention_time(hw: Hardware | GPU, model: ModelSpec, layer: int, context_lengths: Sequence[int],
-                          kv_dtype_bytes: int = 2) -> float:
+                          kv_dtype_bytes: int = 2, work: KernelWork | None = None) -> float:
     """Decode attention of ``layer`` on the GPU for requests with ``context_lengths`` earlier tokens.
 
     One fused kernel (FlashDecoding / FlashMLA style), roofline with ``gemm_efficiency`` at the
@@ -324,8 +324,10 @@ def decode_attention_time(hw: Hardware | GPU, model: ModelSpec, layer: int, cont
 
     Attention layers read each request's cache once and append the new token's keys and values;
     DeltaNet layers read and rewrite their recurrent state. Queries and outputs (``hidden`` wide per
-    token) are small against the cache and left out. No requests cost 0 s."""
-    work = decode_attention_work(model, layer, context_lengths, kv_dtype_bytes)
+    token) are small against the cache and left out. No requests cost 0 s. ``work``: the
+    :func:`decode_attention_work` of these same arguments, when the caller has it already."""
+    if work is None:
+        work = decode_attention_work(model, layer, context_lengths, kv_dtype_bytes)
     return roofline_time(hw, work.flops, work.bytes_moved, _KV_FORMAT[kv_dtype_bytes], "gemm")
 
 
