@@ -25,7 +25,7 @@ from sieve.system import (combine_traffic, decode_attention_time, decode_attenti
 
 from .graph import Task
 from .placement import PlacedTask
-from .records import ExpertRows, PimPhase
+from .records import ExpertRows, LayerExperts, PimPhase
 from .work import TASK_WORK
 
 if TYPE_CHECKING:
@@ -72,6 +72,9 @@ class LayerCosts:
         self.placements: list[list[Placement | None]] = [[None] * G for _ in range(SB)]
         self.phases: list[list[ExpertPhaseTime | None]] = [[None] * G for _ in range(SB)]
         self.gpu_counts: list[list[np.ndarray | None]] = [[None] * G for _ in range(SB)]
+        self.pim_tokens: list[list[list[int] | None]] = [[None] * G for _ in range(SB)]
+        """Tokens of each expert placed on PIM, in expert order."""
+        self.expert_columns: list[list[LayerExperts | None]] = [[None] * G for _ in range(SB)]
 
     def _attention_goes_to_pim(self, k: int, g: int) -> bool:
         """Where decode attention of sub-batch ``k`` runs on GPU ``g``: the policy's choice (``pim``, ``gpu``, or
@@ -273,10 +276,14 @@ class LayerCosts:
         self.gpu_counts[k][g] = np.where(place.on_gpu, local, 0)
         self.phases[k][g] = expert_phase(sim.hw, sim.model, np.where(place.on_pim, local, 0), run.layout,
                                          sim.channels_per_expert, run.pim_expert_here)
-        pim_counts = local[place.on_pim]
-        measured = {n: run.pim_busy(n, "tp") for n in sorted(set(pim_counts.tolist()))}
+        pim_tokens = self.pim_tokens[k][g] = local[place.on_pim].tolist()
+        measured = {n: run.pim_busy(n, "tp") for n in sorted(set(pim_tokens))}
         run.scheds[g].observe(local, place, measured)
         idx = np.flatnonzero(local)
         run.expert_rows.append(ExpertRows(self.step, self.layer, g, k, idx + g * sim.experts_per_gpu, local[idx],
                                           place.on_pim[idx]))
+        self.expert_columns[k][g] = LayerExperts(
+            pim_experts_s=self.phases[k][g].duration_s, experts_active=len(idx), experts_on_pim=len(pim_tokens),
+            tokens=int(local.sum()), tokens_on_pim=sum(pim_tokens), estimated_s=float(place.estimated_s),
+            link_s=self._collectives(k).link_s)
         return place

@@ -3,10 +3,9 @@ placed as task graphs (:mod:`sieve.runtime.graph`) on the resource timelines, an
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,7 +18,7 @@ from .costs import LayerCosts
 from .critical import layer_chain
 from .graph import DENSE_LAYER, EMBEDDING, LM_HEAD, MOE_LAYER, Graph, Task
 from .placement import Lanes, PlacedTask, Placer, Ref, place
-from .records import LayerRow, StepRow
+from .records import NO_EXPERTS, LayerRow, StepRow
 from .timeline import Timeline
 from .work import RunWork
 
@@ -154,28 +153,6 @@ def _sub_batches(sim: "Simulation", step: int, sub_of: np.ndarray, count: int) -
     return subs
 
 
-class _Experts(NamedTuple):
-    """The expert columns of a layer row."""
-
-    pim_experts_s: float
-    experts_active: int
-    experts_on_pim: int
-    tokens: int
-    tokens_on_pim: int
-    estimated_s: float
-    link_s: float
-
-
-_DENSE = _Experts(0.0, 0, 0, 0, 0, math.nan, 0.0)
-
-
-def _experts(costs: LayerCosts, k: int, g: int) -> _Experts:
-    place, local = costs.placements[k][g], costs.local_counts(k, g)
-    return _Experts(costs.phases[k][g].duration_s, int(np.count_nonzero(local)), int(np.count_nonzero(place.on_pim)),
-                    int(local.sum()), int(local[place.on_pim].sum()), float(place.estimated_s),
-                    costs.collectives[k].link_s)
-
-
 def _layer_rows(costs: LayerCosts, graph: Graph, start: list[list[Ref]], end: list[list[Ref]]) -> list[LayerRow]:
     rows = []
     tasks, dense = costs.run.placer.tasks, graph is DENSE_LAYER
@@ -183,7 +160,7 @@ def _layer_rows(costs: LayerCosts, graph: Graph, start: list[list[Ref]], end: li
     for k, (starts, ends) in enumerate(zip(start, end)):
         for g, (first, last) in enumerate(zip(starts, ends)):
             ended_by, path = layer_chain(tasks, last, g)
-            e = _DENSE if dense else _experts(costs, k, g)
+            e = NO_EXPERTS if dense else costs.expert_columns[k][g]
             rows.append(LayerRow(
                 step=costs.step, layer=costs.layer, gpu=g, sub_batch=k, kind=kind,
                 attention_on="pim" if costs.attention_on_pim[k][g] else "gpu", attention_s=costs.attention_s[k][g],

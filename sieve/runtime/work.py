@@ -11,7 +11,6 @@ memoized result and expanded once at the end, so a run pays a dictionary update 
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -46,6 +45,19 @@ class RunWork:
         else:
             entry[1] += times
 
+    def pim_experts(self, layout: str, tokens: list[int], expert_time) -> None:
+        """One more issue of a PIM expert with ``n`` tokens for each ``n`` of ``tokens`` (memoized under ``("pim", n,
+        layout)``; ``expert_time(n)``: its result, asked only for a key not seen before)."""
+        entries = self._pim
+        for n in tokens:
+            if n:
+                key = ("pim", n, layout)
+                entry = entries.get(key)
+                if entry is None:
+                    entries[key] = [expert_time(n), 1]
+                else:
+                    entry[1] += 1
+
     @property
     def pim_commands(self) -> dict[str, int]:
         total: dict[str, int] = {}
@@ -77,11 +89,8 @@ def _gpu_experts(c: "LayerCosts", k: int, g: int) -> None:
 
 
 def _pim_experts(c: "LayerCosts", k: int, g: int) -> None:
-    run, layout = c.run, c.run.layout
-    pim, expert = run.work.pim, run.pim_expert
-    for n, times in Counter(c.local_counts(k, g)[c.placements[k][g].on_pim].tolist()).items():
-        if n:
-            pim(("pim", n, layout), expert(n, layout), times)
+    run = c.run
+    run.work.pim_experts(run.layout, c.pim_tokens[k][g], run.pim_expert_here)
 
 
 def _link(field: str):
