@@ -96,6 +96,7 @@ class Placer:
         self.busy = {"gpu": 0.0, "nvlink": 0.0, "sched": 0.0, "pim": 0.0}
         self._last: dict[str, int] = {}  # lane -> the placed task that holds it until it is free
         self._lanes: dict[tuple[str, int | None], tuple[str, ...]] = {}
+        self._memory_lanes: dict[int, str] = {}
 
     def _holder(self, lanes: tuple[str, ...]) -> int:
         """The placed task holding the lane that frees last (the first such lane on a tie)."""
@@ -129,8 +130,10 @@ class Placer:
             for lane in lanes:
                 self._last[lane] = index
             if weight_bytes:
-                tl.place_on(label, f"gpu{g}/memory", min(weight_bytes / self.lanes.stream_bytes_per_s, end - start),
-                            start)
+                memory = self._memory_lanes.get(g)
+                if memory is None:
+                    memory = self._memory_lanes[g] = f"gpu{g}/memory"
+                tl.place_on(label, memory, min(weight_bytes / self.lanes.stream_bytes_per_s, end - start), start)
         return Ref(end, index)
 
 

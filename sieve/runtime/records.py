@@ -75,7 +75,7 @@ class PimPhase:
     channel_busy_s: np.ndarray
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen, as LayerRow
 class ExpertRows:
     """The activated experts of one (step, layer, GPU, sub-batch): global index, tokens, on PIM or not."""
 
