@@ -132,7 +132,7 @@ def expert_phase(hw, model, counts, layout: str = "tp", channels_per_expert: int
     gate_up = np.array([t.gate_up_seconds for t in times])
     slices = _slices(hw, model, len(counts), layout, channels_per_expert)[on_pim] if layout == "ep" else None
     busy_c = (slices * busy[:, None]).sum(axis=0) if slices is not None else np.full(C, math.fsum(busy))
-    return ExpertPhaseTime(busy_c, hw.pim.handoff_s, int(on_pim.sum()), gate_up, slices)
+    return ExpertPhaseTime(busy_c, hw.pim.handoff_s, len(times), gate_up, slices)
 
 
 @dataclass(frozen=True)

@@ -105,9 +105,8 @@ class LayerCosts:
         raise ValueError(f"task {task.name!r}: unknown condition {when!r}")
 
     def duration(self, task: Task, k: int, g: int | None, ready_s: float, done) -> float:
-        seconds_of, work_of = self._TASKS[task.name]
-        seconds = seconds_of(self, k, g, ready_s, done)
-        work_of(self, k, g)  # its FLOPs, bytes and PIM commands, for the run's energy
+        seconds = self._DURATIONS[task.name](self, k, g, ready_s, done)
+        TASK_WORK[task.name](self, k, g)  # its FLOPs, bytes and PIM commands, for the run's energy
         return seconds
 
     def weight_bytes(self, task: Task, k: int, g: int) -> float:
@@ -201,8 +200,6 @@ class LayerCosts:
         "scheduler": _scheduler, "shared experts": _shared_experts, "GPU experts": _gpu_experts,
         "PIM experts": _pim_experts, "combine": _combine,
     }
-    _TASKS = {name: (seconds, TASK_WORK[name]) for name, seconds in _DURATIONS.items()}
-    """Task name -> (its duration, what it adds to the run's work): one lookup per placed task."""
 
     # ------------------------------------------------------------------------------ MoE pieces
     def local_counts(self, k: int, g: int) -> np.ndarray:
