@@ -72,6 +72,8 @@ class LayerCosts:
         self.placements: list[list[Placement | None]] = [[None] * G for _ in range(SB)]
         self.phases: list[list[ExpertPhaseTime | None]] = [[None] * G for _ in range(SB)]
         self.gpu_counts: list[list[np.ndarray | None]] = [[None] * G for _ in range(SB)]
+        self.gpu_split: list[list[tuple[int, int] | None]] = [[None] * G for _ in range(SB)]
+        """(tokens, activated experts) of the GPU experts (:meth:`ExpertGemmCost.split`)."""
         self.pim_tokens: list[list[list[int] | None]] = [[None] * G for _ in range(SB)]
         """Tokens of each expert placed on PIM, in expert order."""
         self.expert_columns: list[list[LayerExperts | None]] = [[None] * G for _ in range(SB)]
@@ -117,7 +119,7 @@ class LayerCosts:
             return self.run.memoized(("attention bytes", self.layer), self.run.sim.model.attention_weight_bytes,
                                      self.layer)
         if key == "gpu_experts":
-            return self.run.gpu_experts.weight_bytes(int(np.count_nonzero(self._gpu_counts(k, g))))
+            return self.run.gpu_experts.weight_bytes(self.gpu_split[k][g][1])
         return self.run.weight_bytes[key]
 
     def placed(self, task: Task, k: int, g: int | None, placed: PlacedTask) -> None:
@@ -184,7 +186,7 @@ class LayerCosts:
         return self.ne[k][g].shared_expert_s
 
     def _gpu_experts(self, k, g, ready_s, done):
-        return self.run.gpu_experts(self._gpu_counts(k, g))
+        return self.run.gpu_experts.seconds(*self.gpu_split[k][g])
 
     def _pim_experts(self, k, g, ready_s, done):
         return self.phases[k][g].duration_s
@@ -270,7 +272,8 @@ class LayerCosts:
             raise SchedulerError(f"{sim.sched_name} placed experts on PIM, which it does not use")
         local = self.local_counts(k, g)
         self.placements[k][g] = place
-        self.gpu_counts[k][g] = np.where(place.on_gpu, local, 0)
+        on_gpu = self.gpu_counts[k][g] = np.where(place.on_gpu, local, 0)
+        self.gpu_split[k][g] = run.gpu_experts.split(on_gpu)
         self.phases[k][g] = expert_phase(sim.hw, sim.model, np.where(place.on_pim, local, 0), run.layout,
                                          sim.channels_per_expert, run.pim_expert_here)
         pim_tokens = self.pim_tokens[k][g] = local[place.on_pim].tolist()

@@ -99,10 +99,18 @@ class ExpertGemmCost:
         self._peak, self._bw, self._launch = peak, bw, gpu.kernel_launch_s
 
     def __call__(self, counts_on_gpu: np.ndarray) -> float:
-        total = int(_sum(counts_on_gpu))
+        total = int(_sum(counts_on_gpu))  # as split(), without building its tuple: the schedulers call this often
+        return self.seconds(total, int(_count_nonzero(counts_on_gpu))) if total else 0.0
+
+    @staticmethod
+    def split(counts_on_gpu: np.ndarray) -> tuple[int, int]:
+        """(tokens, activated experts) of the counts: all the cost depends on."""
+        return int(_sum(counts_on_gpu)), int(_count_nonzero(counts_on_gpu))
+
+    def seconds(self, total: int, active: int) -> float:
+        """The cost of ``total`` tokens over ``active`` experts."""
         if total == 0:
             return 0.0
-        active = int(_count_nonzero(counts_on_gpu))
         peak, bw, launch = self._peak, self._bw, self._launch
         t = 0.0
         for flops, weight, act in self._gemms:

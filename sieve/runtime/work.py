@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
-import numpy as np
-
 from sieve.system import RunTotals, experts_work, prefill_attention_work
 from sieve.system.gpu import KernelWork
 
@@ -84,7 +82,7 @@ def _pim_attention(c: "LayerCosts", k: int, g: int) -> None:
 
 def _gpu_experts(c: "LayerCosts", k: int, g: int) -> None:
     counts, run = c._gpu_counts(k, g), c.run
-    key = ("gpu experts work", int(counts.sum()), int(np.count_nonzero(counts)))  # all experts_work depends on
+    key = ("gpu experts work", *c.gpu_split[k][g])  # (tokens, activated experts): all experts_work depends on
     run.work.gpu(run.memoized(key, experts_work, run.sim.model, counts))
 
 
