@@ -144,21 +144,18 @@ class LayerCosts:
         return self.ne[k][g].attention_projections_s
 
     def _pim_attention(self, k, g, ready_s=None, done=None):
-        ctx = self.subs[k].ctx[g]
-        run, sim = self.run, self.run.sim
-        return run.memoized(("att", self.layer_type, ctx.tobytes()), attention_time, sim.hw, sim.model, self.layer, ctx)
+        sim, key = self.run.sim, ("att", self.layer_type, self.subs[k].ctx_keys[g])
+        return self.run.memoized(key, attention_time, sim.hw, sim.model, self.layer, self.subs[k].ctx[g])
 
     def _gpu_attention(self, k, g, ready_s, done):
-        ctx = self.subs[k].ctx[g]
-        sim = self.run.sim
-        return self.run.memoized(("gatt", self.layer_type, ctx.tobytes()), decode_attention_time, sim.hw, sim.model,
-                                 self.layer, ctx, 2, self.gpu_attention_work(k, g))
+        sim, key = self.run.sim, ("gatt", self.layer_type, self.subs[k].ctx_keys[g])
+        return self.run.memoized(key, decode_attention_time, sim.hw, sim.model, self.layer, self.subs[k].ctx[g], 2,
+                                 self.gpu_attention_work(k, g))
 
     def gpu_attention_work(self, k: int, g: int):
         """The FLOPs and bytes of sub-batch ``k``'s decode attention on GPU ``g`` (for its time and energy)."""
-        ctx = self.subs[k].ctx[g]
-        return self.run.memoized(("gatt work", self.layer_type, ctx.tobytes()), decode_attention_work,
-                                 self.run.sim.model, self.layer, ctx)
+        key = ("gatt work", self.layer_type, self.subs[k].ctx_keys[g])
+        return self.run.memoized(key, decode_attention_work, self.run.sim.model, self.layer, self.subs[k].ctx[g])
 
     def _prefill_attention(self, k, g, ready_s, done):
         sim = self.run.sim

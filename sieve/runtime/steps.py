@@ -39,6 +39,8 @@ class SubBatch:
     requests_g: np.ndarray
     ctx: list
     prompts: list
+    ctx_keys: list
+    """Each GPU's ``ctx`` as bytes: the key of the attention costs memoized for it."""
 
 
 class RunState:
@@ -142,13 +144,15 @@ def _sub_batches(sim: "Simulation", step: int, sub_of: np.ndarray, count: int) -
         mask = sub_of[token_req] == k
         home = batch.home[token_req[mask]]
         mine = sub_of == k
+        ctx = [np.sort(batch.context[mine & (batch.home == g) & ~batch.prefill] + step) for g in range(G)]
         subs.append(SubBatch(
             tokens=np.flatnonzero(mask),
             home_onehot=np.eye(G, dtype=np.int64)[home],
             tokens_g=np.bincount(home, minlength=G),
             requests_g=np.bincount(batch.home[mine], minlength=G),
-            ctx=[np.sort(batch.context[mine & (batch.home == g) & ~batch.prefill] + step) for g in range(G)],
+            ctx=ctx,
             prompts=[prompts[mine & (batch.home == g) & batch.prefill] for g in range(G)],
+            ctx_keys=[c.tobytes() for c in ctx],
         ))
     return subs
 

@@ -77,7 +77,7 @@ def _gpu_attention(c: "LayerCosts", k: int, g: int) -> None:
 
 def _pim_attention(c: "LayerCosts", k: int, g: int) -> None:
     att = c._pim_attention(k, g)
-    c.run.work.pim(("att", c.layer_type, c.subs[k].ctx[g].tobytes()), att)
+    c.run.work.pim(("att", c.layer_type, c.subs[k].ctx_keys[g]), att)
 
 
 def _gpu_experts(c: "LayerCosts", k: int, g: int) -> None:
