@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
-from sieve.system import RunTotals, experts_work, prefill_attention_work
-from sieve.system.gpu import KernelWork
+from sieve.system import RunTotals, prefill_attention_work
+from sieve.system.gpu import KernelWork, experts_work_of
 
 if TYPE_CHECKING:
     from .costs import LayerCosts
@@ -81,9 +81,8 @@ def _pim_attention(c: "LayerCosts", k: int, g: int) -> None:
 
 
 def _gpu_experts(c: "LayerCosts", k: int, g: int) -> None:
-    counts, run = c._gpu_counts(k, g), c.run
-    key = ("gpu experts work", *c.gpu_split[k][g])  # (tokens, activated experts): all experts_work depends on
-    run.work.gpu(run.memoized(key, experts_work, run.sim.model, counts))
+    run, split = c.run, c.gpu_split[k][g]  # (tokens, activated experts): all the work depends on
+    run.work.gpu(run.memoized(("gpu experts work", *split), experts_work_of, run.sim.model, *split))
 
 
 def _pim_experts(c: "LayerCosts", k: int, g: int) -> None:
