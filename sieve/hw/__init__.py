@@ -139,7 +139,7 @@ class Hardware:
     def pim_channels_per_stack(self) -> int:
         return math.prod(self.standard.fanout[: self.pim_level + 1])
 
-    @property
+    @cached_property  # asked for every PIM phase the runtime places
     def pim_channels_per_gpu(self) -> int:
         return self.pim_channels_per_stack * self.memory.stacks
 

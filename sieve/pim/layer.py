@@ -127,12 +127,12 @@ def expert_phase(hw, model, counts, layout: str = "tp", channels_per_expert: int
     if expert_times is None:
         def expert_times(n):
             return expert_time(hw, model, n, layout, channels_per_expert=channels_per_expert, details=True)
-    times = [expert_times(int(n)) for n in counts[on_pim]]
+    times = [expert_times(int(n)) for n in counts[on_pim].tolist()]
     busy = np.array([t.busy_seconds for t in times])
     gate_up = np.array([t.gate_up_seconds for t in times])
     slices = _slices(hw, model, len(counts), layout, channels_per_expert)[on_pim] if layout == "ep" else None
     busy_c = (slices * busy[:, None]).sum(axis=0) if slices is not None else np.full(C, math.fsum(busy))
-    return ExpertPhaseTime(busy_c, hw.pim.handoff_s, int(on_pim.sum()), gate_up, slices)
+    return ExpertPhaseTime(busy_c, hw.pim.handoff_s, len(times), gate_up, slices)
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,12 @@ from sieve.pim.attention import attention_time
 from sieve.pim.expert import expert_time
 from sieve.pim.layer import ExpertPhaseTime, expert_phase
 from sieve.sched import ExpertPhase, LayerView, Placement, SchedulerError
-from sieve.system import (combine_traffic, decode_attention_time, dispatch_traffic, non_expert_time,
-                          prefill_attention_time, routing_allgather_traffic)
+from sieve.system import (combine_traffic, decode_attention_time, decode_attention_work, dispatch_traffic,
+                          non_expert_time, prefill_attention_time, routing_allgather_traffic)
 
 from .graph import Task
 from .placement import PlacedTask
-from .records import ExpertRows, PimPhase
+from .records import ExpertRows, LayerExperts, PimPhase
 from .work import TASK_WORK
 
 if TYPE_CHECKING:
@@ -65,14 +65,18 @@ class LayerCosts:
         self.moe_index = run.moe_index.get(layer)
         G, SB = sim.num_gpus, len(subs)
         self.attention_on_pim = [[self._attention_goes_to_pim(k, g) for g in range(G)] for k in range(SB)]
-        self.ne = [[run.memoized(("ne", layer, int(sub.tokens_g[g])),
-                                 lambda n=int(sub.tokens_g[g]): non_expert_time(sim.hw, sim.model, layer, n))
-                    for g in range(G)] for sub in subs]
+        self.ne = [[run.memoized(("ne", layer, n), non_expert_time, sim.hw, sim.model, layer, n)
+                    for n in sub.tokens_g.tolist()] for sub in subs]
         self.attention_s = [[0.0] * G for _ in range(SB)]
         self.collectives: list[Collectives | None] = [None] * SB
         self.placements: list[list[Placement | None]] = [[None] * G for _ in range(SB)]
         self.phases: list[list[ExpertPhaseTime | None]] = [[None] * G for _ in range(SB)]
         self.gpu_counts: list[list[np.ndarray | None]] = [[None] * G for _ in range(SB)]
+        self.gpu_split: list[list[tuple[int, int] | None]] = [[None] * G for _ in range(SB)]
+        """(tokens, activated experts) of the GPU experts (:meth:`ExpertGemmCost.split`)."""
+        self.pim_tokens: list[list[list[int] | None]] = [[None] * G for _ in range(SB)]
+        """Tokens of each expert placed on PIM, in expert order."""
+        self.expert_columns: list[list[LayerExperts | None]] = [[None] * G for _ in range(SB)]
 
     def _attention_goes_to_pim(self, k: int, g: int) -> bool:
         """Where decode attention of sub-batch ``k`` runs on GPU ``g``: the policy's choice (``pim``, ``gpu``, or
@@ -112,10 +116,10 @@ class LayerCosts:
         if key is None:
             return 0.0
         if key == "attention":
-            return self.run.memoized(("attention bytes", self.layer),
-                                     lambda: self.run.sim.model.attention_weight_bytes(self.layer))
+            return self.run.memoized(("attention bytes", self.layer), self.run.sim.model.attention_weight_bytes,
+                                     self.layer)
         if key == "gpu_experts":
-            return self.run.gpu_experts.weight_bytes(int(np.count_nonzero(self._gpu_counts(k, g))))
+            return self.run.gpu_experts.weight_bytes(self.gpu_split[k][g][1])
         return self.run.weight_bytes[key]
 
     def placed(self, task: Task, k: int, g: int | None, placed: PlacedTask) -> None:
@@ -140,16 +144,18 @@ class LayerCosts:
         return self.ne[k][g].attention_projections_s
 
     def _pim_attention(self, k, g, ready_s=None, done=None):
-        ctx = self.subs[k].ctx[g]
-        run, sim = self.run, self.run.sim
-        return run.memoized(("att", self.layer_type, ctx.tobytes()),
-                            lambda: attention_time(sim.hw, sim.model, self.layer, ctx))
+        sim, key = self.run.sim, ("att", self.layer_type, self.subs[k].ctx_keys[g])
+        return self.run.memoized(key, attention_time, sim.hw, sim.model, self.layer, self.subs[k].ctx[g])
 
     def _gpu_attention(self, k, g, ready_s, done):
-        ctx = self.subs[k].ctx[g]
-        sim = self.run.sim
-        return self.run.memoized(("gatt", self.layer_type, ctx.tobytes()),
-                                 lambda: decode_attention_time(sim.hw, sim.model, self.layer, ctx))
+        sim, key = self.run.sim, ("gatt", self.layer_type, self.subs[k].ctx_keys[g])
+        return self.run.memoized(key, decode_attention_time, sim.hw, sim.model, self.layer, self.subs[k].ctx[g], 2,
+                                 self.gpu_attention_work(k, g))
+
+    def gpu_attention_work(self, k: int, g: int):
+        """The FLOPs and bytes of sub-batch ``k``'s decode attention on GPU ``g`` (for its time and energy)."""
+        key = ("gatt work", self.layer_type, self.subs[k].ctx_keys[g])
+        return self.run.memoized(key, decode_attention_work, self.run.sim.model, self.layer, self.subs[k].ctx[g])
 
     def _prefill_attention(self, k, g, ready_s, done):
         sim = self.run.sim
@@ -177,7 +183,7 @@ class LayerCosts:
         return self.ne[k][g].shared_expert_s
 
     def _gpu_experts(self, k, g, ready_s, done):
-        return self.run.gpu_experts(self._gpu_counts(k, g))
+        return self.run.gpu_experts.seconds(*self.gpu_split[k][g])
 
     def _pim_experts(self, k, g, ready_s, done):
         return self.phases[k][g].duration_s
@@ -208,9 +214,9 @@ class LayerCosts:
             hw, model, G = sim.hw, sim.model, sim.num_gpus
             r = sim.batch.routing[self.step, self.moe_index, sub.tokens]
             counts = np.bincount(r.ravel(), minlength=model.num_experts)
-            present = np.zeros((len(r), G), dtype=np.int64)
-            present[np.arange(len(r))[:, None], sim.owner[r]] = 1
-            traffic = sub.home_onehot.T @ present  # [src, dst] tokens sent once per destination GPU
+            present = np.zeros(len(r) * G, dtype=np.int64)  # [token, dst]: some expert of the token is on dst
+            present[(np.arange(len(r)) * G)[:, None] + sim.owner[r]] = 1  # flat indices: a fraction of the time
+            traffic = sub.home_onehot.T @ present.reshape(len(r), G)  # [src, dst] tokens sent once per destination
             links = (routing_allgather_traffic(model, sub.tokens_g), dispatch_traffic(model, traffic),
                      combine_traffic(model, traffic))
             self.collectives[k] = Collectives(counts, *(x.seconds(hw) for x in links),
@@ -247,7 +253,7 @@ class LayerCosts:
             comm_s=coll.link_s,
             pim_attention_s=0.0 if on_gpu_att else att_s,
             pim_expert_time=lambda n: run.pim_busy(n, "tp"),
-            num_pim_channels=sim.hw.pim_channels_per_gpu,
+            num_pim_channels=run.channels,
             expert_channels=run.ep_channels,
             pim_channel_expert_time=None if tp else (lambda n: run.pim_busy(n, "ep")),
             kernel_launch_s=sim.hw.gpu.kernel_launch_s,
@@ -263,13 +269,18 @@ class LayerCosts:
             raise SchedulerError(f"{sim.sched_name} placed experts on PIM, which it does not use")
         local = self.local_counts(k, g)
         self.placements[k][g] = place
-        self.gpu_counts[k][g] = np.where(place.on_gpu, local, 0)
+        on_gpu = self.gpu_counts[k][g] = np.where(place.on_gpu, local, 0)
+        self.gpu_split[k][g] = run.gpu_experts.split(on_gpu)
         self.phases[k][g] = expert_phase(sim.hw, sim.model, np.where(place.on_pim, local, 0), run.layout,
-                                         sim.channels_per_expert, lambda n: run.pim_expert(n, run.layout))
-        pim_counts = local[place.on_pim]
-        measured = {int(n): run.pim_busy(int(n), "tp") for n in np.unique(pim_counts)}
+                                         sim.channels_per_expert, run.pim_expert_here)
+        pim_tokens = self.pim_tokens[k][g] = local[place.on_pim].tolist()
+        measured = {n: run.pim_busy(n, "tp") for n in sorted(set(pim_tokens))}
         run.scheds[g].observe(local, place, measured)
         idx = np.flatnonzero(local)
         run.expert_rows.append(ExpertRows(self.step, self.layer, g, k, idx + g * sim.experts_per_gpu, local[idx],
                                           place.on_pim[idx]))
+        self.expert_columns[k][g] = LayerExperts(
+            pim_experts_s=self.phases[k][g].duration_s, experts_active=len(idx), experts_on_pim=len(pim_tokens),
+            tokens=int(local.sum()), tokens_on_pim=sum(pim_tokens), estimated_s=float(place.estimated_s),
+            link_s=self._collectives(k).link_s)
         return place

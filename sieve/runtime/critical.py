@@ -21,17 +21,22 @@ from .placement import PlacedTask, Ref, chain
 __all__ = ["layer_chain", "step_chain", "critical_shares", "tasks_table"]
 
 
-def _name(t: PlacedTask, gpu: int) -> str:
-    return t.name if t.gpu in (-1, gpu) else f"{t.name} (GPU {t.gpu})"
-
-
 def layer_chain(tasks: Sequence[PlacedTask], end: Ref, gpu: int) -> tuple[str, str]:
     """(the task that ended the layer, the chain that bounded it as ``a > b > c``), for the layer ``end`` ends;
-    the chain stops where the layer's own tasks stop (at the previous layer, or another sub-batch's layer)."""
+    the chain stops where the layer's own tasks stop (at the previous layer, or another sub-batch's layer).
+    A task of another GPU is named ``task (GPU n)``."""
     last = tasks[end.task]
-    here = (last.step, last.layer)
-    path = chain(tasks, end.task, stop=lambda t: (t.step, t.layer) != here)
-    return last.name, " > ".join(_name(tasks[i], gpu) for i in path)
+    step, layer = last.step, last.layer
+    names = []
+    i = end.task
+    while i >= 0:  # chain() with the stop rule written out: this runs for every layer row
+        t = tasks[i]
+        if t.layer != layer or t.step != step:
+            break
+        names.append(t.name if t.gpu == gpu or t.gpu == -1 else f"{t.name} (GPU {t.gpu})")
+        i = t.pred
+    names.reverse()
+    return last.name, " > ".join(names)
 
 
 def step_chain(tasks: Sequence[PlacedTask], end: Ref) -> list[int]:

@@ -34,6 +34,7 @@ group (NeuPIMs-style interleaving: every sub-batch's projections, then every sub
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 __all__ = ["RESOURCES", "KINDS", "START", "Task", "Graph", "MOE_LAYER", "DENSE_LAYER", "EMBEDDING", "LM_HEAD",
            "describe"]
@@ -122,6 +123,16 @@ class Graph:
                 raise ValueError(f"graph {self.name!r}: task {t.name!r} is issued before {late}, which it waits for")
         if self.end not in names:
             raise ValueError(f"graph {self.name!r}: end {self.end!r} is not one of its tasks")
+
+    @cached_property
+    def issue_groups(self) -> tuple[tuple[tuple[Task, ...], tuple[Task, ...]], ...]:
+        """:attr:`issue_order` resolved to tasks: per group, the per-GPU tasks and the collectives, each in
+        issue order (worked out once per graph)."""
+        groups = []
+        for group in self.issue_order:
+            tasks = [self.task(n) for n in group]
+            groups.append((tuple(t for t in tasks if not t.collective), tuple(t for t in tasks if t.collective)))
+        return tuple(groups)
 
     def task(self, name: str) -> Task:
         for t in self.tasks:

@@ -96,6 +96,7 @@ class Placer:
         self.busy = {"gpu": 0.0, "nvlink": 0.0, "sched": 0.0, "pim": 0.0}
         self._last: dict[str, int] = {}  # lane -> the placed task that holds it until it is free
         self._lanes: dict[tuple[str, int | None], tuple[str, ...]] = {}
+        self._memory_lanes: dict[int, str] = {}
 
     def _holder(self, lanes: tuple[str, ...]) -> int:
         """The placed task holding the lane that frees last (the first such lane on a tie)."""
@@ -110,23 +111,29 @@ class Placer:
             weight_bytes: float = 0.0) -> Ref:
         """Place one instance of ``task`` that may start at ``ready``; returns its end."""
         tl = self.timeline
-        key = (task.resource, g)
-        lanes = self._lanes.get(key)
+        lanes = self._lanes.get((task.resource, g))
         if lanes is None:
-            lanes = self._lanes[key] = self.lanes.of(task.resource, g)
-        holder = self._last.get(lanes[0], -1) if len(lanes) == 1 else self._holder(lanes)
-        start, end = tl.place(label, lanes, duration_s, ready.end_s)
-        pred = ready.task if start == ready.end_s else holder
+            lanes = self._lanes[task.resource, g] = self.lanes.of(task.resource, g)
+        ready_s = ready.end_s
+        if len(lanes) == 1:
+            holder = self._last.get(lanes[0], -1)
+            start, end = tl.place_on(label, lanes[0], duration_s, ready_s)
+        else:
+            holder = self._holder(lanes)
+            start, end = tl.place(label, lanes, duration_s, ready_s)
         self.busy[task.resource] += end - start
         index = len(self.tasks)
         self.tasks.append(PlacedTask(task.name, label, task.kind, task.resource, tl.step, tl.layer, k,
-                                     -1 if g is None else g, ready.end_s, start, end, pred))
+                                     -1 if g is None else g, ready_s, start, end,
+                                     ready.task if start == ready_s else holder))
         if duration_s:  # as the timeline: a task of zero duration holds no lane
             for lane in lanes:
                 self._last[lane] = index
             if weight_bytes:
-                tl.place(label, f"gpu{g}/memory", min(weight_bytes / self.lanes.stream_bytes_per_s, end - start),
-                         start)
+                memory = self._memory_lanes.get(g)
+                if memory is None:
+                    memory = self._memory_lanes[g] = f"gpu{g}/memory"
+                tl.place_on(label, memory, min(weight_bytes / self.lanes.stream_bytes_per_s, end - start), start)
         return Ref(end, index)
 
 
@@ -141,45 +148,41 @@ def _latest(refs) -> Ref:
 def place(graph: Graph, placer: Placer, costs: TaskCosts, start: Sequence[Sequence[Ref]],
           labels: dict[str, str] | None = None) -> list[list[Ref]]:
     """Place one instance of ``graph`` per sub-batch and GPU. ``start[k][g]``: when sub-batch ``k`` may start on
-    GPU ``g`` (and what ended then); returns the same for the graph's end task."""
+    GPU ``g`` (and what ended then); returns the same for the graph's end task.
+
+    Per sub-batch and GPU, ``done`` maps each task placed so far to its end; a task that does not run ends when
+    it could have started."""
     subs, gpus = len(start), len(start[0])
-    labels = labels or {}
+    shown = {t.name: (labels or {}).get(t.name, t.shown_as) for t in graph.tasks}
+    notify, put = costs.notify, placer.put
     ends = [[{START: start[k][g]} for g in range(gpus)] for k in range(subs)]
-    for group in graph.issue_order:
-        tasks = [graph.task(n) for n in group]
-        local = [t for t in tasks if not t.collective]
+    for local, collectives in graph.issue_groups:
         for k in range(subs):
             for g in range(gpus):
+                done = ends[k][g]
                 for task in local:
-                    ends[k][g][task.name] = _place_one(task, k, g, ends[k][g], placer, costs, labels)
-            for task in (t for t in tasks if t.collective):
-                end = _place_collective(task, k, ends[k], placer, costs, labels)
-                for g in range(gpus):
-                    ends[k][g][task.name] = end
+                    name, after = task.name, task.after
+                    ready = done[after[0]] if len(after) == 1 else _latest([done[d] for d in after])
+                    if task.when is not None and not costs.runs(task, k, g):
+                        done[name] = ready
+                        continue
+                    end = done[name] = put(task, shown[name], k, g, ready,
+                                           costs.duration(task, k, g, ready.end_s, done),
+                                           costs.weight_bytes(task, k, g) if task.weights else 0.0)
+                    if name in notify:
+                        costs.placed(task, k, g, placer.tasks[end.task])
+            for task in collectives:
+                end = _place_collective(task, k, ends[k], placer, costs, shown[task.name])
+                for done in ends[k]:
+                    done[task.name] = end
     return [[ends[k][g][graph.end] for g in range(gpus)] for k in range(subs)]
 
 
-def _place_one(task: Task, k: int, g: int, ends: dict[str, Ref], placer: Placer, costs: TaskCosts,
-               labels: dict[str, str]) -> Ref:
-    """One GPU's instance of ``task``; ``ends``: what has ended so far for this sub-batch on this GPU. A task that
-    does not run ends when it could have started."""
-    ready = _latest([ends[d] for d in task.after])
-    if task.when is not None and not costs.runs(task, k, g):
-        return ready
-    end = placer.put(task, labels.get(task.name, task.shown_as), k, g, ready,
-                     costs.duration(task, k, g, ready.end_s, ends),
-                     costs.weight_bytes(task, k, g) if task.weights else 0.0)
-    if task.name in costs.notify:
-        costs.placed(task, k, g, placer.tasks[end.task])
-    return end
-
-
 def _place_collective(task: Task, k: int, ends: list[dict[str, Ref]], placer: Placer, costs: TaskCosts,
-                      labels: dict[str, str]) -> Ref:
+                      label: str) -> Ref:
     """A collective of sub-batch ``k``: it starts when what it waits for has ended on every GPU."""
     ready = _latest([e[d] for e in ends for d in task.after])
-    end = placer.put(task, labels.get(task.name, task.shown_as), k, None, ready,
-                     costs.duration(task, k, None, ready.end_s, ends[0]))
+    end = placer.put(task, label, k, None, ready, costs.duration(task, k, None, ready.end_s, ends[0]))
     if task.name in costs.notify:
         costs.placed(task, k, None, placer.tasks[end.task])
     return end

@@ -3,14 +3,16 @@ built from these; column names are the field names)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
+from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["LayerRow", "StepRow", "PimPhase", "ExpertRows", "columns"]
+__all__ = ["LayerRow", "LayerExperts", "NO_EXPERTS", "StepRow", "PimPhase", "ExpertRows", "columns"]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a run builds one per layer, GPU and sub-batch, and frozen fields set slowly
 class LayerRow:
     """One layer on one GPU for one sub-batch; see :mod:`sieve.runtime.result` for the meaning of each field."""
 
@@ -32,6 +34,23 @@ class LayerRow:
     end_s: float
     ended_by: str
     critical_path: str
+
+
+class LayerExperts(NamedTuple):
+    """The expert columns of a layer row (:class:`LayerRow`), as the runtime works them out when the policy has
+    placed the layer."""
+
+    pim_experts_s: float
+    experts_active: int
+    experts_on_pim: int
+    tokens: int
+    tokens_on_pim: int
+    estimated_s: float
+    link_s: float
+
+
+NO_EXPERTS = LayerExperts(0.0, 0, 0, 0, 0, math.nan, 0.0)
+"""The expert columns of a dense layer."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +75,7 @@ class PimPhase:
     channel_busy_s: np.ndarray
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen, as LayerRow
 class ExpertRows:
     """The activated experts of one (step, layer, GPU, sub-batch): global index, tokens, on PIM or not."""
 

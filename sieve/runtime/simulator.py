@@ -79,6 +79,9 @@ class SimulationError(ValueError):
     """A run that cannot be simulated as configured (the message names the setting and what is allowed)."""
 
 
+_sum, _count_nonzero = np.add.reduce, np.count_nonzero  # without the wrappers: called per candidate split
+
+
 class ExpertGemmCost:
     """:func:`sieve.system.experts_time` of one model on one GPU, for many splits of the same counts.
 
@@ -96,15 +99,24 @@ class ExpertGemmCost:
         self._peak, self._bw, self._launch = peak, bw, gpu.kernel_launch_s
 
     def __call__(self, counts_on_gpu: np.ndarray) -> float:
-        total = int(counts_on_gpu.sum())
+        total = int(_sum(counts_on_gpu))  # as split(), without building its tuple: the schedulers call this often
+        return self.seconds(total, int(_count_nonzero(counts_on_gpu))) if total else 0.0
+
+    @staticmethod
+    def split(counts_on_gpu: np.ndarray) -> tuple[int, int]:
+        """(tokens, activated experts) of the counts: all the cost depends on."""
+        return int(_sum(counts_on_gpu)), int(_count_nonzero(counts_on_gpu))
+
+    def seconds(self, total: int, active: int) -> float:
+        """The cost of ``total`` tokens over ``active`` experts."""
         if total == 0:
             return 0.0
-        active = int(np.count_nonzero(counts_on_gpu))
+        peak, bw, launch = self._peak, self._bw, self._launch
         t = 0.0
         for flops, weight, act in self._gemms:
-            compute = flops * total / self._peak
-            memory = (active * weight + total * act) / self._bw
-            t += max(compute, memory) + self._launch
+            compute = flops * total / peak
+            memory = (active * weight + total * act) / bw
+            t += (memory if memory > compute else compute) + launch  # max(compute, memory), without the call
         return t
 
     def weight_bytes(self, active: int) -> float:
@@ -196,7 +208,9 @@ class Simulation:
         if isinstance(sched, str):
             return lambda: make_scheduler(sched)
         if isinstance(sched, Mapping) or hasattr(sched, "keys"):
-            return lambda: sched_from_config(sched)
+            # read a config node once: resolving its interpolations again for every GPU of every run is slow
+            plain = {key: dict(value) if hasattr(value, "keys") else value for key, value in sched.items()}
+            return lambda: sched_from_config(plain)
         if callable(sched):
             return sched
         raise SchedulerError(f"sched must be a policy name, a sched config or a factory, got {sched!r}")

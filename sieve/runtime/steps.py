@@ -3,8 +3,8 @@ placed as task graphs (:mod:`sieve.runtime.graph`) on the resource timelines, an
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,7 +18,7 @@ from .costs import LayerCosts
 from .critical import layer_chain
 from .graph import DENSE_LAYER, EMBEDDING, LM_HEAD, MOE_LAYER, Graph, Task
 from .placement import Lanes, PlacedTask, Placer, Ref, place
-from .records import LayerRow, StepRow
+from .records import NO_EXPERTS, LayerRow, StepRow
 from .timeline import Timeline
 from .work import RunWork
 
@@ -39,6 +39,8 @@ class SubBatch:
     requests_g: np.ndarray
     ctx: list
     prompts: list
+    ctx_keys: list
+    """Each GPU's ``ctx`` as bytes: the key of the attention costs memoized for it."""
 
 
 class RunState:
@@ -68,7 +70,7 @@ class RunState:
         self.ep_channels = (ep_placement(hw, model, sim.experts_per_gpu, "ep", sim.channels_per_expert)
                             if self.layout == "ep" else None)
         self.moe_index = {layer: i for i, layer in enumerate(model.moe_layers)}
-        C = hw.pim_channels_per_gpu
+        self.channels = C = hw.pim_channels_per_gpu
         self.channel_att, self.channel_exp = np.zeros((G, C)), np.zeros((G, C))
         self.layer_rows: list[LayerRow] = []
         self.expert_rows: list = []
@@ -79,18 +81,27 @@ class RunState:
         self.work = RunWork()
         """FLOPs, bytes and PIM commands of every placed task, for the run's energy."""
         self._memo: dict[Any, Any] = {}
+        self.pim_expert_here = partial(self.pim_expert, layout=self.layout)
+        """``pim_expert(n)`` in this policy's layout."""
 
-    def memoized(self, key, fn):
-        if key not in self._memo:
-            self._memo[key] = fn()
-        return self._memo[key]
+    def memoized(self, key, fn, *args):
+        """``fn(*args)``, computed once per run for ``key``."""
+        memo = self._memo
+        if key in memo:
+            return memo[key]
+        value = memo[key] = fn(*args)
+        return value
 
     def pim_expert(self, n: int, layout: str):
         """The :class:`~sieve.pim.expert.ExpertTime` of one PIM expert with ``n`` tokens (cycle-level, cached)."""
-        sim = self.sim
-        return self.memoized(("pim", n, layout), lambda: expert_time(
-            sim.hw, sim.model, n, layout, channels_per_expert=sim.channels_per_expert if layout == "ep" else None,
-            details=True))
+        key = ("pim", n, layout)
+        found = self._memo.get(key)
+        if found is None:
+            sim = self.sim
+            found = self._memo[key] = expert_time(
+                sim.hw, sim.model, n, layout, channels_per_expert=sim.channels_per_expert if layout == "ep" else None,
+                details=True)
+        return found
 
     def pim_busy(self, n: int, layout: str) -> float:
         """Channel-busy seconds of one PIM expert with ``n`` tokens."""
@@ -133,36 +144,33 @@ def _sub_batches(sim: "Simulation", step: int, sub_of: np.ndarray, count: int) -
         mask = sub_of[token_req] == k
         home = batch.home[token_req[mask]]
         mine = sub_of == k
+        ctx = [np.sort(batch.context[mine & (batch.home == g) & ~batch.prefill] + step) for g in range(G)]
         subs.append(SubBatch(
             tokens=np.flatnonzero(mask),
             home_onehot=np.eye(G, dtype=np.int64)[home],
             tokens_g=np.bincount(home, minlength=G),
             requests_g=np.bincount(batch.home[mine], minlength=G),
-            ctx=[np.sort(batch.context[mine & (batch.home == g) & ~batch.prefill] + step) for g in range(G)],
+            ctx=ctx,
             prompts=[prompts[mine & (batch.home == g) & batch.prefill] for g in range(G)],
+            ctx_keys=[c.tobytes() for c in ctx],
         ))
     return subs
 
 
 def _layer_rows(costs: LayerCosts, graph: Graph, start: list[list[Ref]], end: list[list[Ref]]) -> list[LayerRow]:
     rows = []
-    tasks = costs.run.placer.tasks
-    for k in range(len(start)):
-        for g in range(len(start[k])):
-            ended_by, path = layer_chain(tasks, end[k][g], g)
-            common = dict(step=costs.step, layer=costs.layer, gpu=g, sub_batch=k,
-                          attention_on="pim" if costs.attention_on_pim[k][g] else "gpu",
-                          attention_s=costs.attention_s[k][g], start_s=start[k][g].end_s, end_s=end[k][g].end_s,
-                          ended_by=ended_by, critical_path=path)
-            if graph is DENSE_LAYER:
-                rows.append(LayerRow(kind="dense", pim_experts_s=0.0, experts_active=0, experts_on_pim=0, tokens=0,
-                                     tokens_on_pim=0, estimated_s=math.nan, link_s=0.0, **common))
-                continue
-            place, local = costs.placements[k][g], costs.local_counts(k, g)
-            rows.append(LayerRow(kind="moe", pim_experts_s=costs.phases[k][g].duration_s,
-                                 experts_active=int((local > 0).sum()), experts_on_pim=int(place.on_pim.sum()),
-                                 tokens=int(local.sum()), tokens_on_pim=int(local[place.on_pim].sum()),
-                                 estimated_s=float(place.estimated_s), link_s=costs.collectives[k].link_s, **common))
+    tasks, dense = costs.run.placer.tasks, graph is DENSE_LAYER
+    kind = "dense" if dense else "moe"
+    for k, (starts, ends) in enumerate(zip(start, end)):
+        for g, (first, last) in enumerate(zip(starts, ends)):
+            ended_by, path = layer_chain(tasks, last, g)
+            e = NO_EXPERTS if dense else costs.expert_columns[k][g]
+            rows.append(LayerRow(
+                step=costs.step, layer=costs.layer, gpu=g, sub_batch=k, kind=kind,
+                attention_on="pim" if costs.attention_on_pim[k][g] else "gpu", attention_s=costs.attention_s[k][g],
+                pim_experts_s=e.pim_experts_s, experts_active=e.experts_active, experts_on_pim=e.experts_on_pim,
+                tokens=e.tokens, tokens_on_pim=e.tokens_on_pim, estimated_s=e.estimated_s, link_s=e.link_s,
+                start_s=first.end_s, end_s=last.end_s, ended_by=ended_by, critical_path=path))
     return rows
 
 

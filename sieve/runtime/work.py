@@ -11,13 +11,10 @@ memoized result and expanded once at the end, so a run pays a dictionary update 
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import TYPE_CHECKING, Callable
 
-import numpy as np
-
-from sieve.system import RunTotals, decode_attention_work, experts_work, prefill_attention_work
-from sieve.system.gpu import KernelWork
+from sieve.system import RunTotals, prefill_attention_work
+from sieve.system.gpu import KernelWork, experts_work_of
 
 if TYPE_CHECKING:
     from .costs import LayerCosts
@@ -46,6 +43,19 @@ class RunWork:
         else:
             entry[1] += times
 
+    def pim_experts(self, layout: str, tokens: list[int], expert_time) -> None:
+        """One more issue of a PIM expert with ``n`` tokens for each ``n`` of ``tokens`` (memoized under ``("pim", n,
+        layout)``; ``expert_time(n)``: its result, asked only for a key not seen before)."""
+        entries = self._pim
+        for n in tokens:
+            if n:
+                key = ("pim", n, layout)
+                entry = entries.get(key)
+                if entry is None:
+                    entries[key] = [expert_time(n), 1]
+                else:
+                    entry[1] += 1
+
     @property
     def pim_commands(self) -> dict[str, int]:
         total: dict[str, int] = {}
@@ -62,29 +72,22 @@ class RunWork:
 
 # ---------------------------------------------------------------------------------------------- per task
 def _gpu_attention(c: "LayerCosts", k: int, g: int) -> None:
-    ctx, run = c.subs[k].ctx[g], c.run
-    sim = run.sim
-    run.work.gpu(run.memoized(("gatt work", c.layer_type, ctx.tobytes()),
-                              lambda: decode_attention_work(sim.model, c.layer, ctx)))
+    c.run.work.gpu(c.gpu_attention_work(k, g))
 
 
 def _pim_attention(c: "LayerCosts", k: int, g: int) -> None:
     att = c._pim_attention(k, g)
-    c.run.work.pim(("att", c.layer_type, c.subs[k].ctx[g].tobytes()), att)
+    c.run.work.pim(("att", c.layer_type, c.subs[k].ctx_keys[g]), att)
 
 
 def _gpu_experts(c: "LayerCosts", k: int, g: int) -> None:
-    counts, run = c._gpu_counts(k, g), c.run
-    key = ("gpu experts work", int(counts.sum()), int(np.count_nonzero(counts)))  # all experts_work depends on
-    run.work.gpu(run.memoized(key, lambda: experts_work(run.sim.model, counts)))
+    run, split = c.run, c.gpu_split[k][g]  # (tokens, activated experts): all the work depends on
+    run.work.gpu(run.memoized(("gpu experts work", *split), experts_work_of, run.sim.model, *split))
 
 
 def _pim_experts(c: "LayerCosts", k: int, g: int) -> None:
-    run, layout = c.run, c.run.layout
-    pim, expert = run.work.pim, run.pim_expert
-    for n, times in Counter(c.local_counts(k, g)[c.placements[k][g].on_pim].tolist()).items():
-        if n:
-            pim(("pim", n, layout), expert(n, layout), times)
+    run = c.run
+    run.work.pim_experts(run.layout, c.pim_tokens[k][g], run.pim_expert_here)
 
 
 def _link(field: str):

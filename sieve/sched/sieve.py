@@ -237,7 +237,7 @@ class Sieve(Scheduler):
 
     def place(self, view: LayerView) -> Placement:
         order = hottest_first(view.counts)
-        costs = np.array([self.cost(view, int(view.counts[e])) for e in order], dtype=float)
+        costs = np.array([self.cost(view, n) for n in view.counts[order].tolist()], dtype=float)
         if self._objective == "expert_phase" and view.expert_phase is None:
             raise SchedulerError("objective 'expert_phase' needs the view's expert_phase (the runtime gives it)")
         view = self._planned(view)

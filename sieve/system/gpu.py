@@ -46,6 +46,7 @@ __all__ = [
     "embedding_work",
     "experts_time",
     "experts_work",
+    "experts_work_of",
     "gemm_time",
     "gemm_work",
     "grouped_gemm_time",
@@ -148,7 +149,11 @@ def grouped_gemm_work(group_tokens: Sequence[int], n: int, k: int, weight_format
     tokens = counts("group_tokens", group_tokens, ndim=1)
     n, k = count("n", n), count("k", k)
     act = positive("activation_bytes", activation_bytes)
-    total, active = int(tokens.sum()), int((tokens > 0).sum())
+    return _grouped_gemm_work(int(tokens.sum()), int((tokens > 0).sum()), n, k, weight_format, act)
+
+
+def _grouped_gemm_work(total: int, active: int, n: int, k: int, weight_format: str, act: float) -> KernelWork:
+    """:func:`grouped_gemm_work` of ``total`` tokens over ``active`` groups (all it depends on), checked inputs."""
     if total == 0 or n == 0 or k == 0:
         return NO_WORK
     return KernelWork(2.0 * n * k * total, active * matrix_bytes(n, k, weight_format) + total * (k + n) * act)
@@ -174,9 +179,17 @@ def grouped_gemm_time(hw: Hardware | GPU, group_tokens: Sequence[int], n: int, k
 
 def experts_work(model: ModelSpec, tokens_per_expert: Sequence[int], activation_bytes: float = 2) -> KernelWork:
     """(FLOPs, bytes moved) of the routed experts on the GPU, as :func:`experts_time` counts them."""
+    tokens = counts("group_tokens", tokens_per_expert, ndim=1)
+    return experts_work_of(model, int(tokens.sum()), int((tokens > 0).sum()), activation_bytes)
+
+
+def experts_work_of(model: ModelSpec, tokens: int, activated: int, activation_bytes: float = 2) -> KernelWork:
+    """:func:`experts_work` of ``tokens`` token-expert pairs over ``activated`` experts: all it depends on."""
     h, i, fmt = model.hidden_size, model.expert_intermediate_size, model.expert_weight_format
-    return (grouped_gemm_work(tokens_per_expert, 2 * i, h, fmt, activation_bytes)
-            + grouped_gemm_work(tokens_per_expert, h, i, fmt, activation_bytes))
+    tokens, activated = count("tokens", tokens), count("activated", activated)
+    act = positive("activation_bytes", activation_bytes)
+    return (_grouped_gemm_work(tokens, activated, 2 * i, h, fmt, act)
+            + _grouped_gemm_work(tokens, activated, h, i, fmt, act))
 
 
 def experts_time(hw: Hardware | GPU, model: ModelSpec, tokens_per_expert: Sequence[int],
@@ -312,7 +325,7 @@ _KV_FORMAT = {2: "bf16", 1: "fp8"}
 
 
 def decode_attention_time(hw: Hardware | GPU, model: ModelSpec, layer: int, context_lengths: Sequence[int],
-                          kv_dtype_bytes: int = 2) -> float:
+                          kv_dtype_bytes: int = 2, work: KernelWork | None = None) -> float:
     """Decode attention of ``layer`` on the GPU for requests with ``context_lengths`` earlier tokens.
 
     One fused kernel (FlashDecoding / FlashMLA style), roofline with ``gemm_efficiency`` at the
@@ -324,8 +337,10 @@ def decode_attention_time(hw: Hardware | GPU, model: ModelSpec, layer: int, cont
 
     Attention layers read each request's cache once and append the new token's keys and values;
     DeltaNet layers read and rewrite their recurrent state. Queries and outputs (``hidden`` wide per
-    token) are small against the cache and left out. No requests cost 0 s."""
-    work = decode_attention_work(model, layer, context_lengths, kv_dtype_bytes)
+    token) are small against the cache and left out. No requests cost 0 s. ``work``: the
+    :func:`decode_attention_work` of these same arguments, when the caller has it already."""
+    if work is None:
+        work = decode_attention_work(model, layer, context_lengths, kv_dtype_bytes)
     return roofline_time(hw, work.flops, work.bytes_moved, _KV_FORMAT[kv_dtype_bytes], "gemm")
 
 
