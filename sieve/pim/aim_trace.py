@@ -505,12 +505,12 @@ class _Runner:
             self.latency[device.cmd_id(name)] = int(round(ck * self.tpc))
         self.id = {n: device.cmd_id(n) for n in set(_COMMAND.values()) | {"TMOD", "ACT", "PRE", "PREA"}}
         C, B = self.geo.channels, self.geo.banks_per_channel
-        self.register_mode = np.zeros(C, dtype=bool)
+        self.register_mode = np.zeros(C, dtype=np.int8)  # 1: register read/write mode
         self.done = np.zeros(C, dtype=np.int64)          # per channel: last completion tick
         self.touched = np.zeros(C, dtype=np.int64)       # per channel: instructions that used it
         self.af_row = np.full((C, B), -1, dtype=np.int64)  # bank holds AF's row (its stand-in), else -1
         self.data_rows_near_af: set[int] = set()         # data rows that an AF stand-in could equal
-        self.cfr = {0: 0, 1: 0, 2: 0}
+        self.cfr = np.zeros(len(CFR_NAMES), dtype=np.int64)  # by CFR address
         self.decode = 0                                  # tick at which the next host line is decoded
         self.last_issue = -1                             # latest issue tick of any command executed
         self.end = 0                                     # tick at which EOC completed
@@ -523,6 +523,17 @@ class _Runner:
         self._row: list[np.ndarray] = []
         self._col: list[np.ndarray] = []
         self._aim: list[np.ndarray] = []                 # per batched command: of an AiM instruction
+        # read by the compiled executor (sieve._core.aimrun)
+        self.floor = self.session.floor
+        self.tmod = self.id["TMOD"]
+        self.banks = self.geo.banks
+        self.rows = self.geo.rows
+
+    @property
+    def near_af(self) -> np.ndarray:
+        """Per AF function number: its stand-in row is a data row some line has used."""
+        return np.array([_af_row(afm, self.geo) in self.data_rows_near_af for afm in range(_CFR_MAX + 1)],
+                        dtype=np.int8)
 
     # -- batching
 
@@ -600,7 +611,7 @@ class _Runner:
         if op == "EOC":
             self.end = self.end_of_trace(decoded)
             return
-        names, addr, row, col = _unroll(ins, self.geo, self.cfr[2])
+        names, addr, row, col = _unroll(ins, self.geo, int(self.cfr[2]))
         if not names:
             return
         self.touched[np.unique(addr[:, 0])] += 1
@@ -674,6 +685,8 @@ class _Runner:
         cmds = np.full(len(names), self.id[names[0]], dtype=np.int64)
         chans = np.unique(addr[:, 0])
         self.hold_until_decoded(chans, decoded)
+        if op in _BLOCKING:  # the decoder waits for this line's commands, not for those batched before
+            self.flush()
         closes = self._af_row_closes(ins, chans, int(row[0]))
         need = op in _REGISTER_MODE
         switch = chans[self.register_mode[chans] != need]
@@ -767,23 +780,100 @@ class _Runner:
         return {col: banks[col].to_numpy().reshape(self.geo.channels, -1).sum(axis=1) for col in banks}
 
 
-def run_aim_trace(trace, device: Device, *, log: bool = True) -> AimTraceResult:
-    """Parse an AiM trace, unroll it and execute it on ``device`` (e.g. ``Device("gddr6_aim")``).
+# ---- the compiled executor's view of a program ------------------------------------------------
 
-    ``trace`` is a :class:`~pathlib.Path`, a path string, or the trace's text. ``log`` keeps the
-    command log (for the protocol checker; costs memory on long traces). Raises
-    :class:`AimTraceError` (a ``ValueError``) naming the line for any bad input."""
-    start = time.perf_counter()
-    program = parse_aim_trace(trace)
-    runner = _Runner(device, log)
-    for ins in program:
+_OPSIZE_COLUMNS = {"MAC_ABK", "MAC_SBK", "EWMUL", "WR_GB", "COPY_BKGB", "COPY_GBBK", "WR_SBK", "RD_SBK"}
+_NOTHING = {"R_GPR", "W_GPR", "R_CFR", "EWADD"}
+
+
+@dataclass(frozen=True)
+class _Lines:
+    """A program as per-line int64 arrays for :func:`sieve._core.aimrun.run_lines`."""
+
+    kind: np.ndarray
+    cmd: np.ndarray
+    flags: np.ndarray
+    ncols: np.ndarray
+    mask: np.ndarray
+    bank: np.ndarray
+    row: np.ndarray
+    cfr_addr: np.ndarray
+    cfr_data: np.ndarray
+
+
+def _line_flags(op: str) -> int:
+    from sieve._core import aimrun
+
+    return ((aimrun.ONE_BANK if op in _ONE_BANK else 0) | (aimrun.REGISTER_MODE if op in _REGISTER_MODE else 0)
+            | (aimrun.BLOCKING if op in _BLOCKING else 0) | (aimrun.AF if op == "AF" else 0)
+            | (aimrun.USES_ROW if op in _USES_ROW else 0))
+
+
+def _lines(program: list[AimInstruction], runner: "_Runner") -> _Lines:
+    """Which lines the compiled executor takes, and their operands. A line that fails validation, a
+    conventional request, SYNC and EOC are left to the Python runner (``kind`` KIND_PYTHON)."""
+    from sieve._core import aimrun
+
+    geo = runner.geo
+    cols = np.zeros((9, len(program)), dtype=np.int64)
+    flags_of = {op: _line_flags(op) for op in _COMMAND}
+    for i, ins in enumerate(program):
+        op = ins.opcode
+        if op in _REQUESTS or (op not in _COMMAND and op not in _NOTHING and op != "W_CFR"):
+            continue
+        try:
+            _validate(ins, geo)
+            if op in _COMMAND:
+                _mask_channels(ins, geo)
+        except AimTraceError:
+            continue
+        if op == "W_CFR":
+            cols[0, i], cols[7, i], cols[8, i] = aimrun.KIND_CFR, ins.cfr_addr, ins.cfr_data
+        elif op in _NOTHING:
+            cols[0, i] = aimrun.KIND_NOTHING
+        else:
+            cols[:7, i] = (aimrun.KIND_COMMANDS, runner.id[_COMMAND[op]], flags_of[op],
+                           ins.opsize if op in _OPSIZE_COLUMNS else 1, ins.channel_mask, ins.bank,
+                           ins.row if op in _USES_ROW else 0)
+    return _Lines(*cols)
+
+
+def _execute(runner: "_Runner", program: list[AimInstruction], fast: bool) -> None:
+    """Every line in order: runs of lines the compiled executor takes go to it, the others (and all
+    lines when not `fast`) to the Python runner, which is the oracle the compiled one is tested on."""
+    from sieve._core import aimrun
+
+    lines = _lines(program, runner) if fast else None
+    i = 0
+    while i < len(program):
+        if fast and not runner.requests and lines.kind[i] != aimrun.KIND_PYTHON:
+            runner.flush()
+            j = aimrun.run_lines(runner.session.engine, lines, runner, i)
+            if j > i:
+                i = j
+                continue
+        ins = program[i]
         try:
             runner.execute(ins)
         except AimTraceError:
             raise
         except ValueError as e:  # the session's own checks, e.g. a command the device cannot take
             raise ins.error(str(e)) from None
+        i += 1
     runner.flush()
+
+
+def run_aim_trace(trace, device: Device, *, log: bool = True, fast: bool = True) -> AimTraceResult:
+    """Parse an AiM trace, unroll it and execute it on ``device`` (e.g. ``Device("gddr6_aim")``).
+
+    ``trace`` is a :class:`~pathlib.Path`, a path string, or the trace's text. ``log`` keeps the
+    command log (for the protocol checker; costs memory on long traces). ``fast=False`` runs every
+    line through the Python runner (the compiled executor's oracle; same cycles and log, slower).
+    Raises :class:`AimTraceError` (a ``ValueError``) naming the line for any bad input."""
+    start = time.perf_counter()
+    program = parse_aim_trace(trace)
+    runner = _Runner(device, log)
+    _execute(runner, program, fast)
     std = device.standard
     totals = runner.session.engine.command_totals()
     commands = {n: int(totals[i]) for i, n in enumerate(std.command_names) if totals[i]}
