@@ -98,8 +98,7 @@ Where sieve models the reference's behaviour differently, and why:
 from __future__ import annotations
 
 import time
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from typing import TYPE_CHECKING
@@ -267,7 +266,10 @@ def parse_aim_trace(trace) -> list[AimInstruction]:
 
     Lines after EOC are not read (as in the reference). Raises :class:`AimTraceError` for an unknown
     line type or opcode, a wrong number of fields, a malformed number, or a trace without EOC."""
-    text = _read_text(trace)
+    return _parse_text(_read_text(trace))
+
+
+def _parse_text(text: str) -> list[AimInstruction]:
     out: list[AimInstruction] = []
     last = 0
     for line_no, line in enumerate(text.splitlines(), start=1):
@@ -809,36 +811,121 @@ def _line_flags(op: str) -> int:
             | (aimrun.USES_ROW if op in _USES_ROW else 0))
 
 
-def _lines(program: list[AimInstruction], runner: "_Runner") -> _Lines:
+_CODES: tuple[str, ...] = tuple(OPCODE_FIELDS) + tuple(f"{k}_{r}" for k in "RW" for r in _RW_FIELDS)
+_DEFAULTS = {f.name: f.default for f in fields(AimInstruction) if f.name not in ("line_no", "text", "opcode")}
+
+
+def _forms(op: str) -> list[tuple[str, ...]]:
+    if op in OPCODE_FIELDS:
+        return [OPCODE_FIELDS[op]] + ([_LEGACY_FIELDS[op]] if op in _LEGACY_FIELDS else [])
+    return [_RW_FIELDS[op[2:]]]
+
+
+@dataclass
+class _Program:
+    """A parsed trace as per-line arrays: the opcode (an index into ``_CODES``), the line number, and
+    one array per :class:`AimInstruction` field. Lines become :class:`AimInstruction` only on demand."""
+
+    text: str
+    line_no: np.ndarray
+    code: np.ndarray
+    operand: dict[str, np.ndarray]
+    _parsed: list[AimInstruction] | None = None
+    _text_lines: list[str] | None = None
+
+    @classmethod
+    def of(cls, text: str, instructions: list[AimInstruction]) -> "_Program":
+        codes = {op: i for i, op in enumerate(_CODES)}
+        operand = {name: np.array([getattr(ins, name) for ins in instructions], dtype=np.int64)
+                   for name in _DEFAULTS}
+        return cls(text, np.array([ins.line_no for ins in instructions], dtype=np.int64),
+                   np.array([codes[ins.opcode] for ins in instructions], dtype=np.int64), operand, instructions)
+
+    @classmethod
+    def read(cls, trace) -> "_Program":
+        """The compiled reader's parse; the Python parser's (with its errors) when the text is unusual."""
+        from sieve._core import aimparse
+
+        text = _read_text(trace)
+        try:
+            data = text.encode("ascii")
+        except UnicodeEncodeError:  # Python's line breaks include some non-ASCII characters
+            return cls.of(text, _parse_text(text))
+        status, line_no, code, nvalues, values = aimparse.parse(
+            np.frombuffer(data, dtype=np.uint8) if data else np.zeros(0, np.uint8),
+            [op.encode() for op in OPCODE_FIELDS], [r.encode() for r in _RW_FIELDS], _CODES.index("EOC"))
+        operand = {name: np.full(0 if status else len(code), default, dtype=np.int64)
+                   for name, default in _DEFAULTS.items()}
+        for c in (np.unique(code) if status == 0 else []):
+            rows = code == c
+            forms = {len(form): form for form in _forms(_CODES[c])}
+            if not set(np.unique(nvalues[rows]).tolist()) <= set(forms):
+                status = 1  # a wrong number of fields: the Python parser names it
+                break
+            for n, form in forms.items():
+                sel = rows & (nvalues == n)
+                for k, name in enumerate(form):
+                    operand[name][sel] = values[sel, k]
+        if status:
+            return cls.of(text, _parse_text(text))
+        return cls(text, line_no, code, operand)
+
+    def __len__(self) -> int:
+        return len(self.code)
+
+    def instruction(self, i: int) -> AimInstruction:
+        if self._parsed is not None:
+            return self._parsed[i]
+        if self._text_lines is None:
+            self._text_lines = self.text.splitlines()
+        line_no = int(self.line_no[i])
+        return AimInstruction(line_no=line_no, text=self._text_lines[line_no - 1], opcode=_CODES[self.code[i]],
+                              **{name: int(v[i]) for name, v in self.operand.items()})
+
+    def counts(self) -> dict[str, int]:
+        """Lines by opcode, in order of first appearance."""
+        codes, first, counts = np.unique(self.code, return_index=True, return_counts=True)
+        return {_CODES[codes[k]]: int(counts[k]) for k in np.argsort(first)}
+
+
+def _valid(program: _Program, geo: _Geometry) -> np.ndarray:
+    """Per line: passes :func:`_validate` (and, for lines with device commands, the channel-mask check)."""
+    op = np.array(_CODES)[program.code]
+    v = program.operand
+    ok = op != "WR_AFLUT"
+    ok &= ~np.isin(op, list(_OPSIZE_COLUMNS)) | ((v["opsize"] >= 1) & (v["opsize"] <= geo.columns))
+    ok &= (op != "EWADD") | (v["opsize"] >= 1)
+    ok &= ~np.isin(op, list(_ONE_BANK)) | ((v["bank"] >= 0) & (v["bank"] < geo.banks_per_channel))
+    ok &= ~np.isin(op, list(_USES_ROW - {"AF"})) | ((v["row"] >= 0) & (v["row"] < geo.rows))
+    ok &= ~np.isin(op, ["W_MEM", "R_MEM"]) | ((v["channel"] >= 0) & (v["channel"] < geo.channels))
+    cfr = np.isin(op, ["W_CFR", "R_CFR"])
+    ok &= ~cfr | (np.isin(v["cfr_addr"], list(CFR_NAMES)) & (v["cfr_data"] <= _CFR_MAX))
+    masked = np.isin(op, list(set(_COMMAND) - {"W_MEM", "R_MEM"}))
+    ok &= ~masked | ((v["channel_mask"] > 0) & (v["channel_mask"] >> geo.channels == 0))
+    return ok
+
+
+def _lines(program: _Program, runner: "_Runner") -> _Lines:
     """Which lines the compiled executor takes, and their operands. A line that fails validation, a
     conventional request, SYNC and EOC are left to the Python runner (``kind`` KIND_PYTHON)."""
     from sieve._core import aimrun
 
-    geo = runner.geo
-    cols = np.zeros((9, len(program)), dtype=np.int64)
-    flags_of = {op: _line_flags(op) for op in _COMMAND}
-    for i, ins in enumerate(program):
-        op = ins.opcode
-        if op in _REQUESTS or (op not in _COMMAND and op not in _NOTHING and op != "W_CFR"):
-            continue
-        try:
-            _validate(ins, geo)
-            if op in _COMMAND:
-                _mask_channels(ins, geo)
-        except AimTraceError:
-            continue
-        if op == "W_CFR":
-            cols[0, i], cols[7, i], cols[8, i] = aimrun.KIND_CFR, ins.cfr_addr, ins.cfr_data
-        elif op in _NOTHING:
-            cols[0, i] = aimrun.KIND_NOTHING
-        else:
-            cols[:7, i] = (aimrun.KIND_COMMANDS, runner.id[_COMMAND[op]], flags_of[op],
-                           ins.opsize if op in _OPSIZE_COLUMNS else 1, ins.channel_mask, ins.bank,
-                           ins.row if op in _USES_ROW else 0)
-    return _Lines(*cols)
+    op = np.array(_CODES)[program.code]
+    v = program.operand
+    ok = _valid(program, runner.geo)
+    commands = ok & np.isin(op, list(set(_COMMAND) - _REQUESTS))
+    kind = np.where(commands, aimrun.KIND_COMMANDS, aimrun.KIND_PYTHON)
+    kind[ok & (op == "W_CFR")] = aimrun.KIND_CFR
+    kind[ok & np.isin(op, list(_NOTHING))] = aimrun.KIND_NOTHING
+    cmd = np.array([runner.id[_COMMAND[o]] if o in _COMMAND else -1 for o in _CODES], dtype=np.int64)
+    flags = np.array([_line_flags(o) for o in _CODES], dtype=np.int64)
+    ncols = np.where(np.isin(op, list(_OPSIZE_COLUMNS)), v["opsize"], 1)
+    row = np.where(np.isin(op, list(_USES_ROW)), v["row"], 0)
+    return _Lines(kind=kind, cmd=cmd[program.code], flags=flags[program.code], ncols=ncols, mask=v["channel_mask"],
+                  bank=v["bank"], row=row, cfr_addr=v["cfr_addr"], cfr_data=v["cfr_data"])
 
 
-def _execute(runner: "_Runner", program: list[AimInstruction], fast: bool) -> None:
+def _execute(runner: "_Runner", program: _Program, fast: bool) -> None:
     """Every line in order: runs of lines the compiled executor takes go to it, the others (and all
     lines when not `fast`) to the Python runner, which is the oracle the compiled one is tested on."""
     from sieve._core import aimrun
@@ -852,7 +939,7 @@ def _execute(runner: "_Runner", program: list[AimInstruction], fast: bool) -> No
             if j > i:
                 i = j
                 continue
-        ins = program[i]
+        ins = program.instruction(i)
         try:
             runner.execute(ins)
         except AimTraceError:
@@ -871,13 +958,17 @@ def run_aim_trace(trace, device: Device, *, log: bool = True, fast: bool = True)
     line through the Python runner (the compiled executor's oracle; same cycles and log, slower).
     Raises :class:`AimTraceError` (a ``ValueError``) naming the line for any bad input."""
     start = time.perf_counter()
-    program = parse_aim_trace(trace)
+    if fast:
+        program = _Program.read(trace)
+    else:
+        text = _read_text(trace)
+        program = _Program.of(text, _parse_text(text))
     runner = _Runner(device, log)
     _execute(runner, program, fast)
     std = device.standard
     totals = runner.session.engine.command_totals()
     commands = {n: int(totals[i]) for i, n in enumerate(std.command_names) if totals[i]}
-    instructions = dict(Counter(ins.opcode for ins in program))
+    instructions = program.counts()
     cycles_ticks = runner.end + runner.tpc  # the reference counts cycles from 1
     cycles = cycles_ticks // runner.tpc if cycles_ticks % runner.tpc == 0 else cycles_ticks / runner.tpc
     mac_units = commands.get("MAC16", 0) + commands.get("MAC", 0) / runner.geo.banks_per_channel
