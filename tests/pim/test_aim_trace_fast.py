@@ -86,3 +86,36 @@ def test_a_bad_line_after_compiled_lines_gives_the_same_error(dev, bad):
             run_aim_trace(text, dev, fast=fast)
         messages.append(str(e.value))
     assert messages[0] == messages[1] and messages[0].startswith("line 3: ")
+
+
+# ---- the compiled reader against the Python parser ------------------------------------------------
+
+def _comma_form(text: str) -> str:
+    """The same program in the reference's comma layout: leading comma, trailing empty fields, CRLF."""
+    return "\r\n".join("," + ",".join(line.split()) + ",,," for line in text.splitlines())
+
+
+@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("layout", ["blank", "comma"])
+def test_the_compiled_reader_reads_what_the_python_parser_reads(dev, seed, layout):
+    from sieve.pim.aim_trace import _Program, parse_aim_trace
+
+    text = random_program(seed, dev.standard.rows).replace("AiM SYNC", "AiM ISR_SYNC  # hold")
+    text = "# header\n\n" + (text if layout == "blank" else _comma_form(text))
+    program = _Program.read(text)
+    assert program._parsed is None  # the compiled reader took it
+    assert [program.instruction(i) for i in range(len(program))] == parse_aim_trace(text)
+
+
+@pytest.mark.parametrize("text", [
+    "AiM MAC_ABK +2 0x1 0\nAiM EOC\n",        # Python's int() takes a sign: the Python parser decides
+    "AiM MAC_ABK 1_0 0x1 0\nAiM EOC\n",
+    "# caf\u00e9\u2028AiM MAC_ABK 2 0x1 0\nAiM EOC\n",  # a non-ASCII line break
+    "AiM MAC_ABK 2 0x1 0\x0cAiM EOC\n",
+])
+def test_unusual_text_goes_to_the_python_parser(dev, text):
+    from sieve.pim.aim_trace import _Program, parse_aim_trace
+
+    program = _Program.read(text)
+    assert program._parsed == parse_aim_trace(text)
+    assert_same(run_aim_trace(text, dev, fast=True), run_aim_trace(text, dev, fast=False))
