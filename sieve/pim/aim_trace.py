@@ -337,7 +337,7 @@ class _Geometry:
             raise AimTraceError(f"{std.name}: AiM traces address channel, bankgroup, bank, as SK hynix's "
                                 f"GDDR6-AiM device does (hardware preset gddr6_aim); this standard has "
                                 f"{', '.join(std.levels)}")
-        missing = [c for c in set(_COMMAND.values()) | {"TMOD", "PRE", "PREA"} if c not in std.command_names]
+        missing = [c for c in set(_COMMAND.values()) | {"TMOD", "ACT", "PRE", "PREA"} if c not in std.command_names]
         if missing:
             raise AimTraceError(f"{std.name} lacks the AiM command(s) {', '.join(sorted(missing))}; use a "
                                 "standard with the AiM command set (e.g. gddr6_aim)")
@@ -496,6 +496,7 @@ class _Runner:
         std = device.standard
         self.tpc = std.ticks_per_ck
         timing = dict(std.timing)
+        index = {name: i for i, name in enumerate(std.command_names)}
         self.latency = np.zeros(len(std.command_names), dtype=np.int64)
         for name, expr in COMMAND_LATENCY.items():
             if name == "RD" and std.read_latency_ck:
@@ -504,8 +505,8 @@ class _Runner:
                 ck = std.write_latency_ck
             else:
                 ck = evaluate_latency(expr, timing, f"latency of {name}")
-            self.latency[device.cmd_id(name)] = int(round(ck * self.tpc))
-        self.id = {n: device.cmd_id(n) for n in set(_COMMAND.values()) | {"TMOD", "ACT", "PRE", "PREA"}}
+            self.latency[index[name]] = int(round(ck * self.tpc))
+        self.id = {n: index[n] for n in set(_COMMAND.values()) | {"TMOD", "ACT", "PRE", "PREA"}}
         C, B = self.geo.channels, self.geo.banks_per_channel
         self.register_mode = np.zeros(C, dtype=np.int8)  # 1: register read/write mode
         self.done = np.zeros(C, dtype=np.int64)          # per channel: last completion tick
@@ -888,20 +889,25 @@ class _Program:
         return {_CODES[codes[k]]: int(counts[k]) for k in np.argsort(first)}
 
 
+def _code_table(ops) -> np.ndarray:
+    """Per opcode index of ``_CODES``: whether the opcode is in `ops`."""
+    return np.array([op in ops for op in _CODES])
+
+
 def _valid(program: _Program, geo: _Geometry) -> np.ndarray:
     """Per line: passes :func:`_validate` (and, for lines with device commands, the channel-mask check)."""
-    op = np.array(_CODES)[program.code]
-    v = program.operand
-    ok = op != "WR_AFLUT"
-    ok &= ~np.isin(op, list(_OPSIZE_COLUMNS)) | ((v["opsize"] >= 1) & (v["opsize"] <= geo.columns))
-    ok &= (op != "EWADD") | (v["opsize"] >= 1)
-    ok &= ~np.isin(op, list(_ONE_BANK)) | ((v["bank"] >= 0) & (v["bank"] < geo.banks_per_channel))
-    ok &= ~np.isin(op, list(_USES_ROW - {"AF"})) | ((v["row"] >= 0) & (v["row"] < geo.rows))
-    ok &= ~np.isin(op, ["W_MEM", "R_MEM"]) | ((v["channel"] >= 0) & (v["channel"] < geo.channels))
-    cfr = np.isin(op, ["W_CFR", "R_CFR"])
-    ok &= ~cfr | (np.isin(v["cfr_addr"], list(CFR_NAMES)) & (v["cfr_data"] <= _CFR_MAX))
-    masked = np.isin(op, list(set(_COMMAND) - {"W_MEM", "R_MEM"}))
-    ok &= ~masked | ((v["channel_mask"] > 0) & (v["channel_mask"] >> geo.channels == 0))
+    code, v = program.code, program.operand
+    def among(ops):
+        return _code_table(ops)[code]
+    ok = ~among({"WR_AFLUT"})
+    ok &= ~among(_OPSIZE_COLUMNS) | ((v["opsize"] >= 1) & (v["opsize"] <= geo.columns))
+    ok &= ~among({"EWADD"}) | (v["opsize"] >= 1)
+    ok &= ~among(_ONE_BANK) | ((v["bank"] >= 0) & (v["bank"] < geo.banks_per_channel))
+    ok &= ~among(_USES_ROW - {"AF"}) | ((v["row"] >= 0) & (v["row"] < geo.rows))
+    ok &= ~among({"W_MEM", "R_MEM"}) | ((v["channel"] >= 0) & (v["channel"] < geo.channels))
+    cfr_ok = (v["cfr_addr"] >= 0) & (v["cfr_addr"] < len(CFR_NAMES)) & (v["cfr_data"] <= _CFR_MAX)
+    ok &= ~among({"W_CFR", "R_CFR"}) | cfr_ok
+    ok &= ~among(set(_COMMAND) - {"W_MEM", "R_MEM"}) | ((v["channel_mask"] > 0) & (v["channel_mask"] >> geo.channels == 0))
     return ok
 
 
@@ -910,18 +916,17 @@ def _lines(program: _Program, runner: "_Runner") -> _Lines:
     conventional request, SYNC and EOC are left to the Python runner (``kind`` KIND_PYTHON)."""
     from sieve._core import aimrun
 
-    op = np.array(_CODES)[program.code]
-    v = program.operand
-    ok = _valid(program, runner.geo)
-    commands = ok & np.isin(op, list(set(_COMMAND) - _REQUESTS))
-    kind = np.where(commands, aimrun.KIND_COMMANDS, aimrun.KIND_PYTHON)
-    kind[ok & (op == "W_CFR")] = aimrun.KIND_CFR
-    kind[ok & np.isin(op, list(_NOTHING))] = aimrun.KIND_NOTHING
+    code, v = program.code, program.operand
+    kind_of = np.full(len(_CODES), aimrun.KIND_PYTHON, dtype=np.int64)
+    kind_of[_code_table(set(_COMMAND) - _REQUESTS)] = aimrun.KIND_COMMANDS
+    kind_of[_code_table({"W_CFR"})] = aimrun.KIND_CFR
+    kind_of[_code_table(_NOTHING)] = aimrun.KIND_NOTHING
+    kind = np.where(_valid(program, runner.geo), kind_of[code], aimrun.KIND_PYTHON)
     cmd = np.array([runner.id[_COMMAND[o]] if o in _COMMAND else -1 for o in _CODES], dtype=np.int64)
     flags = np.array([_line_flags(o) for o in _CODES], dtype=np.int64)
-    ncols = np.where(np.isin(op, list(_OPSIZE_COLUMNS)), v["opsize"], 1)
-    row = np.where(np.isin(op, list(_USES_ROW)), v["row"], 0)
-    return _Lines(kind=kind, cmd=cmd[program.code], flags=flags[program.code], ncols=ncols, mask=v["channel_mask"],
+    ncols = np.where(_code_table(_OPSIZE_COLUMNS)[code], v["opsize"], 1)
+    row = np.where(_code_table(_USES_ROW)[code], v["row"], 0)
+    return _Lines(kind=kind, cmd=cmd[code], flags=flags[code], ncols=ncols, mask=v["channel_mask"],
                   bank=v["bank"], row=row, cfr_addr=v["cfr_addr"], cfr_data=v["cfr_data"])
 
 
