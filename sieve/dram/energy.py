@@ -140,12 +140,18 @@ def bank_energy(energy: DeviceEnergy, counts: np.ndarray, open_ns: np.ndarray, e
 
     ``counts``: [banks, commands] commands each bank took (an all-bank command on every bank it touches);
     ``open_ns``: [banks] time each bank had a row open; ``elapsed_ns``: the run's length."""
+    return pd.DataFrame(bank_energy_columns(energy, counts, open_ns, elapsed_ns))
+
+
+def bank_energy_columns(energy: DeviceEnergy, counts: np.ndarray, open_ns: np.ndarray,
+                        elapsed_ns: float) -> dict[str, np.ndarray]:
+    """:func:`bank_energy`'s columns as arrays (no table to build)."""
     counts = np.asarray(counts, dtype=np.float64)
     command = counts @ energy.per_bank_pj()
     per_bank_mw = np.array([energy.precharged_mw, energy.active_mw]) / energy.banks_per_node
     open_ns = np.asarray(open_ns, dtype=np.float64)
     background = (elapsed_ns - open_ns) * per_bank_mw[0] + open_ns * per_bank_mw[1]  # mW x ns = pJ
-    return pd.DataFrame({"command_pj": command, "background_pj": background, "energy_pj": command + background})
+    return {"command_pj": command, "background_pj": background, "energy_pj": command + background}
 
 
 def energy_summary(energy: DeviceEnergy, standard: Standard, bank: pd.DataFrame, bits_read: int) -> dict:

@@ -107,7 +107,7 @@ import numpy as np
 
 from sieve._cli import decode_text
 from sieve.dram import CommandLog, Device
-from sieve.dram.energy import bank_energy, has_energy, load_energy
+from sieve.dram.energy import bank_energy_columns, has_energy, load_energy
 from sieve.dram.spec import evaluate_latency
 
 if TYPE_CHECKING:
@@ -778,9 +778,9 @@ class _Runner:
             return None
         end = int(self.done.max())
         counts = self.session.engine.bank_counts()
-        banks = bank_energy(load_energy(std), counts, self.session.engine.bank_open_ticks_until(end) * std.tick_ns,
-                            end * std.tick_ns)
-        return {col: banks[col].to_numpy().reshape(self.geo.channels, -1).sum(axis=1) for col in banks}
+        banks = bank_energy_columns(load_energy(std), counts,
+                                    self.session.engine.bank_open_ticks_until(end) * std.tick_ns, end * std.tick_ns)
+        return {col: values.reshape(self.geo.channels, -1).sum(axis=1) for col, values in banks.items()}
 
 
 # ---- the compiled executor's view of a program ------------------------------------------------
