@@ -98,6 +98,7 @@ Where sieve models the reference's behaviour differently, and why:
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -337,7 +338,8 @@ class _Geometry:
             raise AimTraceError(f"{std.name}: AiM traces address channel, bankgroup, bank, as SK hynix's "
                                 f"GDDR6-AiM device does (hardware preset gddr6_aim); this standard has "
                                 f"{', '.join(std.levels)}")
-        missing = [c for c in set(_COMMAND.values()) | {"TMOD", "ACT", "PRE", "PREA"} if c not in std.command_names]
+        names = set(std.command_names)
+        missing = [c for c in set(_COMMAND.values()) | {"TMOD", "ACT", "PRE", "PREA"} if c not in names]
         if missing:
             raise AimTraceError(f"{std.name} lacks the AiM command(s) {', '.join(sorted(missing))}; use a "
                                 "standard with the AiM command set (e.g. gddr6_aim)")
@@ -911,6 +913,11 @@ def _valid(program: _Program, geo: _Geometry) -> np.ndarray:
     return ok
 
 
+@lru_cache(maxsize=1)
+def _code_flags() -> np.ndarray:
+    return np.array([_line_flags(o) for o in _CODES], dtype=np.int64)
+
+
 def _lines(program: _Program, runner: "_Runner") -> _Lines:
     """Which lines the compiled executor takes, and their operands. A line that fails validation, a
     conventional request, SYNC and EOC are left to the Python runner (``kind`` KIND_PYTHON)."""
@@ -923,7 +930,7 @@ def _lines(program: _Program, runner: "_Runner") -> _Lines:
     kind_of[_code_table(_NOTHING)] = aimrun.KIND_NOTHING
     kind = np.where(_valid(program, runner.geo), kind_of[code], aimrun.KIND_PYTHON)
     cmd = np.array([runner.id[_COMMAND[o]] if o in _COMMAND else -1 for o in _CODES], dtype=np.int64)
-    flags = np.array([_line_flags(o) for o in _CODES], dtype=np.int64)
+    flags = _code_flags()
     ncols = np.where(_code_table(_OPSIZE_COLUMNS)[code], v["opsize"], 1)
     row = np.where(_code_table(_USES_ROW)[code], v["row"], 0)
     return _Lines(kind=kind, cmd=cmd[code], flags=flags[code], ncols=ncols, mask=v["channel_mask"],
