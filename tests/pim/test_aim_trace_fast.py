@@ -119,3 +119,21 @@ def test_unusual_text_goes_to_the_python_parser(dev, text):
     program = _Program.read(text)
     assert program._parsed == parse_aim_trace(text)
     assert_same(run_aim_trace(text, dev, fast=True), run_aim_trace(text, dev, fast=False))
+
+
+def _reference_traces() -> dict[str, str]:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    import aim_reference_traces as refs
+
+    texts = {name: make(3) for name, make in refs.MICRO.items()}  # the pattern repeats per row
+    texts.update({"all_isr.csv": refs.all_isr(), "all_isr.trace": refs.all_isr_trace()})
+    return texts
+
+
+@pytest.mark.parametrize("name", list(_reference_traces()))
+def test_reference_traces_match_the_python_runner(dev, name):
+    text = _reference_traces()[name]
+    assert_same(run_aim_trace(text, dev, fast=True), run_aim_trace(text, dev, fast=False))
