@@ -822,6 +822,7 @@ def _line_flags(op: str) -> int:
 
 
 _CODES: tuple[str, ...] = tuple(OPCODE_FIELDS) + tuple(f"{k}_{r}" for k in "RW" for r in _RW_FIELDS)
+_HUGE = 1 << 62
 _DEFAULTS = {f.name: f.default for f in fields(AimInstruction) if f.name not in ("line_no", "text", "opcode")}
 
 
@@ -846,7 +847,8 @@ class _Program:
     @classmethod
     def of(cls, text: str, instructions: list[AimInstruction]) -> "_Program":
         codes = {op: i for i, op in enumerate(_CODES)}
-        operand = {name: np.array([getattr(ins, name) for ins in instructions], dtype=np.int64)
+        # operands beyond int64 fail validation anyway; the instructions keep their exact values
+        operand = {name: np.array([min(getattr(ins, name), _HUGE) for ins in instructions], dtype=np.int64)
                    for name in _DEFAULTS}
         return cls(text, np.array([ins.line_no for ins in instructions], dtype=np.int64),
                    np.array([codes[ins.opcode] for ins in instructions], dtype=np.int64), operand, instructions)

@@ -76,7 +76,8 @@ def test_long_runs_of_compiled_lines_match(dev):
     assert_same(run_aim_trace(text, dev, fast=True), run_aim_trace(text, dev, fast=False))
 
 
-@pytest.mark.parametrize("bad", ["AiM MAC_ABK 65 0x1 0", "AiM MAC_ABK 1 0x0 0", "AiM AF 0x100000000",
+@pytest.mark.parametrize("bad", ["AiM MAC_ABK 99999999999999999999999 0x1 0", "AiM MAC_ABK 1 0xFFFFFFFFFFFFFFFFFFFF 0",
+                                 "AiM MAC_ABK 65 0x1 0", "AiM MAC_ABK 1 0x0 0", "AiM AF 0x100000000",
                                  "W CFR 2 200", "AiM COPY_BKGB 1 0x1 16 0", "AiM EWMUL 1 0x1 99999"])
 def test_a_bad_line_after_compiled_lines_gives_the_same_error(dev, bad):
     text = f"AiM MAC_ABK 2 0x3 0\nAiM WR_GB 1 0 0x3\n{bad}\nAiM EOC\n"
@@ -112,6 +113,7 @@ def test_the_compiled_reader_reads_what_the_python_parser_reads(dev, seed, layou
     "AiM MAC_ABK 1_0 0x1 0\nAiM EOC\n",
     "# caf\u00e9\u2028AiM MAC_ABK 2 0x1 0\nAiM EOC\n",  # a non-ASCII line break
     "AiM MAC_ABK 2 0x1 0\x0cAiM EOC\n",
+    "AiM WR_GB 2 99999999999999999999999 0x1\nAiM EOC\n",  # beyond int64, but a GPR number is not checked
 ])
 def test_unusual_text_goes_to_the_python_parser(dev, text):
     from sieve.pim.aim_trace import _Program, parse_aim_trace
