@@ -61,6 +61,13 @@ Unrolling (:func:`unroll`), as the reference's memory system does it:
 * ``cycles`` counts cycles from 1, as the reference's ``memory_system_cycles`` does: the cycle in
   which EOC completes. (Command ticks in the log count from 0: the reference's cycle n is tick n - 1.)
 
+Execution: well-formed text is read by ``sieve._core.aimparse`` (anything unusual goes to the Python
+parser, whose errors are the module's) and runs of AiM instructions, CFR writes and lines without
+commands by ``sieve._core.aimrun``, which executes each command at once in the order :class:`_Runner`
+would batch it. SYNC, EOC, conventional requests, lines that fail validation and rows that could alias
+AF's stand-in row go through :class:`_Runner`; ``run_aim_trace(..., fast=False)`` sends every line
+there (the oracle of ``tests/pim/test_aim_trace_fast.py``).
+
 Where sieve models the reference's behaviour differently, and why:
 
 * **Clocks.** In the reference's shipped configuration (``test/example.yaml``) every clock ratio is 1:
@@ -98,8 +105,8 @@ Where sieve models the reference's behaviour differently, and why:
 from __future__ import annotations
 
 import time
-from collections import Counter
-from dataclasses import dataclass, field
+from functools import lru_cache
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from typing import TYPE_CHECKING
@@ -108,7 +115,7 @@ import numpy as np
 
 from sieve._cli import decode_text
 from sieve.dram import CommandLog, Device
-from sieve.dram.energy import bank_energy, has_energy, load_energy
+from sieve.dram.energy import bank_energy_columns, has_energy, load_energy
 from sieve.dram.spec import evaluate_latency
 
 if TYPE_CHECKING:
@@ -267,7 +274,10 @@ def parse_aim_trace(trace) -> list[AimInstruction]:
 
     Lines after EOC are not read (as in the reference). Raises :class:`AimTraceError` for an unknown
     line type or opcode, a wrong number of fields, a malformed number, or a trace without EOC."""
-    text = _read_text(trace)
+    return _parse_text(_read_text(trace))
+
+
+def _parse_text(text: str) -> list[AimInstruction]:
     out: list[AimInstruction] = []
     last = 0
     for line_no, line in enumerate(text.splitlines(), start=1):
@@ -335,7 +345,8 @@ class _Geometry:
             raise AimTraceError(f"{std.name}: AiM traces address channel, bankgroup, bank, as SK hynix's "
                                 f"GDDR6-AiM device does (hardware preset gddr6_aim); this standard has "
                                 f"{', '.join(std.levels)}")
-        missing = [c for c in set(_COMMAND.values()) | {"TMOD", "PRE", "PREA"} if c not in std.command_names]
+        names = set(std.command_names)
+        missing = [c for c in set(_COMMAND.values()) | {"TMOD", "ACT", "PRE", "PREA"} if c not in names]
         if missing:
             raise AimTraceError(f"{std.name} lacks the AiM command(s) {', '.join(sorted(missing))}; use a "
                                 "standard with the AiM command set (e.g. gddr6_aim)")
@@ -494,6 +505,7 @@ class _Runner:
         std = device.standard
         self.tpc = std.ticks_per_ck
         timing = dict(std.timing)
+        index = {name: i for i, name in enumerate(std.command_names)}
         self.latency = np.zeros(len(std.command_names), dtype=np.int64)
         for name, expr in COMMAND_LATENCY.items():
             if name == "RD" and std.read_latency_ck:
@@ -502,15 +514,15 @@ class _Runner:
                 ck = std.write_latency_ck
             else:
                 ck = evaluate_latency(expr, timing, f"latency of {name}")
-            self.latency[device.cmd_id(name)] = int(round(ck * self.tpc))
-        self.id = {n: device.cmd_id(n) for n in set(_COMMAND.values()) | {"TMOD", "ACT", "PRE", "PREA"}}
+            self.latency[index[name]] = int(round(ck * self.tpc))
+        self.id = {n: index[n] for n in set(_COMMAND.values()) | {"TMOD", "ACT", "PRE", "PREA"}}
         C, B = self.geo.channels, self.geo.banks_per_channel
-        self.register_mode = np.zeros(C, dtype=bool)
+        self.register_mode = np.zeros(C, dtype=np.int8)  # 1: register read/write mode
         self.done = np.zeros(C, dtype=np.int64)          # per channel: last completion tick
         self.touched = np.zeros(C, dtype=np.int64)       # per channel: instructions that used it
         self.af_row = np.full((C, B), -1, dtype=np.int64)  # bank holds AF's row (its stand-in), else -1
         self.data_rows_near_af: set[int] = set()         # data rows that an AF stand-in could equal
-        self.cfr = {0: 0, 1: 0, 2: 0}
+        self.cfr = np.zeros(len(CFR_NAMES), dtype=np.int64)  # by CFR address
         self.decode = 0                                  # tick at which the next host line is decoded
         self.last_issue = -1                             # latest issue tick of any command executed
         self.end = 0                                     # tick at which EOC completed
@@ -523,6 +535,17 @@ class _Runner:
         self._row: list[np.ndarray] = []
         self._col: list[np.ndarray] = []
         self._aim: list[np.ndarray] = []                 # per batched command: of an AiM instruction
+        # read by the compiled executor (sieve._core.aimrun)
+        self.floor = self.session.floor
+        self.tmod = self.id["TMOD"]
+        self.banks = self.geo.banks
+        self.rows = self.geo.rows
+
+    @property
+    def near_af(self) -> np.ndarray:
+        """Per AF function number: its stand-in row is a data row some line has used."""
+        return np.array([_af_row(afm, self.geo) in self.data_rows_near_af for afm in range(_CFR_MAX + 1)],
+                        dtype=np.int8)
 
     # -- batching
 
@@ -600,7 +623,7 @@ class _Runner:
         if op == "EOC":
             self.end = self.end_of_trace(decoded)
             return
-        names, addr, row, col = _unroll(ins, self.geo, self.cfr[2])
+        names, addr, row, col = _unroll(ins, self.geo, int(self.cfr[2]))
         if not names:
             return
         self.touched[np.unique(addr[:, 0])] += 1
@@ -674,6 +697,8 @@ class _Runner:
         cmds = np.full(len(names), self.id[names[0]], dtype=np.int64)
         chans = np.unique(addr[:, 0])
         self.hold_until_decoded(chans, decoded)
+        if op in _BLOCKING:  # the decoder waits for this line's commands, not for those batched before
+            self.flush()
         closes = self._af_row_closes(ins, chans, int(row[0]))
         need = op in _REGISTER_MODE
         switch = chans[self.register_mode[chans] != need]
@@ -762,32 +787,209 @@ class _Runner:
             return None
         end = int(self.done.max())
         counts = self.session.engine.bank_counts()
-        banks = bank_energy(load_energy(std), counts, self.session.engine.bank_open_ticks_until(end) * std.tick_ns,
-                            end * std.tick_ns)
-        return {col: banks[col].to_numpy().reshape(self.geo.channels, -1).sum(axis=1) for col in banks}
+        banks = bank_energy_columns(load_energy(std), counts,
+                                    self.session.engine.bank_open_ticks_until(end) * std.tick_ns, end * std.tick_ns)
+        return {col: values.reshape(self.geo.channels, -1).sum(axis=1) for col, values in banks.items()}
 
 
-def run_aim_trace(trace, device: Device, *, log: bool = True) -> AimTraceResult:
-    """Parse an AiM trace, unroll it and execute it on ``device`` (e.g. ``Device("gddr6_aim")``).
+# ---- the compiled executor's view of a program ------------------------------------------------
 
-    ``trace`` is a :class:`~pathlib.Path`, a path string, or the trace's text. ``log`` keeps the
-    command log (for the protocol checker; costs memory on long traces). Raises
-    :class:`AimTraceError` (a ``ValueError``) naming the line for any bad input."""
-    start = time.perf_counter()
-    program = parse_aim_trace(trace)
-    runner = _Runner(device, log)
-    for ins in program:
+_OPSIZE_COLUMNS = {"MAC_ABK", "MAC_SBK", "EWMUL", "WR_GB", "COPY_BKGB", "COPY_GBBK", "WR_SBK", "RD_SBK"}
+_NOTHING = {"R_GPR", "W_GPR", "R_CFR", "EWADD"}
+
+
+@dataclass(frozen=True)
+class _Lines:
+    """A program as per-line int64 arrays for :func:`sieve._core.aimrun.run_lines`."""
+
+    kind: np.ndarray
+    cmd: np.ndarray
+    flags: np.ndarray
+    ncols: np.ndarray
+    mask: np.ndarray
+    bank: np.ndarray
+    row: np.ndarray
+    cfr_addr: np.ndarray
+    cfr_data: np.ndarray
+
+
+def _line_flags(op: str) -> int:
+    from sieve._core import aimrun
+
+    return ((aimrun.ONE_BANK if op in _ONE_BANK else 0) | (aimrun.REGISTER_MODE if op in _REGISTER_MODE else 0)
+            | (aimrun.BLOCKING if op in _BLOCKING else 0) | (aimrun.AF if op == "AF" else 0)
+            | (aimrun.USES_ROW if op in _USES_ROW else 0))
+
+
+_CODES: tuple[str, ...] = tuple(OPCODE_FIELDS) + tuple(f"{k}_{r}" for k in "RW" for r in _RW_FIELDS)
+_HUGE = 1 << 62
+_DEFAULTS = {f.name: f.default for f in fields(AimInstruction) if f.name not in ("line_no", "text", "opcode")}
+
+
+def _forms(op: str) -> list[tuple[str, ...]]:
+    if op in OPCODE_FIELDS:
+        return [OPCODE_FIELDS[op]] + ([_LEGACY_FIELDS[op]] if op in _LEGACY_FIELDS else [])
+    return [_RW_FIELDS[op[2:]]]
+
+
+@dataclass
+class _Program:
+    """A parsed trace as per-line arrays: the opcode (an index into ``_CODES``), the line number, and
+    one array per :class:`AimInstruction` field. Lines become :class:`AimInstruction` only on demand."""
+
+    text: str
+    line_no: np.ndarray
+    code: np.ndarray
+    operand: dict[str, np.ndarray]
+    _parsed: list[AimInstruction] | None = None
+    _text_lines: list[str] | None = None
+
+    @classmethod
+    def of(cls, text: str, instructions: list[AimInstruction]) -> "_Program":
+        codes = {op: i for i, op in enumerate(_CODES)}
+        # operands beyond int64 fail validation anyway; the instructions keep their exact values
+        operand = {name: np.array([min(getattr(ins, name), _HUGE) for ins in instructions], dtype=np.int64)
+                   for name in _DEFAULTS}
+        return cls(text, np.array([ins.line_no for ins in instructions], dtype=np.int64),
+                   np.array([codes[ins.opcode] for ins in instructions], dtype=np.int64), operand, instructions)
+
+    @classmethod
+    def read(cls, trace) -> "_Program":
+        """The compiled reader's parse; the Python parser's (with its errors) when the text is unusual."""
+        from sieve._core import aimparse
+
+        text = _read_text(trace)
+        try:
+            data = text.encode("ascii")
+        except UnicodeEncodeError:  # Python's line breaks include some non-ASCII characters
+            return cls.of(text, _parse_text(text))
+        status, line_no, code, nvalues, values = aimparse.parse(
+            np.frombuffer(data, dtype=np.uint8) if data else np.zeros(0, np.uint8),
+            [op.encode() for op in OPCODE_FIELDS], [r.encode() for r in _RW_FIELDS], _CODES.index("EOC"))
+        operand = {name: np.full(0 if status else len(code), default, dtype=np.int64)
+                   for name, default in _DEFAULTS.items()}
+        for c in (np.unique(code) if status == 0 else []):
+            rows = code == c
+            forms = {len(form): form for form in _forms(_CODES[c])}
+            if not set(np.unique(nvalues[rows]).tolist()) <= set(forms):
+                status = 1  # a wrong number of fields: the Python parser names it
+                break
+            for n, form in forms.items():
+                sel = rows & (nvalues == n)
+                for k, name in enumerate(form):
+                    operand[name][sel] = values[sel, k]
+        if status:
+            return cls.of(text, _parse_text(text))
+        return cls(text, line_no, code, operand)
+
+    def __len__(self) -> int:
+        return len(self.code)
+
+    def instruction(self, i: int) -> AimInstruction:
+        if self._parsed is not None:
+            return self._parsed[i]
+        if self._text_lines is None:
+            self._text_lines = self.text.splitlines()
+        line_no = int(self.line_no[i])
+        return AimInstruction(line_no=line_no, text=self._text_lines[line_no - 1], opcode=_CODES[self.code[i]],
+                              **{name: int(v[i]) for name, v in self.operand.items()})
+
+    def counts(self) -> dict[str, int]:
+        """Lines by opcode, in order of first appearance."""
+        codes, first, counts = np.unique(self.code, return_index=True, return_counts=True)
+        return {_CODES[codes[k]]: int(counts[k]) for k in np.argsort(first)}
+
+
+def _code_table(ops) -> np.ndarray:
+    """Per opcode index of ``_CODES``: whether the opcode is in `ops`."""
+    return np.array([op in ops for op in _CODES])
+
+
+def _valid(program: _Program, geo: _Geometry) -> np.ndarray:
+    """Per line: passes :func:`_validate` (and, for lines with device commands, the channel-mask check)."""
+    code, v = program.code, program.operand
+    def among(ops):
+        return _code_table(ops)[code]
+    ok = ~among({"WR_AFLUT"})
+    ok &= ~among(_OPSIZE_COLUMNS) | ((v["opsize"] >= 1) & (v["opsize"] <= geo.columns))
+    ok &= ~among({"EWADD"}) | (v["opsize"] >= 1)
+    ok &= ~among(_ONE_BANK) | ((v["bank"] >= 0) & (v["bank"] < geo.banks_per_channel))
+    ok &= ~among(_USES_ROW - {"AF"}) | ((v["row"] >= 0) & (v["row"] < geo.rows))
+    ok &= ~among({"W_MEM", "R_MEM"}) | ((v["channel"] >= 0) & (v["channel"] < geo.channels))
+    cfr_ok = (v["cfr_addr"] >= 0) & (v["cfr_addr"] < len(CFR_NAMES)) & (v["cfr_data"] <= _CFR_MAX)
+    ok &= ~among({"W_CFR", "R_CFR"}) | cfr_ok
+    ok &= ~among(set(_COMMAND) - {"W_MEM", "R_MEM"}) | ((v["channel_mask"] > 0) & (v["channel_mask"] >> geo.channels == 0))
+    return ok
+
+
+@lru_cache(maxsize=1)
+def _code_flags() -> np.ndarray:
+    return np.array([_line_flags(o) for o in _CODES], dtype=np.int64)
+
+
+def _lines(program: _Program, runner: "_Runner") -> _Lines:
+    """Which lines the compiled executor takes, and their operands. A line that fails validation, a
+    conventional request, SYNC and EOC are left to the Python runner (``kind`` KIND_PYTHON)."""
+    from sieve._core import aimrun
+
+    code, v = program.code, program.operand
+    kind_of = np.full(len(_CODES), aimrun.KIND_PYTHON, dtype=np.int64)
+    kind_of[_code_table(set(_COMMAND) - _REQUESTS)] = aimrun.KIND_COMMANDS
+    kind_of[_code_table({"W_CFR"})] = aimrun.KIND_CFR
+    kind_of[_code_table(_NOTHING)] = aimrun.KIND_NOTHING
+    kind = np.where(_valid(program, runner.geo), kind_of[code], aimrun.KIND_PYTHON)
+    cmd = np.array([runner.id[_COMMAND[o]] if o in _COMMAND else -1 for o in _CODES], dtype=np.int64)
+    flags = _code_flags()
+    ncols = np.where(_code_table(_OPSIZE_COLUMNS)[code], v["opsize"], 1)
+    row = np.where(_code_table(_USES_ROW)[code], v["row"], 0)
+    return _Lines(kind=kind, cmd=cmd[code], flags=flags[code], ncols=ncols, mask=v["channel_mask"],
+                  bank=v["bank"], row=row, cfr_addr=v["cfr_addr"], cfr_data=v["cfr_data"])
+
+
+def _execute(runner: "_Runner", program: _Program, fast: bool) -> None:
+    """Every line in order: runs of lines the compiled executor takes go to it, the others (and all
+    lines when not `fast`) to the Python runner, which is the oracle the compiled one is tested on."""
+    from sieve._core import aimrun
+
+    lines = _lines(program, runner) if fast else None
+    i = 0
+    while i < len(program):
+        if fast and not runner.requests and lines.kind[i] != aimrun.KIND_PYTHON:
+            runner.flush()
+            j = aimrun.run_lines(runner.session.engine, lines, runner, i)
+            if j > i:
+                i = j
+                continue
+        ins = program.instruction(i)
         try:
             runner.execute(ins)
         except AimTraceError:
             raise
         except ValueError as e:  # the session's own checks, e.g. a command the device cannot take
             raise ins.error(str(e)) from None
+        i += 1
     runner.flush()
+
+
+def run_aim_trace(trace, device: Device, *, log: bool = True, fast: bool = True) -> AimTraceResult:
+    """Parse an AiM trace, unroll it and execute it on ``device`` (e.g. ``Device("gddr6_aim")``).
+
+    ``trace`` is a :class:`~pathlib.Path`, a path string, or the trace's text. ``log`` keeps the
+    command log (for the protocol checker; costs memory on long traces). ``fast=False`` runs every
+    line through the Python runner (the compiled executor's oracle; same cycles and log, slower).
+    Raises :class:`AimTraceError` (a ``ValueError``) naming the line for any bad input."""
+    start = time.perf_counter()
+    if fast:
+        program = _Program.read(trace)
+    else:
+        text = _read_text(trace)
+        program = _Program.of(text, _parse_text(text))
+    runner = _Runner(device, log)
+    _execute(runner, program, fast)
     std = device.standard
     totals = runner.session.engine.command_totals()
     commands = {n: int(totals[i]) for i, n in enumerate(std.command_names) if totals[i]}
-    instructions = dict(Counter(ins.opcode for ins in program))
+    instructions = program.counts()
     cycles_ticks = runner.end + runner.tpc  # the reference counts cycles from 1
     cycles = cycles_ticks // runner.tpc if cycles_ticks % runner.tpc == 0 else cycles_ticks / runner.tpc
     mac_units = commands.get("MAC16", 0) + commands.get("MAC", 0) / runner.geo.banks_per_channel

@@ -226,6 +226,18 @@ def test_blocking_read_holds_every_channel_but_other_instructions_do_not(dev, T)
     assert timeline(free, 1)[0][:2] == (1, "TMOD")  # its line is decoded in the second cycle
 
 
+def test_a_blocking_read_waits_for_its_own_commands_only(dev, T):
+    # channel 1 is in register mode when RD_MAC comes: no TMOD; channel 0's all-bank write, still in
+    # flight (it completes nCWL + nBL + nRP after issue), does not hold the decoder
+    trace = ("AiM WR_BIAS 0 0xC0000000\nAiM WR_ABK 0 0x80000000 3\nAiM RD_MAC 0 0x40000000\n"
+             "AiM WR_BIAS 0 0x20000000\nAiM EOC\n")
+    r = run_aim_trace(trace, dev)
+    rd = [t for t, c, _, _ in timeline(r, 1) if c == "RDMAC16"][0]
+    wra = [t for t, c, _, _ in timeline(r, 0) if c == "WRA16"][0]
+    assert wra + T["nCWL"] + T["nBL"] + T["nRP"] > rd + T["nCLREG"] + T["nBL"]
+    assert timeline(r, 2)[0][:2] == (rd + T["nCLREG"] + T["nBL"] + 1, "TMOD")
+
+
 def test_sync_waits_for_every_channel(dev, T):
     trace = "AiM MAC_ABK 8 0x80000000 0\nAiM SYNC\nAiM MAC_ABK 1 0x40000000 0\nAiM EOC\n"
     r = run_aim_trace(trace, dev)

@@ -1,0 +1,213 @@
+"""Compiled executor for the common lines of an AiM trace (``sieve.pim.aim_trace``).
+
+Runs, one after the other, the lines whose semantics need no Python: AiM instructions with device
+commands that are not conventional requests (MAC_ABK, EWMUL, WR_GB, WR_BIAS, RD_MAC, RD_AF, AF,
+COPY_*, MAC_SBK, WR_ABK), CFR writes, and lines that issue nothing. Each command is executed at once,
+in the order the Python runner batches it (register-mode TMODs first, ascending channel; then columns
+outer, channels inner), so ticks and the command log are those of the Python runner. It stops at the
+first line it does not take (``KIND_PYTHON``: SYNC, EOC, conventional requests, lines that fail
+validation, an AF or data row where AF's stand-in row could alias a data row) and returns its index.
+"""
+
+from libc.stdint cimport int64_t
+
+from sieve._core.engine cimport TimingEngine, MAX_LEVELS
+
+# line kinds (sieve.pim.aim_trace builds them)
+cdef enum:
+    _KIND_PYTHON = 0
+    _KIND_NOTHING = 1
+    _KIND_CFR = 2
+    _KIND_COMMANDS = 3
+
+# flags of a KIND_COMMANDS line
+cdef enum:
+    _ONE_BANK = 1
+    _REGISTER_MODE = 2
+    _BLOCKING = 4
+    _AF = 8
+    _USES_ROW = 16
+
+KIND_PYTHON = _KIND_PYTHON
+KIND_NOTHING = _KIND_NOTHING
+KIND_CFR = _KIND_CFR
+KIND_COMMANDS = _KIND_COMMANDS
+ONE_BANK = _ONE_BANK
+REGISTER_MODE = _REGISTER_MODE
+BLOCKING = _BLOCKING
+AF = _AF
+USES_ROW = _USES_ROW
+
+DEF MAX_CHANNELS = 64
+
+
+cdef struct _State:
+    int64_t* floor          # per channel: nothing issues before it (the stream session's)
+    signed char* register_mode     # per channel
+    int64_t* done           # per channel: last completion tick
+    int64_t* touched        # per channel: lines that used it
+    int64_t* af_row         # [channel * banks + bank]: AF's stand-in row held, else -1
+    int64_t* aim_drained    # per channel: tick its AiM queue is empty again
+    int64_t* rw_drained     # per channel: tick its read/write queue is empty again
+    int64_t* cfr            # [3] broadcast, ewmul_bg, afm
+    const signed char* near_af     # [afm]: AF's stand-in row for that afm is a data row used so far
+    const int64_t* latency  # per command: issue to completion
+    int64_t decode          # tick the next line is decoded
+    int64_t last_issue
+    int64_t tpc
+    int tmod
+    int64_t channels
+    int64_t banks           # per bank group
+    int64_t banks_per_channel
+    int64_t rows
+    int64_t near_af_rows    # data rows at or above rows - 1 - near_af_rows may alias AF's stand-in
+
+
+cdef inline int64_t imax(int64_t a, int64_t b) noexcept nogil:
+    return a if a > b else b
+
+
+cdef int64_t _issue(TimingEngine eng, _State* s, int c, int64_t* addr, int64_t row, int64_t col) noexcept nogil:
+    """One command with the row commands it needs first, each at its earliest tick (the stream
+    session's auto_prereq, refresh off). Returns the command's issue tick."""
+    cdef int64_t ch = addr[0]
+    cdef int p
+    cdef int64_t t
+    while True:
+        p = eng.prerequisite(c, addr, row)
+        t = eng.earliest_at_or_after(p, addr, s.floor[ch])
+        eng.apply(p, addr, row, col, t)
+        s.floor[ch] = t
+        if p == c:
+            break
+    s.done[ch] = imax(s.done[ch], t + s.latency[c])
+    s.aim_drained[ch] = imax(s.aim_drained[ch], t + s.tpc)
+    s.last_issue = imax(s.last_issue, t)
+    return t
+
+
+cdef void _address(_State* s, int64_t ch, int64_t bank, bint one_bank, int64_t* addr) noexcept nogil:
+    addr[0] = ch
+    addr[1] = bank // s.banks if one_bank else 0
+    addr[2] = bank % s.banks if one_bank else 0
+
+
+cdef void _switch_modes(TimingEngine eng, _State* s, int cmd, int64_t* chans, int nch, int64_t bank,
+                        bint one_bank, int64_t row, signed char need) noexcept nogil:
+    """TMOD on every channel whose register mode differs, at the tick the line's first command there
+    (or the row command it needs first) would be ready; all holds are taken before any TMOD issues."""
+    cdef int64_t addr[MAX_LEVELS]
+    cdef int k, p
+    cdef int64_t c
+    for k in range(nch - 1, -1, -1):  # ascending channel
+        c = chans[k]
+        if s.register_mode[c] == need:
+            continue
+        _address(s, c, bank, one_bank, addr)
+        p = eng.prerequisite(cmd, addr, row)
+        s.floor[c] = imax(s.floor[c], eng.earliest_at_or_after(p, addr, s.floor[c]))
+    for k in range(nch - 1, -1, -1):
+        c = chans[k]
+        if s.register_mode[c] == need:
+            continue
+        _address(s, c, 0, False, addr)
+        _issue(eng, s, s.tmod, addr, 0, 0)
+        s.register_mode[c] = need
+
+
+cdef int _channels(_State* s, int64_t mask, int64_t* chans) noexcept nogil:
+    """Channels of a mask in the reference's order: bit 0 upward, i.e. from the last channel down."""
+    cdef int n = 0
+    cdef int64_t i
+    for i in range(s.channels):
+        if (mask >> i) & 1:
+            chans[n] = s.channels - 1 - i
+            n += 1
+    return n
+
+
+cdef void _af_rows(_State* s, int64_t* chans, int nch, int flags, int64_t bank, int64_t row) noexcept nogil:
+    cdef int k
+    cdef int64_t b
+    for k in range(nch):
+        if flags & _ONE_BANK:
+            s.af_row[chans[k] * s.banks_per_channel + bank] = -1
+        else:
+            for b in range(s.banks_per_channel):
+                s.af_row[chans[k] * s.banks_per_channel + b] = row if flags & _AF else -1
+
+
+cdef bint _commands(TimingEngine eng, _State* s, int cmd, int flags, int64_t ncols, int64_t mask,
+                    int64_t bank, int64_t row) noexcept nogil:
+    """One line with device commands, decoded at s.decode. False (nothing done) if it needs Python."""
+    cdef int64_t chans[MAX_CHANNELS]
+    cdef int64_t addr[MAX_LEVELS]
+    cdef int nch, k
+    cdef int64_t decoded = s.decode, accepted, col, finish = -1
+    if flags & _AF:
+        if s.near_af[s.cfr[2]]:
+            return False
+        row = s.rows - 1 - s.cfr[2]
+    elif flags & _USES_ROW and row >= s.rows - 1 - s.near_af_rows:
+        return False
+    nch = _channels(s, mask, chans)
+    s.decode += s.tpc
+    accepted = decoded
+    for k in range(nch):
+        s.touched[chans[k]] += 1
+        accepted = imax(accepted, s.rw_drained[chans[k]])
+        s.floor[chans[k]] = imax(s.floor[chans[k]], decoded)  # nothing before the line is decoded
+    s.decode = imax(s.decode, accepted + s.tpc)
+    if flags & _USES_ROW:
+        _af_rows(s, chans, nch, flags, bank, row)
+    _switch_modes(eng, s, cmd, chans, nch, bank, flags & _ONE_BANK, row, 1 if flags & _REGISTER_MODE else 0)
+    for col in range(ncols):
+        for k in range(nch):
+            _address(s, chans[k], bank, flags & _ONE_BANK, addr)
+            finish = imax(finish, _issue(eng, s, cmd, addr, row, col) + s.latency[cmd])
+    if flags & _BLOCKING:  # the decoder waits for the line's commands; every channel with it
+        s.decode = imax(s.decode, finish + s.tpc)
+        for k in range(s.channels):
+            s.floor[k] = imax(s.floor[k], s.decode)
+    return True
+
+
+def run_lines(TimingEngine eng, program, state, Py_ssize_t start):
+    """Execute program lines from `start` on; returns the index of the first line left to Python
+    (len(program.kind) when none). `program` holds per line int64 arrays kind, cmd, flags, ncols,
+    mask, bank, row, cfr_addr, cfr_data; `state` the runner's per channel arrays and its decode and
+    last_issue ticks, updated in place."""
+    cdef const int64_t[::1] kind = program.kind, cmd = program.cmd, flags = program.flags
+    cdef const int64_t[::1] ncols = program.ncols, mask = program.mask, bank = program.bank
+    cdef const int64_t[::1] row = program.row, cfr_addr = program.cfr_addr, cfr_data = program.cfr_data
+    cdef int64_t[::1] floor = state.floor, done = state.done, touched = state.touched
+    cdef int64_t[::1] aim_drained = state.aim_drained, rw_drained = state.rw_drained, cfr = state.cfr
+    cdef int64_t[:, ::1] af_row = state.af_row
+    cdef signed char[::1] register_mode = state.register_mode
+    cdef const signed char[::1] near_af = state.near_af
+    cdef const int64_t[::1] latency = state.latency
+    cdef _State s
+    cdef Py_ssize_t i = start, n = kind.shape[0]
+    if af_row.shape[0] > MAX_CHANNELS or af_row.shape[0] != floor.shape[0]:
+        raise ValueError(f"{af_row.shape[0]} channels: the AiM executor takes 1..{MAX_CHANNELS}")
+    s.floor, s.register_mode, s.done, s.touched = &floor[0], &register_mode[0], &done[0], &touched[0]
+    s.af_row, s.aim_drained, s.rw_drained, s.cfr = &af_row[0, 0], &aim_drained[0], &rw_drained[0], &cfr[0]
+    s.near_af, s.latency = &near_af[0], &latency[0]
+    s.decode, s.last_issue, s.tpc, s.tmod = state.decode, state.last_issue, state.tpc, state.tmod
+    s.channels, s.banks, s.rows = af_row.shape[0], state.banks, state.rows
+    s.banks_per_channel, s.near_af_rows = af_row.shape[1], near_af.shape[0] - 1
+    with nogil:
+        while i < n:
+            if kind[i] == _KIND_COMMANDS:
+                if not _commands(eng, &s, <int>cmd[i], <int>flags[i], ncols[i], mask[i], bank[i], row[i]):
+                    break
+            elif kind[i] == _KIND_CFR:
+                s.cfr[cfr_addr[i]] = cfr_data[i]
+                s.decode += s.tpc
+            elif kind[i] == _KIND_NOTHING:
+                s.decode += s.tpc
+            else:
+                break
+            i += 1
+    state.decode, state.last_issue = s.decode, s.last_issue
+    return i

@@ -1,0 +1,141 @@
+"""The compiled AiM-trace executor against the Python runner (its oracle, ``fast=False``).
+
+Random programs mix every opcode, masks over a few channels, opsizes, banks, rows that alias AF's
+stand-in rows, CFR writes, SYNC and conventional requests, so that runs of compiled lines alternate
+with lines left to the Python runner. Cycles, counters, per-channel tables and the command log must be
+identical, command for command.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sieve.dram import Device
+from sieve.pim.aim_trace import AimTraceError, run_aim_trace
+
+OPCODES = ["MAC_ABK", "MAC_SBK", "EWMUL", "WR_GB", "WR_BIAS", "RD_MAC", "RD_AF", "AF", "COPY_BKGB",
+           "COPY_GBBK", "WR_ABK", "WR_SBK", "RD_SBK", "EWADD", "SYNC", "W_CFR", "W_GPR", "W_MEM", "R_MEM"]
+
+
+@pytest.fixture(scope="module")
+def dev() -> Device:
+    return Device("gddr6_aim")
+
+
+def _line(rng: np.random.Generator, op: str, rows: int) -> str:
+    mask = int(rng.choice([0x80000000, 0x40000000, 0xC0000000, 0x1, 0x80000001]))
+    single = int(rng.choice([0x80000000, 0x40000000, 0x1]))
+    size = int(rng.integers(1, 5))
+    bank = int(rng.integers(0, 16))
+    row = int(rng.choice([0, 1, 2, rows - 1, rows - 2, rows - 4]))  # AF's stand-ins: rows - 1 - afm
+    return {
+        "MAC_ABK": f"AiM MAC_ABK {size} {mask:#x} {row}", "MAC_SBK": f"AiM MAC_SBK {size} {mask:#x} {bank} {row}",
+        "EWMUL": f"AiM EWMUL {size} {mask:#x} {row}", "WR_GB": f"AiM WR_GB {size} 0 {mask:#x}",
+        "WR_BIAS": f"AiM WR_BIAS 0 {mask:#x}", "RD_MAC": f"AiM RD_MAC 0 {mask:#x}", "RD_AF": f"AiM RD_AF 0 {mask:#x}",
+        "AF": f"AiM AF {mask:#x}", "COPY_BKGB": f"AiM COPY_BKGB {size} {mask:#x} {bank} {row}",
+        "COPY_GBBK": f"AiM COPY_GBBK {size} {mask:#x} {bank} {row}", "WR_ABK": f"AiM WR_ABK 0 {mask:#x} {row}",
+        "WR_SBK": f"AiM WR_SBK 0 {single:#x} {bank} {row}", "RD_SBK": f"AiM RD_SBK 0 {single:#x} {bank} {row}",
+        "EWADD": "AiM EWADD 4 8 12", "SYNC": "AiM SYNC", "W_CFR": f"W CFR {int(rng.integers(0, 3))} {int(rng.choice([0, 1, 3]))}",
+        "W_GPR": "W GPR 1", "W_MEM": f"W MEM {int(rng.choice([0, 1, 31]))} {bank} {row}",
+        "R_MEM": f"R MEM {int(rng.choice([0, 1, 31]))} {bank} {row}",
+    }[op]
+
+
+def random_program(seed: int, rows: int, n: int = 40) -> str:
+    rng = np.random.default_rng(seed)
+    weights = np.ones(len(OPCODES))
+    weights[OPCODES.index("SYNC")] = 0.3
+    ops = rng.choice(OPCODES, size=n, p=weights / weights.sum())
+    return "".join(_line(rng, str(op), rows) + "\n" for op in ops) + "AiM EOC\n"
+
+
+def assert_same(fast, slow) -> None:
+    assert fast.cycles == slow.cycles
+    assert fast.commands == slow.commands
+    assert fast.instructions == slow.instructions
+    for name in ("tick", "cmd", "addr", "row", "col"):
+        np.testing.assert_array_equal(getattr(fast.log, name), getattr(slow.log, name), err_msg=name)
+    assert fast.channel_commands.keys() == slow.channel_commands.keys()
+    for name, counts in slow.channel_commands.items():
+        np.testing.assert_array_equal(fast.channel_commands[name], counts)
+    np.testing.assert_array_equal(fast.channel_instructions, slow.channel_instructions)
+    np.testing.assert_array_equal(fast.channel_completion_cycle, slow.channel_completion_cycle)
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_random_programs_match_the_python_runner(dev, seed):
+    text = random_program(seed, dev.standard.rows)
+    assert_same(run_aim_trace(text, dev, fast=True), run_aim_trace(text, dev, fast=False))
+
+
+def test_long_runs_of_compiled_lines_match(dev):
+    rng = np.random.default_rng(7)
+    ops = ["MAC_ABK", "EWMUL", "WR_GB", "WR_BIAS", "RD_MAC", "RD_AF", "AF", "COPY_BKGB", "MAC_SBK", "W_CFR"]
+    text = "".join(_line(rng, str(op), 64) + "\n" for op in rng.choice(ops, size=300)) + "AiM EOC\n"
+    assert_same(run_aim_trace(text, dev, fast=True), run_aim_trace(text, dev, fast=False))
+
+
+@pytest.mark.parametrize("bad", ["AiM MAC_ABK 99999999999999999999999 0x1 0", "AiM MAC_ABK 1 0xFFFFFFFFFFFFFFFFFFFF 0",
+                                 "AiM MAC_ABK 65 0x1 0", "AiM MAC_ABK 1 0x0 0", "AiM AF 0x100000000",
+                                 "W CFR 2 200", "AiM COPY_BKGB 1 0x1 16 0", "AiM EWMUL 1 0x1 99999"])
+def test_a_bad_line_after_compiled_lines_gives_the_same_error(dev, bad):
+    text = f"AiM MAC_ABK 2 0x3 0\nAiM WR_GB 1 0 0x3\n{bad}\nAiM EOC\n"
+    messages = []
+    for fast in (True, False):
+        with pytest.raises(AimTraceError) as e:
+            run_aim_trace(text, dev, fast=fast)
+        messages.append(str(e.value))
+    assert messages[0] == messages[1] and messages[0].startswith("line 3: ")
+
+
+# ---- the compiled reader against the Python parser ------------------------------------------------
+
+def _comma_form(text: str) -> str:
+    """The same program in the reference's comma layout: leading comma, trailing empty fields, CRLF."""
+    return "\r\n".join("," + ",".join(line.split()) + ",,," for line in text.splitlines())
+
+
+@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("layout", ["blank", "comma"])
+def test_the_compiled_reader_reads_what_the_python_parser_reads(dev, seed, layout):
+    from sieve.pim.aim_trace import _Program, parse_aim_trace
+
+    text = random_program(seed, dev.standard.rows).replace("AiM SYNC", "AiM ISR_SYNC  # hold")
+    text = "# header\n\n" + (text if layout == "blank" else _comma_form(text))
+    program = _Program.read(text)
+    assert program._parsed is None  # the compiled reader took it
+    assert [program.instruction(i) for i in range(len(program))] == parse_aim_trace(text)
+
+
+@pytest.mark.parametrize("text", [
+    "AiM MAC_ABK +2 0x1 0\nAiM EOC\n",        # Python's int() takes a sign: the Python parser decides
+    "AiM MAC_ABK 1_0 0x1 0\nAiM EOC\n",
+    "# caf\u00e9\u2028AiM MAC_ABK 2 0x1 0\nAiM EOC\n",  # a non-ASCII line break
+    "AiM MAC_ABK 2 0x1 0\x0cAiM EOC\n",
+    "AiM WR_GB 2 99999999999999999999999 0x1\nAiM EOC\n",  # beyond int64, but a GPR number is not checked
+])
+def test_unusual_text_goes_to_the_python_parser(dev, text):
+    from sieve.pim.aim_trace import _Program, parse_aim_trace
+
+    program = _Program.read(text)
+    assert program._parsed == parse_aim_trace(text)
+    assert_same(run_aim_trace(text, dev, fast=True), run_aim_trace(text, dev, fast=False))
+
+
+def _reference_traces() -> dict[str, str]:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    import aim_reference_traces as refs
+
+    texts = {name: make(3) for name, make in refs.MICRO.items()}  # the pattern repeats per row
+    texts.update({"all_isr.csv": refs.all_isr(), "all_isr.trace": refs.all_isr_trace()})
+    return texts
+
+
+@pytest.mark.parametrize("name", list(_reference_traces()))
+def test_reference_traces_match_the_python_runner(dev, name):
+    text = _reference_traces()[name]
+    assert_same(run_aim_trace(text, dev, fast=True), run_aim_trace(text, dev, fast=False))
