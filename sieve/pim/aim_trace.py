@@ -488,8 +488,8 @@ class AimTraceResult:
                "instructions": {k: int(v) for k, v in self.instructions.items()},
                "mac_peak_fraction": self.mac_peak_fraction, "wall_s": self.wall_s}
         if self.energy_by_command_pj is not None:
-            out["energy_pj"] = float(self.channels["energy_pj"].sum())
-            out["background_energy_pj"] = float(self.channels["background_pj"].sum())
+            out["energy_pj"] = float(self.channel_energy_pj["energy_pj"].sum())
+            out["background_energy_pj"] = float(self.channel_energy_pj["background_pj"].sum())
             out["energy_by_command_pj"] = self.energy_by_command_pj
         return out
 
