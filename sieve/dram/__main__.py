@@ -1,6 +1,8 @@
 """``python -m sieve.dram TRACE --standard hbm3 --refresh off --json``: run a memory request trace.
 
-``--energy`` adds the run's energy (:mod:`sieve.dram.energy`): by command, background, total, per bit read.
+``--energy`` adds the run's energy (:mod:`sieve.dram.energy`): by command, background, total, per bit read;
+``--energy-data NAME`` takes it (and the ``--bank-csv`` energy columns) from the standard's alternative
+energy data NAME instead of its default.
 
 ``python -m sieve.dram --generate {seq,conflict,random} N OUT`` writes a synthetic trace instead.
 """
@@ -15,6 +17,7 @@ from pathlib import Path
 from sieve._cli import output_path_problem, print_fields
 
 from .device import REFRESH_MODES, Device
+from .energy import load_energy
 from .requests import MAPPINGS, WRITE_COMPLETIONS, TraceError, run_requests
 from .spec import StandardError, available_standards
 from .tracegen import GENERATORS, write_trace
@@ -38,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--energy", action="store_true",
                    help="also print the energy: by command, background, total and per bit read")
+    p.add_argument("--energy-data", metavar="NAME",
+                   help="energy data of the standard to use (implies --energy); hbm3 has 'default', "
+                        "'hbm_power' and 'hbm_power_static' (see sieve/conf/dram/energy/)")
     p.add_argument("--bank-csv", metavar="PATH", help="also write the per-bank table as CSV")
     p.add_argument("--generate", nargs=3, metavar=("KIND", "N", "OUT"),
                    help=f"write a trace of N requests of KIND ({', '.join(GENERATORS)}) to OUT and exit")
@@ -68,17 +74,22 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if not args.trace:
             raise StandardError("give a trace file to run (or --generate KIND N OUT)")
-        result = run_requests(Device(args.standard), Path(args.trace), refresh=args.refresh,
+        device = Device(args.standard)
+        if args.energy_data:
+            load_energy(device.standard, args.energy_data)  # a bad name fails before the run
+        result = run_requests(device, Path(args.trace), refresh=args.refresh,
                               mapping=args.mapping, queue_size=args.queue_size,
                               write_completion=args.write_completion)
         summary = result.summary()
-        if args.energy:
-            summary.update(result.energy())
+        if args.energy or args.energy_data:
+            summary.update(result.energy(args.energy_data))
     except (StandardError, TraceError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.bank_csv:
-        result.bank.to_csv(args.bank_csv, index=False)
+        import pandas as pd
+
+        pd.DataFrame(result.bank_columns_with(args.energy_data)).to_csv(args.bank_csv, index=False)
     if args.json:
         print(json.dumps(summary))
     else:

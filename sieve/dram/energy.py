@@ -4,7 +4,10 @@ Energy is data beside the timing tables: ``sieve/conf/dram/energy/<standard>.yam
 of the standard an energy per issue (pJ; an all-bank command's value covers every bank it touches) and
 the background power of one node of a level (a pseudo-channel on HBM) with all its banks closed and
 with all of them open. Values are expressions over the file's sourced ``params`` and the standard's
-geometry and timings, resolved once into a :class:`DeviceEnergy`.
+geometry and timings, resolved once into a :class:`DeviceEnergy`. A standard may also have alternative energy data from
+other sources, ``<standard>.<data>.yaml``, chosen by name (``load_energy("hbm3", "hbm_power")``,
+``python -m sieve.dram TRACE --energy --energy-data hbm_power``); the default stays the file without a
+suffix.
 
 Accounting, after a run and without touching the engine:
 
@@ -35,8 +38,8 @@ from .spec import YAML_LOADER, Standard, StandardError, evaluate_latency, load_s
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["DeviceEnergy", "load_energy", "has_energy", "bank_energy", "bank_energy_columns", "energy_summary",
-           "ENERGY_DIR"]
+__all__ = ["DeviceEnergy", "load_energy", "has_energy", "energy_data_sets", "bank_energy", "bank_energy_columns",
+           "energy_summary", "ENERGY_DIR"]
 
 ENERGY_DIR = Path(__file__).resolve().parent.parent / "conf" / "dram" / "energy"
 _KEYS = {"name", "extends", "params", "commands", "background"}
@@ -55,16 +58,30 @@ class DeviceEnergy:
     active_mw: float
     banks_in_scope: np.ndarray
     """Banks one issue of each command touches (1 for a bank command)."""
+    data: str = "default"
+    """Which energy data of the standard these values are (see :func:`energy_data_sets`)."""
 
     def per_bank_pj(self) -> np.ndarray:
         """Energy each touched bank takes from one issue of each command."""
         return self.command_pj / self.banks_in_scope
 
 
+def energy_data_sets(standard: Standard | str) -> list[str]:
+    """Names of the alternative energy data of a standard (``<standard>.<data>.yaml``), sorted."""
+    name = standard if isinstance(standard, str) else standard.name
+    return sorted(p.stem.split(".", 1)[1] for p in ENERGY_DIR.glob(f"{name}.*.yaml"))
+
+
 def _energy_path(name: str) -> Path:
     path = ENERGY_DIR / f"{name}.yaml"
+    if not path.is_file() and "." in name:
+        standard, data = name.split(".", 1)
+        have = energy_data_sets(standard)
+        raise StandardError(f"no energy data {data!r} for DRAM standard {standard!r} "
+                            f"(sieve/conf/dram/energy/{name}.yaml); its energy data: "
+                            f"{', '.join(['default'] + have)}")
     if not path.is_file():
-        have = sorted(p.stem for p in ENERGY_DIR.glob("*.yaml"))
+        have = sorted(p.stem for p in ENERGY_DIR.glob("*.yaml") if "." not in p.stem)
         raise StandardError(f"no energy data for DRAM standard {name!r} (sieve/conf/dram/energy/{name}.yaml); "
                             f"standards with energy: {', '.join(have)}")
     return path
@@ -103,8 +120,9 @@ def has_energy(standard: Standard | str) -> bool:
 
 @lru_cache(maxsize=64)
 def _resolve(name: str) -> DeviceEnergy:
+    """``name``: a standard, or ``<standard>.<data>`` for alternative energy data of that standard."""
     raw = _read(name)
-    std = load_standard(name)
+    std = load_standard(name.split(".", 1)[0])
     where = f"energy/{name}.yaml"
     fan = list(std.fanout)
     below = [math.prod(fan[l + 1:]) for l in range(len(fan))]
@@ -129,13 +147,22 @@ def _resolve(name: str) -> DeviceEnergy:
     pre, act = (evaluate_latency(bg[k], names, f"{where}: background.{k}") for k in ("precharged_mw", "active_mw"))
     if (pj < 0).any() or pre < 0 or act < pre:
         raise StandardError(f"{where}: energies must be >= 0 and active_mw >= precharged_mw")
-    return DeviceEnergy(standard=name, command_pj=pj, background_level=level, banks_per_node=below[level],
-                        precharged_mw=pre, active_mw=act, banks_in_scope=scope)
+    return DeviceEnergy(standard=std.name, command_pj=pj, background_level=level, banks_per_node=below[level],
+                        precharged_mw=pre, active_mw=act, banks_in_scope=scope,
+                        data=name.split(".", 1)[1] if "." in name else "default")
 
 
-def load_energy(standard: Standard | str) -> DeviceEnergy:
-    """The resolved energy data of a standard (by name or :class:`Standard`)."""
-    return _resolve(standard if isinstance(standard, str) else standard.name)
+def load_energy(standard: Standard | str, data: str | None = None) -> DeviceEnergy:
+    """The resolved energy data of a standard (by name or :class:`Standard`): its default data, or the
+    alternative named ``data`` (one of :func:`energy_data_sets`; ``"default"`` is the default)."""
+    name = standard if isinstance(standard, str) else standard.name
+    if data is None or data == "default":
+        return _resolve(name)
+    if not isinstance(data, str) or not data or "." in data or "/" in data:
+        raise StandardError(f"energy data is named by a plain word (one of {', '.join(['default'] + energy_data_sets(name))}), "
+                            f"got {data!r}")
+    _energy_path(name)  # the standard itself must have energy data
+    return _resolve(f"{name}.{data}")
 
 
 def bank_energy_columns(energy: DeviceEnergy, counts: np.ndarray, open_ns: np.ndarray,

@@ -212,13 +212,20 @@ class RequestResult:
             "wall_s": self.wall_s,
         }
 
-    def energy(self) -> dict:
+    def bank_columns_with(self, energy_data: str | None) -> dict[str, np.ndarray]:
+        """:attr:`bank_columns` with the energy columns of the named energy data of the standard
+        (``None`` or ``"default"``: :attr:`bank_columns` itself)."""
+        if energy_data in (None, "default"):
+            return self.bank_columns
+        return bank_columns(self._device, self._engine, self._until_tick, energy_data)
+
+    def energy(self, energy_data: str | None = None) -> dict:
         """Energy totals of the run (see :mod:`sieve.dram.energy`): by command, background, total and per
-        bit read. Raises :class:`StandardError` when the standard has no energy data."""
+        bit read, from the standard's default energy data or the alternative named ``energy_data``.
+        Raises :class:`StandardError` when the standard has no such energy data."""
         std = load_standard(self.standard)
-        if "energy_pj" not in self.bank_columns:
-            load_energy(std)  # raises, naming the standards that have energy data
-        return energy_summary(load_energy(std), std, self.bank_columns, self.reads * std.column_bytes * 8)
+        energy = load_energy(std, energy_data)  # raises, naming what exists
+        return energy_summary(energy, std, self.bank_columns_with(energy_data), self.reads * std.column_bytes * 8)
 
 
 OUTCOMES = np.array(["hit", "miss", "conflict", "forwarded", "merged"], dtype=object)

@@ -35,8 +35,10 @@ def _burst_ck(std) -> float:
     return float(std.timing.get("nBL", 1.0))
 
 
-def bank_columns(device, engine, until_tick: int) -> dict[str, np.ndarray]:
-    """The columns of :func:`bank_table` as NumPy arrays, one entry per bank (no pandas)."""
+def bank_columns(device, engine, until_tick: int, energy_data: str | None = None) -> dict[str, np.ndarray]:
+    """The columns of :func:`bank_table` as NumPy arrays, one entry per bank (no pandas). Energy columns
+    come from the standard's default energy data, or from ``energy_data`` (see
+    :func:`sieve.dram.energy.load_energy`), which must then exist."""
     std = device.standard
     tpc = std.ticks_per_ck
     nb = int(np.prod(std.fanout))
@@ -51,9 +53,9 @@ def bank_columns(device, engine, until_tick: int) -> dict[str, np.ndarray]:
     cols["data_ck"] = counts[:, data_cmds].sum(axis=1) * _burst_ck(std) if data_cmds else np.zeros(nb)
     elapsed = until_tick / tpc
     cols["utilization"] = cols["data_ck"] / elapsed if elapsed > 0 else np.zeros(nb)
-    if has_energy(std):
+    if has_energy(std) or energy_data is not None:
         tick_ns = std.tick_ns
-        cols.update(bank_energy_columns(load_energy(std), counts, open_ticks * tick_ns, until_tick * tick_ns))
+        cols.update(bank_energy_columns(load_energy(std, energy_data), counts, open_ticks * tick_ns, until_tick * tick_ns))
     return cols
 
 
