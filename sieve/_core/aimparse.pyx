@@ -129,13 +129,17 @@ cdef inline bint _same(const unsigned char* s, Py_ssize_t a, Py_ssize_t b, const
     return True
 
 
-cdef inline int _code(const unsigned char* s, Py_ssize_t* start, Py_ssize_t* end, const _Names* names) noexcept nogil:
-    """Opcode index: AiM opcodes first, then R GPR/CFR/MEM, then W GPR/CFR/MEM; -1 if unknown."""
+cdef inline int _code(const unsigned char* s, Py_ssize_t* start, Py_ssize_t* end, const _Names* names,
+                      int previous) noexcept nogil:
+    """Opcode index: AiM opcodes first, then R GPR/CFR/MEM, then W GPR/CFR/MEM; -1 if unknown. The
+    previous line's opcode is tried first (programs repeat opcodes)."""
     cdef Py_ssize_t a = start[1], b = end[1]
     cdef int k, regions = names.count - names.opcodes
     if _same(s, start[0], end[0], b"AIM", 3):
         if b - a > 4 and _same(s, a, a + 4, b"ISR_", 4):
             a += 4
+        if 0 <= previous < names.opcodes and _same(s, a, b, names.text[previous], names.length[previous]):
+            return previous
         for k in range(names.opcodes):
             if _same(s, a, b, names.text[k], names.length[k]):
                 return k
@@ -231,7 +235,7 @@ def parse(const unsigned char[::1] data, list opcodes, list regions, int eoc, co
                 continue
             if nt < 2 or nt - 2 > MAX_VALUES:
                 break
-            code = _code(s, start, end, &names)
+            code = _code(s, start, end, &names, code)
             if code < 0 or forms[code, nt - 2, 0] == -2:
                 break
             ln[m], cd[m] = line_no, code

@@ -107,10 +107,24 @@ cdef int64_t _issue(TimingEngine eng, _State* s, int c, int64_t* addr, int64_t r
         s.floor[ch] = t
         if p == c:
             break
+    _issued(s, c, ch, t)
+    return t
+
+
+cdef int64_t _issue_ready(TimingEngine eng, _State* s, int c, int64_t* addr, int64_t row, int64_t col) noexcept nogil:
+    """`_issue` of a command whose banks are known to be as it needs them (no row command first)."""
+    cdef int64_t ch = addr[0]
+    cdef int64_t t = eng.earliest_at_or_after(c, addr, s.floor[ch])
+    eng.apply(c, addr, row, col, t)
+    s.floor[ch] = t
+    _issued(s, c, ch, t)
+    return t
+
+
+cdef inline void _issued(_State* s, int c, int64_t ch, int64_t t) noexcept nogil:
     s.done[ch] = imax(s.done[ch], t + s.latency[c])
     s.aim_drained[ch] = imax(s.aim_drained[ch], t + s.tpc)
     s.last_issue = imax(s.last_issue, t)
-    return t
 
 
 cdef void _address(_State* s, int64_t ch, int64_t bank, bint one_bank, int64_t* addr) noexcept nogil:
@@ -188,7 +202,10 @@ cdef bint _commands(TimingEngine eng, _State* s, int cmd, int flags, int64_t nco
     cdef int64_t chans[MAX_CHANNELS]
     cdef int64_t addr[MAX_LEVELS]
     cdef int nch, k
-    cdef int64_t decoded = s.decode, accepted, col, finish = -1
+    cdef int64_t decoded = s.decode, accepted, col, finish = -1, t
+    # A command that neither opens nor closes rows leaves its banks' rows as they are, and the line's
+    # other commands are on other channels: after a channel's first column its banks are ready.
+    cdef bint keeps_rows = not eng.cmd_opens[cmd] and not eng.cmd_closes[cmd]
     if flags & _AF:
         if s.near_af[s.cfr[2]]:
             return False
@@ -209,7 +226,11 @@ cdef bint _commands(TimingEngine eng, _State* s, int cmd, int flags, int64_t nco
     for col in range(ncols):
         for k in range(nch):
             _address(s, chans[k], bank, flags & _ONE_BANK, addr)
-            finish = imax(finish, _issue(eng, s, cmd, addr, row, col) + s.latency[cmd])
+            if col > 0 and keeps_rows:
+                t = _issue_ready(eng, s, cmd, addr, row, col)
+            else:
+                t = _issue(eng, s, cmd, addr, row, col)
+            finish = imax(finish, t + s.latency[cmd])
     if flags & _BLOCKING:  # the decoder waits for the line's commands; every channel with it
         s.decode = imax(s.decode, finish + s.tpc)
         for k in range(s.channels):

@@ -755,12 +755,11 @@ class _Runner:
 
     # -- results
 
-    def channel_commands(self, counts: np.ndarray) -> dict[str, np.ndarray]:
-        """Per command name issued anywhere: the count in each channel (an all-bank command once), from
+    def channel_commands(self, counts: np.ndarray, issued: np.ndarray) -> dict[str, np.ndarray]:
+        """Per command issued (ids `issued`): the count in each channel (an all-bank command once), from
         the engine's per bank counts ``[banks, commands]`` (an all-bank command on every bank)."""
         per_channel = np.einsum("cbk->ck", counts.reshape(self.geo.channels, -1, counts.shape[1])) // self.tables.span
-        issued = per_channel.any(axis=0)
-        return {name: per_channel[:, i] for i, name in enumerate(self.tables.names) if issued[i]}
+        return {self.tables.names[i]: per_channel[:, i] for i in issued}
 
     def channel_energy(self, counts: np.ndarray) -> dict[str, np.ndarray] | None:
         """Per channel energy of the commands issued and of the banks' background (None without energy data)."""
@@ -1012,7 +1011,7 @@ def _result(runner: "_Runner", program: _Program, log: bool, start: float) -> Ai
     return AimTraceResult(
         cycles=cycles, commands=commands, instructions=program.counts(), wall_s=time.perf_counter() - start,
         tck_ns=float(runner.device.standard.tCK_ns), mac_peak_fraction=float(mac_units / capacity) if capacity else 0.0,
-        channel_commands=runner.channel_commands(counts), channel_instructions=np.asarray(runner.touched),
+        channel_commands=runner.channel_commands(counts, issued), channel_instructions=np.asarray(runner.touched),
         channel_completion_cycle=runner.done / runner.tpc,
         log=runner.device.log_of(engine) if log else None,
         energy_by_command_pj=energy, channel_energy_pj=runner.channel_energy(counts))
