@@ -747,9 +747,8 @@ class _Runner:
                     closes[("PRE", c)] = [c, b // geo.banks, b % geo.banks]
             self.af_row[chans, b] = -1
         else:
-            for c in (int(c) for c in chans):
-                if np.any(self.af_row[c] == row):
-                    closes[("PREA", c)] = [c, -1, -1]
+            for c in (int(c) for c in chans[(self.af_row[chans] == row).any(axis=1)]):
+                closes[("PREA", c)] = [c, -1, -1]
             self.af_row[chans] = -1
         return closes
 
