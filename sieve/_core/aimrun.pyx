@@ -203,8 +203,10 @@ cdef bint _commands(TimingEngine eng, _State* s, int cmd, int flags, int64_t nco
     cdef int64_t addr[MAX_LEVELS]
     cdef int nch, k
     cdef int64_t decoded = s.decode, accepted, col, finish = -1, t
-    # A command that neither opens nor closes rows leaves its banks' rows as they are, and the line's
-    # other commands are on other channels: after a channel's first column its banks are ready.
+    # A command that needs nothing of its banks' rows needs no row command. One that neither opens nor
+    # closes rows leaves its banks' rows as they are, and the line's other commands are on other
+    # channels: after a channel's first column its banks are ready.
+    cdef bint needs_rows = eng.cmd_needs[cmd] != 0
     cdef bint keeps_rows = not eng.cmd_opens[cmd] and not eng.cmd_closes[cmd]
     if flags & _AF:
         if s.near_af[s.cfr[2]]:
@@ -226,7 +228,7 @@ cdef bint _commands(TimingEngine eng, _State* s, int cmd, int flags, int64_t nco
     for col in range(ncols):
         for k in range(nch):
             _address(s, chans[k], bank, flags & _ONE_BANK, addr)
-            if col > 0 and keeps_rows:
+            if not needs_rows or (col > 0 and keeps_rows):
                 t = _issue_ready(eng, s, cmd, addr, row, col)
             else:
                 t = _issue(eng, s, cmd, addr, row, col)
