@@ -62,11 +62,13 @@ Unrolling (:func:`unroll`), as the reference's memory system does it:
   which EOC completes. (Command ticks in the log count from 0: the reference's cycle n is tick n - 1.)
 
 Execution: well-formed text is read by ``sieve._core.aimparse`` (anything unusual goes to the Python
-parser, whose errors are the module's) and runs of AiM instructions, CFR writes and lines without
-commands by ``sieve._core.aimrun``, which executes each command at once in the order :class:`_Runner`
-would batch it. SYNC, EOC, conventional requests, lines that fail validation and rows that could alias
-AF's stand-in row go through :class:`_Runner`; ``run_aim_trace(..., fast=False)`` sends every line
-there (the oracle of ``tests/pim/test_aim_trace_fast.py``).
+parser, whose errors are the module's) and runs of AiM instructions, CFR writes, lines without
+commands, SYNC and EOC by ``sieve._core.aimrun``, which executes each command at once in the order
+:class:`_Runner` would batch it. Conventional requests (and the line after them), lines that fail
+validation and rows that could alias AF's stand-in row go through :class:`_Runner`;
+``run_aim_trace(..., fast=False)`` sends every line there (the oracle of
+``tests/pim/test_aim_trace_fast.py``). What a run derives from its device alone (command ids,
+latencies, the executor's per-opcode tables, energy data) is built on the device's first run.
 
 Where sieve models the reference's behaviour differently, and why:
 
