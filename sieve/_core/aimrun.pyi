@@ -6,10 +6,15 @@ KIND_PYTHON: int
 KIND_NOTHING: int
 KIND_CFR: int
 KIND_COMMANDS: int
+KIND_SYNC: int
+KIND_EOC: int
 ONE_BANK: int
 REGISTER_MODE: int
 BLOCKING: int
 AF: int
 USES_ROW: int
+OPSIZE_COLUMNS: int
+OPSIZE_POSITIVE: int
+CFR: int
 
-def run_lines(eng: TimingEngine, program: Any, state: Any, start: int) -> int: ...
+def run_lines(eng: TimingEngine, program: Any, codes: Any, state: Any, start: int) -> int: ...

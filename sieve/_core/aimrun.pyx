@@ -2,43 +2,68 @@
 
 Runs, one after the other, the lines whose semantics need no Python: AiM instructions with device
 commands that are not conventional requests (MAC_ABK, EWMUL, WR_GB, WR_BIAS, RD_MAC, RD_AF, AF,
-COPY_*, MAC_SBK, WR_ABK), CFR writes, and lines that issue nothing. Each command is executed at once,
-in the order the Python runner batches it (register-mode TMODs first, ascending channel; then columns
-outer, channels inner), so ticks and the command log are those of the Python runner. It stops at the
-first line it does not take (``KIND_PYTHON``: SYNC, EOC, conventional requests, lines that fail
-validation, an AF or data row where AF's stand-in row could alias a data row) and returns its index.
+COPY_*, MAC_SBK, WR_ABK), CFR writes, lines that issue nothing, and SYNC and EOC (the caller enters
+only while no conventional request is queued). Each command is executed at once, in the order the
+Python runner batches it (register-mode TMODs first, ascending channel; then columns outer, channels
+inner), so ticks and the command log are those of the Python runner. It stops at the first line it
+does not take and returns its index: a conventional request, a line that fails the Python runner's
+validation (which then names the problem), or an AF or data row where AF's stand-in row could alias a
+data row.
 """
 
 from libc.stdint cimport int64_t
 
 from sieve._core.engine cimport TimingEngine, MAX_LEVELS
 
-# line kinds (sieve.pim.aim_trace builds them)
+cdef extern from *:
+    """
+    #if defined(_MSC_VER)
+    #include <intrin.h>
+    static inline int sieve_lowest_bit(unsigned long long x) { unsigned long i; _BitScanForward64(&i, x); return (int)i; }
+    #else
+    static inline int sieve_lowest_bit(unsigned long long x) { return __builtin_ctzll(x); }
+    #endif
+    """
+    int sieve_lowest_bit(unsigned long long x) noexcept nogil
+
+# line kinds, per opcode (sieve.pim.aim_trace builds the table)
 cdef enum:
     _KIND_PYTHON = 0
     _KIND_NOTHING = 1
     _KIND_CFR = 2
     _KIND_COMMANDS = 3
+    _KIND_SYNC = 4
+    _KIND_EOC = 5
 
-# flags of a KIND_COMMANDS line
+# flags, per opcode: what a line's commands do, and which operands validation checks
 cdef enum:
     _ONE_BANK = 1
     _REGISTER_MODE = 2
     _BLOCKING = 4
     _AF = 8
     _USES_ROW = 16
+    _OPSIZE_COLUMNS = 32      # opsize columns, 1..columns
+    _OPSIZE_POSITIVE = 64     # opsize >= 1 (EWADD)
+    _CFR = 128                # CFR address 0..2, data 0..127
 
 KIND_PYTHON = _KIND_PYTHON
 KIND_NOTHING = _KIND_NOTHING
 KIND_CFR = _KIND_CFR
 KIND_COMMANDS = _KIND_COMMANDS
+KIND_SYNC = _KIND_SYNC
+KIND_EOC = _KIND_EOC
 ONE_BANK = _ONE_BANK
 REGISTER_MODE = _REGISTER_MODE
 BLOCKING = _BLOCKING
 AF = _AF
 USES_ROW = _USES_ROW
+OPSIZE_COLUMNS = _OPSIZE_COLUMNS
+OPSIZE_POSITIVE = _OPSIZE_POSITIVE
+CFR = _CFR
 
 DEF MAX_CHANNELS = 64
+DEF CFR_REGISTERS = 3
+DEF CFR_MAX = 127
 
 
 cdef struct _State:
@@ -54,12 +79,14 @@ cdef struct _State:
     const int64_t* latency  # per command: issue to completion
     int64_t decode          # tick the next line is decoded
     int64_t last_issue
+    int64_t end             # tick EOC completed (0 until then)
     int64_t tpc
     int tmod
     int64_t channels
     int64_t banks           # per bank group
     int64_t banks_per_channel
     int64_t rows
+    int64_t columns
     int64_t near_af_rows    # data rows at or above rows - 1 - near_af_rows may alias AF's stand-in
 
 
@@ -80,10 +107,24 @@ cdef int64_t _issue(TimingEngine eng, _State* s, int c, int64_t* addr, int64_t r
         s.floor[ch] = t
         if p == c:
             break
+    _issued(s, c, ch, t)
+    return t
+
+
+cdef int64_t _issue_ready(TimingEngine eng, _State* s, int c, int64_t* addr, int64_t row, int64_t col) noexcept nogil:
+    """`_issue` of a command whose banks are known to be as it needs them (no row command first)."""
+    cdef int64_t ch = addr[0]
+    cdef int64_t t = eng.earliest_at_or_after(c, addr, s.floor[ch])
+    eng.apply(c, addr, row, col, t)
+    s.floor[ch] = t
+    _issued(s, c, ch, t)
+    return t
+
+
+cdef inline void _issued(_State* s, int c, int64_t ch, int64_t t) noexcept nogil:
     s.done[ch] = imax(s.done[ch], t + s.latency[c])
     s.aim_drained[ch] = imax(s.aim_drained[ch], t + s.tpc)
     s.last_issue = imax(s.last_issue, t)
-    return t
 
 
 cdef void _address(_State* s, int64_t ch, int64_t bank, bint one_bank, int64_t* addr) noexcept nogil:
@@ -118,11 +159,11 @@ cdef void _switch_modes(TimingEngine eng, _State* s, int cmd, int64_t* chans, in
 cdef int _channels(_State* s, int64_t mask, int64_t* chans) noexcept nogil:
     """Channels of a mask in the reference's order: bit 0 upward, i.e. from the last channel down."""
     cdef int n = 0
-    cdef int64_t i
-    for i in range(s.channels):
-        if (mask >> i) & 1:
-            chans[n] = s.channels - 1 - i
-            n += 1
+    cdef unsigned long long m = <unsigned long long>mask
+    while m:
+        chans[n] = s.channels - 1 - sieve_lowest_bit(m)
+        n += 1
+        m &= m - 1
     return n
 
 
@@ -137,13 +178,36 @@ cdef void _af_rows(_State* s, int64_t* chans, int nch, int flags, int64_t bank, 
                 s.af_row[chans[k] * s.banks_per_channel + b] = row if flags & _AF else -1
 
 
+cdef bint _valid(_State* s, int flags, bint commands, int64_t opsize, int64_t mask, int64_t bank, int64_t row,
+                 int64_t cfr_addr, int64_t cfr_data) noexcept nogil:
+    """The checks of the Python runner's validation (a line failing one is left to it, to be named)."""
+    if flags & _OPSIZE_COLUMNS and not 1 <= opsize <= s.columns:
+        return False
+    if flags & _OPSIZE_POSITIVE and opsize < 1:
+        return False
+    if flags & _ONE_BANK and not 0 <= bank < s.banks_per_channel:
+        return False
+    if flags & _USES_ROW and not flags & _AF and not 0 <= row < s.rows:
+        return False
+    if flags & _CFR and not (0 <= cfr_addr < CFR_REGISTERS and cfr_data <= CFR_MAX):
+        return False
+    if commands and (mask <= 0 or (s.channels < 64 and mask >> s.channels)):
+        return False
+    return True
+
+
 cdef bint _commands(TimingEngine eng, _State* s, int cmd, int flags, int64_t ncols, int64_t mask,
                     int64_t bank, int64_t row) noexcept nogil:
     """One line with device commands, decoded at s.decode. False (nothing done) if it needs Python."""
     cdef int64_t chans[MAX_CHANNELS]
     cdef int64_t addr[MAX_LEVELS]
     cdef int nch, k
-    cdef int64_t decoded = s.decode, accepted, col, finish = -1
+    cdef int64_t decoded = s.decode, accepted, col, finish = -1, t
+    # A command that needs nothing of its banks' rows needs no row command. One that neither opens nor
+    # closes rows leaves its banks' rows as they are, and the line's other commands are on other
+    # channels: after a channel's first column its banks are ready.
+    cdef bint needs_rows = eng.cmd_needs[cmd] != 0
+    cdef bint keeps_rows = not eng.cmd_opens[cmd] and not eng.cmd_closes[cmd]
     if flags & _AF:
         if s.near_af[s.cfr[2]]:
             return False
@@ -164,7 +228,11 @@ cdef bint _commands(TimingEngine eng, _State* s, int cmd, int flags, int64_t nco
     for col in range(ncols):
         for k in range(nch):
             _address(s, chans[k], bank, flags & _ONE_BANK, addr)
-            finish = imax(finish, _issue(eng, s, cmd, addr, row, col) + s.latency[cmd])
+            if not needs_rows or (col > 0 and keeps_rows):
+                t = _issue_ready(eng, s, cmd, addr, row, col)
+            else:
+                t = _issue(eng, s, cmd, addr, row, col)
+            finish = imax(finish, t + s.latency[cmd])
     if flags & _BLOCKING:  # the decoder waits for the line's commands; every channel with it
         s.decode = imax(s.decode, finish + s.tpc)
         for k in range(s.channels):
@@ -172,14 +240,33 @@ cdef bint _commands(TimingEngine eng, _State* s, int cmd, int flags, int64_t nco
     return True
 
 
-def run_lines(TimingEngine eng, program, state, Py_ssize_t start):
+cdef int64_t _drained(_State* s, int64_t decoded) noexcept nogil:
+    """The tick a SYNC or EOC decoded at `decoded` completes: one cycle after it reached the head of
+    every channel queue (the cycle after the last command issued) and every command has completed."""
+    cdef int64_t k, t = imax(decoded, s.last_issue + s.tpc)
+    for k in range(s.channels):
+        t = imax(t, s.done[k])
+    return t + s.tpc
+
+
+cdef void _sync(_State* s) noexcept nogil:
+    """SYNC: the next line is decoded in the cycle after it completes; nothing issues before that."""
+    cdef int64_t k, decoded = s.decode
+    s.decode = imax(s.decode + s.tpc, _drained(s, decoded) + s.tpc)
+    for k in range(s.channels):
+        s.floor[k] = imax(s.floor[k], s.decode)
+
+
+def run_lines(TimingEngine eng, program, codes, state, Py_ssize_t start):
     """Execute program lines from `start` on; returns the index of the first line left to Python
-    (len(program.kind) when none). `program` holds per line int64 arrays kind, cmd, flags, ncols,
-    mask, bank, row, cfr_addr, cfr_data; `state` the runner's per channel arrays and its decode and
-    last_issue ticks, updated in place."""
-    cdef const int64_t[::1] kind = program.kind, cmd = program.cmd, flags = program.flags
-    cdef const int64_t[::1] ncols = program.ncols, mask = program.mask, bank = program.bank
-    cdef const int64_t[::1] row = program.row, cfr_addr = program.cfr_addr, cfr_data = program.cfr_data
+    (len(program) after EOC). `program` holds per line int64 arrays ``code`` and ``operand[name]``;
+    `codes` per opcode int64 arrays ``kind``, ``cmd`` and ``flags``; `state` the runner's per channel
+    arrays and its decode, last_issue and end ticks, updated in place."""
+    cdef const int64_t[::1] code = program.code
+    operand = program.operand
+    cdef const int64_t[::1] opsize = operand["opsize"], mask = operand["channel_mask"], bank = operand["bank"]
+    cdef const int64_t[::1] row = operand["row"], cfr_addr = operand["cfr_addr"], cfr_data = operand["cfr_data"]
+    cdef const int64_t[::1] kind_of = codes.kind, cmd_of = codes.cmd, flags_of = codes.flags
     cdef int64_t[::1] floor = state.floor, done = state.done, touched = state.touched
     cdef int64_t[::1] aim_drained = state.aim_drained, rw_drained = state.rw_drained, cfr = state.cfr
     cdef int64_t[:, ::1] af_row = state.af_row
@@ -187,27 +274,42 @@ def run_lines(TimingEngine eng, program, state, Py_ssize_t start):
     cdef const signed char[::1] near_af = state.near_af
     cdef const int64_t[::1] latency = state.latency
     cdef _State s
-    cdef Py_ssize_t i = start, n = kind.shape[0]
+    cdef Py_ssize_t i = start, n = code.shape[0]
+    cdef int64_t c, kind, flags
     if af_row.shape[0] > MAX_CHANNELS or af_row.shape[0] != floor.shape[0]:
         raise ValueError(f"{af_row.shape[0]} channels: the AiM executor takes 1..{MAX_CHANNELS}")
+    if cfr.shape[0] != CFR_REGISTERS or near_af.shape[0] != CFR_MAX + 1:
+        raise ValueError(f"the executor expects {CFR_REGISTERS} CFRs holding 0..{CFR_MAX}")
     s.floor, s.register_mode, s.done, s.touched = &floor[0], &register_mode[0], &done[0], &touched[0]
     s.af_row, s.aim_drained, s.rw_drained, s.cfr = &af_row[0, 0], &aim_drained[0], &rw_drained[0], &cfr[0]
     s.near_af, s.latency = &near_af[0], &latency[0]
-    s.decode, s.last_issue, s.tpc, s.tmod = state.decode, state.last_issue, state.tpc, state.tmod
-    s.channels, s.banks, s.rows = af_row.shape[0], state.banks, state.rows
-    s.banks_per_channel, s.near_af_rows = af_row.shape[1], near_af.shape[0] - 1
+    s.decode, s.last_issue, s.end, s.tpc, s.tmod = state.decode, state.last_issue, state.end, state.tpc, state.tmod
+    s.channels, s.banks, s.rows, s.columns = af_row.shape[0], state.banks, state.rows, state.columns
+    s.banks_per_channel, s.near_af_rows = af_row.shape[1], CFR_MAX
     with nogil:
         while i < n:
-            if kind[i] == _KIND_COMMANDS:
-                if not _commands(eng, &s, <int>cmd[i], <int>flags[i], ncols[i], mask[i], bank[i], row[i]):
+            c = code[i]
+            kind = kind_of[c]
+            flags = flags_of[c]
+            if kind == _KIND_PYTHON or not _valid(&s, <int>flags, kind == _KIND_COMMANDS, opsize[i], mask[i], bank[i],
+                                                  row[i], cfr_addr[i], cfr_data[i]):
+                break
+            if kind == _KIND_COMMANDS:
+                if not _commands(eng, &s, <int>cmd_of[c], <int>flags, opsize[i] if flags & _OPSIZE_COLUMNS else 1,
+                                 mask[i], bank[i], row[i] if flags & _USES_ROW else 0):
                     break
-            elif kind[i] == _KIND_CFR:
+            elif kind == _KIND_CFR:
                 s.cfr[cfr_addr[i]] = cfr_data[i]
                 s.decode += s.tpc
-            elif kind[i] == _KIND_NOTHING:
+            elif kind == _KIND_NOTHING:
                 s.decode += s.tpc
-            else:
+            elif kind == _KIND_SYNC:
+                _sync(&s)
+            else:  # EOC ends the trace
+                s.decode += s.tpc
+                s.end = _drained(&s, s.decode - s.tpc)
+                i += 1
                 break
             i += 1
-    state.decode, state.last_issue = s.decode, s.last_issue
+    state.decode, state.last_issue, state.end = s.decode, s.last_issue, s.end
     return i

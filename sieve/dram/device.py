@@ -87,8 +87,13 @@ class Device:
 
     # -- names and addresses --------------------------------------------------------------------
 
+    @cached_property
+    def _command_index(self) -> dict[str, int]:
+        return {n: i for i, n in enumerate(self.standard.command_names)}
+
     def cmd_id(self, name: str) -> int:
-        return self.standard.command_names.index(self.standard.command(name).name)
+        index = self._command_index.get(name)
+        return index if index is not None else self.standard.command_names.index(self.standard.command(name).name)
 
     def cmd_ids(self, names: Iterable[str] | np.ndarray) -> np.ndarray:
         names = np.asarray(list(names) if not isinstance(names, np.ndarray) else names)
@@ -98,7 +103,7 @@ class Device:
                 raise StandardError(
                     f"command id {names[bad][0]} out of range 0..{len(self.standard.commands) - 1}")
             return names.astype(np.int64)
-        lookup = {n: i for i, n in enumerate(self.standard.command_names)}
+        lookup = self._command_index
         out = np.empty(len(names), dtype=np.int64)
         for i, n in enumerate(names):
             if n not in lookup:

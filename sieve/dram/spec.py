@@ -39,6 +39,7 @@ import ast
 import math
 import operator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -135,9 +136,9 @@ class Standard:
     refresh_interval: str | None = None
     """Timing names of the all-bank refresh: interval between REFs to one node (``nREFI``)."""
 
-    @property
+    @cached_property
     def command_names(self) -> tuple[str, ...]:
-        return tuple(c.name for c in self.commands)
+        return tuple(c.name for c in self.commands)  # built once: the standard is frozen
 
     def command(self, name: str) -> Command:
         for c in self.commands:

@@ -62,11 +62,13 @@ Unrolling (:func:`unroll`), as the reference's memory system does it:
   which EOC completes. (Command ticks in the log count from 0: the reference's cycle n is tick n - 1.)
 
 Execution: well-formed text is read by ``sieve._core.aimparse`` (anything unusual goes to the Python
-parser, whose errors are the module's) and runs of AiM instructions, CFR writes and lines without
-commands by ``sieve._core.aimrun``, which executes each command at once in the order :class:`_Runner`
-would batch it. SYNC, EOC, conventional requests, lines that fail validation and rows that could alias
-AF's stand-in row go through :class:`_Runner`; ``run_aim_trace(..., fast=False)`` sends every line
-there (the oracle of ``tests/pim/test_aim_trace_fast.py``).
+parser, whose errors are the module's) and runs of AiM instructions, CFR writes, lines without
+commands, SYNC and EOC by ``sieve._core.aimrun``, which executes each command at once in the order
+:class:`_Runner` would batch it. Conventional requests (and the line after them), lines that fail
+validation and rows that could alias AF's stand-in row go through :class:`_Runner`;
+``run_aim_trace(..., fast=False)`` sends every line there (the oracle of
+``tests/pim/test_aim_trace_fast.py``). What a run derives from its device alone (command ids,
+latencies, the executor's per-opcode tables, energy data) is built on the device's first run.
 
 Where sieve models the reference's behaviour differently, and why:
 
@@ -105,6 +107,7 @@ Where sieve models the reference's behaviour differently, and why:
 from __future__ import annotations
 
 import time
+import weakref
 from functools import lru_cache
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -115,7 +118,7 @@ import numpy as np
 
 from sieve._cli import decode_text
 from sieve.dram import CommandLog, Device
-from sieve.dram.energy import bank_energy_columns, has_energy, load_energy
+from sieve.dram.energy import DeviceEnergy, bank_energy_columns, has_energy, load_energy
 from sieve.dram.spec import evaluate_latency
 
 if TYPE_CHECKING:
@@ -179,6 +182,7 @@ _ONE_BANK = {"WR_SBK", "RD_SBK", "W_MEM", "R_MEM", "COPY_BKGB", "COPY_GBBK", "MA
 _REQUESTS = {"WR_SBK", "RD_SBK", "W_MEM", "R_MEM"}  # conventional requests of the reference's queues
 _REGISTER_MODE = {"WR_GB", "WR_BIAS", "RD_MAC", "RD_AF"}
 _BLOCKING = {"RD_MAC", "RD_AF"}
+_OPSIZE_COLUMNS = {"MAC_ABK", "MAC_SBK", "EWMUL", "WR_GB", "COPY_BKGB", "COPY_GBBK", "WR_SBK", "RD_SBK"}  # opsize columns
 _USES_ROW = {"WR_SBK", "RD_SBK", "W_MEM", "R_MEM", "WR_ABK", "COPY_BKGB", "COPY_GBBK", "MAC_SBK",
              "MAC_ABK", "AF", "EWMUL"}
 CFR_NAMES = {0: "broadcast", 1: "ewmul_bg", 2: "afm"}
@@ -375,8 +379,7 @@ def _validate(ins: AimInstruction, geo: _Geometry) -> None:
     op = ins.opcode
     if op == "WR_AFLUT":
         raise ins.error("WR_AFLUT is not supported (the reference rejects it too)")
-    if op in ("MAC_ABK", "MAC_SBK", "EWMUL", "WR_GB", "COPY_BKGB", "COPY_GBBK", "WR_SBK", "RD_SBK") \
-            and not 1 <= ins.opsize <= geo.columns:
+    if op in _OPSIZE_COLUMNS and not 1 <= ins.opsize <= geo.columns:
         raise ins.error(f"opsize {ins.opsize} does not fit a row: 1..{geo.columns} columns of "
                         f"{geo.columns} per row")
     if op == "EWADD" and ins.opsize < 1:
@@ -417,8 +420,7 @@ def _unroll(ins: AimInstruction, geo: _Geometry, afm: int):
         chans = np.array([ins.channel], dtype=np.int64)
     else:
         chans = _mask_channels(ins, geo)
-    n_cols = ins.opsize if ins.opcode in ("MAC_ABK", "MAC_SBK", "EWMUL", "WR_GB", "COPY_BKGB", "COPY_GBBK",
-                                          "WR_SBK", "RD_SBK") else 1
+    n_cols = ins.opsize if ins.opcode in _OPSIZE_COLUMNS else 1
     ch = np.tile(chans, n_cols)
     col = np.repeat(np.arange(n_cols, dtype=np.int64), len(chans))
     addr = np.full((len(ch), 3), -1, dtype=np.int64)
@@ -500,32 +502,23 @@ class _Runner:
 
     def __init__(self, device: Device, log: bool):
         self.device = device
-        self.geo = _Geometry.of(device)
+        self.tables = _DeviceTables.of(device)
+        self.geo = self.tables.geo
         self.session = device.session(refresh="off", log=log)
-        std = device.standard
-        self.tpc = std.ticks_per_ck
-        timing = dict(std.timing)
-        index = {name: i for i, name in enumerate(std.command_names)}
-        self.latency = np.zeros(len(std.command_names), dtype=np.int64)
-        for name, expr in COMMAND_LATENCY.items():
-            if name == "RD" and std.read_latency_ck:
-                ck = std.read_latency_ck
-            elif name == "WR" and std.write_latency_ck:
-                ck = std.write_latency_ck
-            else:
-                ck = evaluate_latency(expr, timing, f"latency of {name}")
-            self.latency[index[name]] = int(round(ck * self.tpc))
-        self.id = {n: index[n] for n in set(_COMMAND.values()) | {"TMOD", "ACT", "PRE", "PREA"}}
+        self.tpc = self.tables.ticks_per_ck
+        self.latency = self.tables.latency
+        self.id = self.tables.id
         C, B = self.geo.channels, self.geo.banks_per_channel
         self.register_mode = np.zeros(C, dtype=np.int8)  # 1: register read/write mode
         self.done = np.zeros(C, dtype=np.int64)          # per channel: last completion tick
         self.touched = np.zeros(C, dtype=np.int64)       # per channel: instructions that used it
         self.af_row = np.full((C, B), -1, dtype=np.int64)  # bank holds AF's row (its stand-in), else -1
         self.data_rows_near_af: set[int] = set()         # data rows that an AF stand-in could equal
+        self.near_af = np.zeros(_CFR_MAX + 1, dtype=np.int8)  # by AF function: its stand-in row is among them
         self.cfr = np.zeros(len(CFR_NAMES), dtype=np.int64)  # by CFR address
         self.decode = 0                                  # tick at which the next host line is decoded
         self.last_issue = -1                             # latest issue tick of any command executed
-        self.end = 0                                     # tick at which EOC completed
+        self.end = 0                                     # tick at which EOC completed (0 until then)
         self.batched = np.zeros(C, dtype=bool)           # channels with commands not executed yet
         self.aim_drained = np.zeros(C, dtype=np.int64)   # per channel: tick its AiM queue is empty again
         self.rw_drained = np.zeros(C, dtype=np.int64)    # per channel: tick its read/write queue is empty again
@@ -540,12 +533,7 @@ class _Runner:
         self.tmod = self.id["TMOD"]
         self.banks = self.geo.banks
         self.rows = self.geo.rows
-
-    @property
-    def near_af(self) -> np.ndarray:
-        """Per AF function number: its stand-in row is a data row some line has used."""
-        return np.array([_af_row(afm, self.geo) in self.data_rows_near_af for afm in range(_CFR_MAX + 1)],
-                        dtype=np.int8)
+        self.columns = self.geo.columns
 
     # -- batching
 
@@ -753,6 +741,7 @@ class _Runner:
             return closes
         if row >= geo.rows - 1 - _CFR_MAX:
             self.data_rows_near_af.add(row)
+            self.near_af[geo.rows - 1 - row] = 1
         if op in _ONE_BANK:
             b = ins.bank
             for c in (int(c) for c in chans):
@@ -760,76 +749,146 @@ class _Runner:
                     closes[("PRE", c)] = [c, b // geo.banks, b % geo.banks]
             self.af_row[chans, b] = -1
         else:
-            for c in (int(c) for c in chans):
-                if np.any(self.af_row[c] == row):
-                    closes[("PREA", c)] = [c, -1, -1]
+            for c in (int(c) for c in chans[(self.af_row[chans] == row).any(axis=1)]):
+                closes[("PREA", c)] = [c, -1, -1]
             self.af_row[chans] = -1
         return closes
 
     # -- results
 
-    def channel_commands(self) -> dict[str, np.ndarray]:
-        """Per command name issued anywhere: the count in each channel (an all-bank command once)."""
-        std = self.device.standard
-        counts = self.session.engine.bank_counts()  # [banks, commands]; an all-bank command on every bank
-        tables = self.device.tables
-        span = np.ones(len(std.command_names), dtype=np.int64)
-        per_level = [int(np.prod(std.fanout[l + 1:])) for l in range(len(std.levels))]
-        for i in range(len(std.command_names)):
-            span[i] = per_level[int(tables.cmd_scope[i])]
-        per_channel = counts.reshape(self.geo.channels, -1, counts.shape[1]).sum(axis=1) // span
-        return {name: per_channel[:, i] for i, name in enumerate(std.command_names) if per_channel[:, i].sum() > 0}
+    def channel_commands(self, counts: np.ndarray, issued: np.ndarray) -> dict[str, np.ndarray]:
+        """Per command issued (ids `issued`): the count in each channel (an all-bank command once), from
+        the engine's per bank counts ``[banks, commands]`` (an all-bank command on every bank)."""
+        per_channel = np.einsum("cbk->ck", counts.reshape(self.geo.channels, -1, counts.shape[1])) // self.tables.span
+        return {self.tables.names[i]: per_channel[:, i] for i in issued}
 
-    def channel_energy(self) -> dict[str, np.ndarray] | None:
+    def channel_energy(self, counts: np.ndarray) -> dict[str, np.ndarray] | None:
         """Per channel energy of the commands issued and of the banks' background (None without energy data)."""
-        std = self.device.standard
-        if not has_energy(std):
+        energy = self.tables.energy
+        if energy is None:
             return None
         end = int(self.done.max())
-        counts = self.session.engine.bank_counts()
-        banks = bank_energy_columns(load_energy(std), counts,
-                                    self.session.engine.bank_open_ticks_until(end) * std.tick_ns, end * std.tick_ns)
+        tick_ns = self.tables.tick_ns
+        banks = bank_energy_columns(energy, counts, self.session.engine.bank_open_ticks_until(end) * tick_ns,
+                                    end * tick_ns)
         return {col: values.reshape(self.geo.channels, -1).sum(axis=1) for col, values in banks.items()}
 
 
-# ---- the compiled executor's view of a program ------------------------------------------------
+# ---- what a run derives from its device alone ------------------------------------------------------
 
-_OPSIZE_COLUMNS = {"MAC_ABK", "MAC_SBK", "EWMUL", "WR_GB", "COPY_BKGB", "COPY_GBBK", "WR_SBK", "RD_SBK"}
 _NOTHING = {"R_GPR", "W_GPR", "R_CFR", "EWADD"}
-
-
-@dataclass(frozen=True)
-class _Lines:
-    """A program as per-line int64 arrays for :func:`sieve._core.aimrun.run_lines`."""
-
-    kind: np.ndarray
-    cmd: np.ndarray
-    flags: np.ndarray
-    ncols: np.ndarray
-    mask: np.ndarray
-    bank: np.ndarray
-    row: np.ndarray
-    cfr_addr: np.ndarray
-    cfr_data: np.ndarray
-
-
-def _line_flags(op: str) -> int:
-    from sieve._core import aimrun
-
-    return ((aimrun.ONE_BANK if op in _ONE_BANK else 0) | (aimrun.REGISTER_MODE if op in _REGISTER_MODE else 0)
-            | (aimrun.BLOCKING if op in _BLOCKING else 0) | (aimrun.AF if op == "AF" else 0)
-            | (aimrun.USES_ROW if op in _USES_ROW else 0))
-
-
 _CODES: tuple[str, ...] = tuple(OPCODE_FIELDS) + tuple(f"{k}_{r}" for k in "RW" for r in _RW_FIELDS)
 _HUGE = 1 << 62
 _DEFAULTS = {f.name: f.default for f in fields(AimInstruction) if f.name not in ("line_no", "text", "opcode")}
 
 
+@dataclass(frozen=True)
+class _Codes:
+    """Per opcode (an index into ``_CODES``), for :func:`sieve._core.aimrun.run_lines`: how the executor
+    takes its lines (``kind``), the device command (``cmd``, -1 for none) and what the command does and
+    which operands validation checks (``flags``)."""
+
+    kind: np.ndarray
+    cmd: np.ndarray
+    flags: np.ndarray
+
+    @classmethod
+    def of(cls, command_id: dict[str, int]) -> "_Codes":
+        from sieve._core import aimrun as r
+
+        def kind(op: str) -> int:
+            if op in _REQUESTS or op == "WR_AFLUT":
+                return r.KIND_PYTHON
+            if op in _COMMAND:
+                return r.KIND_COMMANDS
+            return {"W_CFR": r.KIND_CFR, "SYNC": r.KIND_SYNC, "EOC": r.KIND_EOC}.get(op, r.KIND_NOTHING)
+
+        def flags(op: str) -> int:
+            named = [(_ONE_BANK, r.ONE_BANK), (_REGISTER_MODE, r.REGISTER_MODE), (_BLOCKING, r.BLOCKING),
+                     ({"AF"}, r.AF), (_USES_ROW, r.USES_ROW), (_OPSIZE_COLUMNS, r.OPSIZE_COLUMNS),
+                     ({"EWADD"}, r.OPSIZE_POSITIVE), ({"W_CFR", "R_CFR"}, r.CFR)]
+            return sum(flag for ops, flag in named if op in ops)
+
+        return cls(kind=np.array([kind(op) for op in _CODES], dtype=np.int64),
+                   cmd=np.array([command_id[_COMMAND[op]] if op in _COMMAND else -1 for op in _CODES], dtype=np.int64),
+                   flags=np.array([flags(op) for op in _CODES], dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class _DeviceTables:
+    """What a run derives from its device alone: geometry, command names and ids, each command's
+    latency, the per-opcode tables of the compiled executor and the energy data. Built on a device's
+    first run and reused by every later run on it (repeated calls, sweeps)."""
+
+    geo: _Geometry
+    names: tuple[str, ...]
+    """Command names by id."""
+    id: dict[str, int]
+    """Ids of the commands AiM traces issue."""
+    ticks_per_ck: int
+    tick_ns: float
+    latency: np.ndarray
+    """Per command: ticks from issue to completion (:data:`COMMAND_LATENCY`)."""
+    span: np.ndarray
+    """Per command: banks one issue counts on in the engine's per bank counts."""
+    codes: _Codes
+    energy: DeviceEnergy | None
+
+    @classmethod
+    def of(cls, device: Device) -> "_DeviceTables":
+        tables = _DEVICE_TABLES.get(device)
+        if tables is None:
+            tables = _DEVICE_TABLES[device] = cls._build(device)
+        return tables
+
+    @classmethod
+    def _build(cls, device: Device) -> "_DeviceTables":
+        geo = _Geometry.of(device)
+        std = device.standard
+        names = std.command_names
+        index = {name: i for i, name in enumerate(names)}
+        tpc = std.ticks_per_ck
+        timing = dict(std.timing)
+        latency = np.zeros(len(names), dtype=np.int64)
+        for name, expr in COMMAND_LATENCY.items():
+            if name == "RD" and std.read_latency_ck:
+                ck = std.read_latency_ck
+            elif name == "WR" and std.write_latency_ck:
+                ck = std.write_latency_ck
+            else:
+                ck = evaluate_latency(expr, timing, f"latency of {name}")
+            latency[index[name]] = int(round(ck * tpc))
+        command_id = {n: index[n] for n in set(_COMMAND.values()) | {"TMOD", "ACT", "PRE", "PREA"}}
+        banks_below = [int(np.prod(std.fanout[l + 1:])) for l in range(len(std.levels))]
+        span = np.array([banks_below[int(s)] for s in device.tables.cmd_scope], dtype=np.int64)
+        return cls(geo=geo, names=names, id=command_id, ticks_per_ck=tpc, tick_ns=std.tick_ns, latency=latency,
+                   span=span, codes=_Codes.of(command_id), energy=load_energy(std) if has_energy(std) else None)
+
+
+_DEVICE_TABLES: "weakref.WeakKeyDictionary[Device, _DeviceTables]" = weakref.WeakKeyDictionary()
+
+
+# ---- a program as per-line arrays -------------------------------------------------------------------
+
 def _forms(op: str) -> list[tuple[str, ...]]:
     if op in OPCODE_FIELDS:
         return [OPCODE_FIELDS[op]] + ([_LEGACY_FIELDS[op]] if op in _LEGACY_FIELDS else [])
     return [_RW_FIELDS[op[2:]]]
+
+
+@lru_cache(maxsize=1)
+def _reader_tables() -> tuple:
+    """The compiled reader's arguments after the text: opcode and region names, EOC's code, the operand
+    field of each value of each form, the operands' defaults."""
+    from sieve._core import aimparse
+
+    field_index = {name: k for k, name in enumerate(_DEFAULTS)}
+    forms = np.full((len(_CODES), aimparse.MAX_VALUES_PER_LINE + 1, aimparse.MAX_VALUES_PER_LINE), -2, dtype=np.int64)
+    for c, op in enumerate(_CODES):
+        for form in _forms(op):
+            forms[c, len(form)] = [field_index[name] for name in form] + [-1] * (forms.shape[2] - len(form))
+    return ([op.encode() for op in OPCODE_FIELDS], [r.encode() for r in _RW_FIELDS], _CODES.index("EOC"), forms,
+            np.array(list(_DEFAULTS.values()), dtype=np.int64))
 
 
 @dataclass
@@ -863,24 +922,10 @@ class _Program:
             data = text.encode("ascii")
         except UnicodeEncodeError:  # Python's line breaks include some non-ASCII characters
             return cls.of(text, _parse_text(text))
-        status, line_no, code, nvalues, values = aimparse.parse(
-            np.frombuffer(data, dtype=np.uint8) if data else np.zeros(0, np.uint8),
-            [op.encode() for op in OPCODE_FIELDS], [r.encode() for r in _RW_FIELDS], _CODES.index("EOC"))
-        operand = {name: np.full(0 if status else len(code), default, dtype=np.int64)
-                   for name, default in _DEFAULTS.items()}
-        for c in (np.unique(code) if status == 0 else []):
-            rows = code == c
-            forms = {len(form): form for form in _forms(_CODES[c])}
-            if not set(np.unique(nvalues[rows]).tolist()) <= set(forms):
-                status = 1  # a wrong number of fields: the Python parser names it
-                break
-            for n, form in forms.items():
-                sel = rows & (nvalues == n)
-                for k, name in enumerate(form):
-                    operand[name][sel] = values[sel, k]
+        status, line_no, code, operand = aimparse.parse(np.frombuffer(data, dtype=np.uint8), *_reader_tables())
         if status:
             return cls.of(text, _parse_text(text))
-        return cls(text, line_no, code, operand)
+        return cls(text, line_no, code, dict(zip(_DEFAULTS, operand)))
 
     def __len__(self) -> int:
         return len(self.code)
@@ -896,54 +941,11 @@ class _Program:
 
     def counts(self) -> dict[str, int]:
         """Lines by opcode, in order of first appearance."""
-        codes, first, counts = np.unique(self.code, return_index=True, return_counts=True)
-        return {_CODES[codes[k]]: int(counts[k]) for k in np.argsort(first)}
+        from sieve._core import aimparse
 
-
-def _code_table(ops) -> np.ndarray:
-    """Per opcode index of ``_CODES``: whether the opcode is in `ops`."""
-    return np.array([op in ops for op in _CODES])
-
-
-def _valid(program: _Program, geo: _Geometry) -> np.ndarray:
-    """Per line: passes :func:`_validate` (and, for lines with device commands, the channel-mask check)."""
-    code, v = program.code, program.operand
-    def among(ops):
-        return _code_table(ops)[code]
-    ok = ~among({"WR_AFLUT"})
-    ok &= ~among(_OPSIZE_COLUMNS) | ((v["opsize"] >= 1) & (v["opsize"] <= geo.columns))
-    ok &= ~among({"EWADD"}) | (v["opsize"] >= 1)
-    ok &= ~among(_ONE_BANK) | ((v["bank"] >= 0) & (v["bank"] < geo.banks_per_channel))
-    ok &= ~among(_USES_ROW - {"AF"}) | ((v["row"] >= 0) & (v["row"] < geo.rows))
-    ok &= ~among({"W_MEM", "R_MEM"}) | ((v["channel"] >= 0) & (v["channel"] < geo.channels))
-    cfr_ok = (v["cfr_addr"] >= 0) & (v["cfr_addr"] < len(CFR_NAMES)) & (v["cfr_data"] <= _CFR_MAX)
-    ok &= ~among({"W_CFR", "R_CFR"}) | cfr_ok
-    ok &= ~among(set(_COMMAND) - {"W_MEM", "R_MEM"}) | ((v["channel_mask"] > 0) & (v["channel_mask"] >> geo.channels == 0))
-    return ok
-
-
-@lru_cache(maxsize=1)
-def _code_flags() -> np.ndarray:
-    return np.array([_line_flags(o) for o in _CODES], dtype=np.int64)
-
-
-def _lines(program: _Program, runner: "_Runner") -> _Lines:
-    """Which lines the compiled executor takes, and their operands. A line that fails validation, a
-    conventional request, SYNC and EOC are left to the Python runner (``kind`` KIND_PYTHON)."""
-    from sieve._core import aimrun
-
-    code, v = program.code, program.operand
-    kind_of = np.full(len(_CODES), aimrun.KIND_PYTHON, dtype=np.int64)
-    kind_of[_code_table(set(_COMMAND) - _REQUESTS)] = aimrun.KIND_COMMANDS
-    kind_of[_code_table({"W_CFR"})] = aimrun.KIND_CFR
-    kind_of[_code_table(_NOTHING)] = aimrun.KIND_NOTHING
-    kind = np.where(_valid(program, runner.geo), kind_of[code], aimrun.KIND_PYTHON)
-    cmd = np.array([runner.id[_COMMAND[o]] if o in _COMMAND else -1 for o in _CODES], dtype=np.int64)
-    flags = _code_flags()
-    ncols = np.where(_code_table(_OPSIZE_COLUMNS)[code], v["opsize"], 1)
-    row = np.where(_code_table(_USES_ROW)[code], v["row"], 0)
-    return _Lines(kind=kind, cmd=cmd[code], flags=flags[code], ncols=ncols, mask=v["channel_mask"],
-                  bank=v["bank"], row=row, cfr_addr=v["cfr_addr"], cfr_data=v["cfr_data"])
+        per_code, first = aimparse.opcode_counts(self.code, len(_CODES))
+        present = np.flatnonzero(per_code)
+        return {_CODES[c]: int(per_code[c]) for c in present[np.argsort(first[present])]}
 
 
 def _execute(runner: "_Runner", program: _Program, fast: bool) -> None:
@@ -951,12 +953,12 @@ def _execute(runner: "_Runner", program: _Program, fast: bool) -> None:
     lines when not `fast`) to the Python runner, which is the oracle the compiled one is tested on."""
     from sieve._core import aimrun
 
-    lines = _lines(program, runner) if fast else None
+    codes = runner.tables.codes
     i = 0
     while i < len(program):
-        if fast and not runner.requests and lines.kind[i] != aimrun.KIND_PYTHON:
+        if fast and not runner.requests and codes.kind[program.code[i]] != aimrun.KIND_PYTHON:
             runner.flush()
-            j = aimrun.run_lines(runner.session.engine, lines, runner, i)
+            j = aimrun.run_lines(runner.session.engine, program, codes, runner, i)
             if j > i:
                 i = j
                 continue
@@ -977,6 +979,8 @@ def run_aim_trace(trace, device: Device, *, log: bool = True, fast: bool = True)
     ``trace`` is a :class:`~pathlib.Path`, a path string, or the trace's text. ``log`` keeps the
     command log (for the protocol checker; costs memory on long traces). ``fast=False`` runs every
     line through the Python runner (the compiled executor's oracle; same cycles and log, slower).
+    What a run derives from the device alone (command ids, latencies, executor tables, energy data)
+    is built on the device's first run and reused by later runs on the same :class:`Device`.
     Raises :class:`AimTraceError` (a ``ValueError``) naming the line for any bad input."""
     start = time.perf_counter()
     if fast:
@@ -986,22 +990,29 @@ def run_aim_trace(trace, device: Device, *, log: bool = True, fast: bool = True)
         program = _Program.of(text, _parse_text(text))
     runner = _Runner(device, log)
     _execute(runner, program, fast)
-    std = device.standard
-    totals = runner.session.engine.command_totals()
-    commands = {n: int(totals[i]) for i, n in enumerate(std.command_names) if totals[i]}
-    instructions = program.counts()
+    return _result(runner, program, log, start)
+
+
+def _result(runner: "_Runner", program: _Program, log: bool, start: float) -> AimTraceResult:
+    tables = runner.tables
+    engine = runner.session.engine
+    totals = engine.command_totals()
+    issued = np.flatnonzero(totals)
+    commands = {tables.names[i]: int(totals[i]) for i in issued}
     cycles_ticks = runner.end + runner.tpc  # the reference counts cycles from 1
     cycles = cycles_ticks // runner.tpc if cycles_ticks % runner.tpc == 0 else cycles_ticks / runner.tpc
     mac_units = commands.get("MAC16", 0) + commands.get("MAC", 0) / runner.geo.banks_per_channel
-    nccdl = float(std.timing.get("nCCDL", 1.0))
+    nccdl = float(runner.device.standard.timing.get("nCCDL", 1.0))
     capacity = cycles * runner.geo.channels / nccdl
     energy = None
-    if has_energy(std):
-        per_issue = load_energy(std).command_pj
-        energy = {n: float(totals[i] * per_issue[i]) for i, n in enumerate(std.command_names) if totals[i]}
+    if tables.energy is not None:
+        per_issue = tables.energy.command_pj
+        energy = {tables.names[i]: float(totals[i] * per_issue[i]) for i in issued}
+    counts = engine.bank_counts()
     return AimTraceResult(
-        cycles=cycles, commands=commands, instructions=instructions, wall_s=time.perf_counter() - start,
-        tck_ns=float(std.tCK_ns), mac_peak_fraction=float(mac_units / capacity) if capacity else 0.0,
-        channel_commands=runner.channel_commands(), channel_instructions=np.asarray(runner.touched),
-        channel_completion_cycle=runner.done / runner.tpc, log=device.log_of(runner.session.engine) if log else None,
-        energy_by_command_pj=energy, channel_energy_pj=runner.channel_energy())
+        cycles=cycles, commands=commands, instructions=program.counts(), wall_s=time.perf_counter() - start,
+        tck_ns=float(runner.device.standard.tCK_ns), mac_peak_fraction=float(mac_units / capacity) if capacity else 0.0,
+        channel_commands=runner.channel_commands(counts, issued), channel_instructions=np.asarray(runner.touched),
+        channel_completion_cycle=runner.done / runner.tpc,
+        log=runner.device.log_of(engine) if log else None,
+        energy_by_command_pj=energy, channel_energy_pj=runner.channel_energy(counts))

@@ -61,12 +61,22 @@ def assert_same(fast, slow) -> None:
         np.testing.assert_array_equal(fast.channel_commands[name], counts)
     np.testing.assert_array_equal(fast.channel_instructions, slow.channel_instructions)
     np.testing.assert_array_equal(fast.channel_completion_cycle, slow.channel_completion_cycle)
+    assert fast.energy_by_command_pj == slow.energy_by_command_pj
+    assert fast.channel_energy_pj.keys() == slow.channel_energy_pj.keys()
+    for name, values in slow.channel_energy_pj.items():
+        np.testing.assert_array_equal(fast.channel_energy_pj[name], values, err_msg=name)
 
 
 @pytest.mark.parametrize("seed", range(60))
 def test_random_programs_match_the_python_runner(dev, seed):
     text = random_program(seed, dev.standard.rows)
     assert_same(run_aim_trace(text, dev, fast=True), run_aim_trace(text, dev, fast=False))
+
+
+def test_a_device_keeps_no_state_between_runs(dev):
+    first, second = random_program(101, dev.standard.rows), random_program(102, dev.standard.rows)
+    run_aim_trace(first, dev)
+    assert_same(run_aim_trace(second, dev), run_aim_trace(second, Device("gddr6_aim"), fast=False))
 
 
 def test_long_runs_of_compiled_lines_match(dev):
@@ -78,7 +88,9 @@ def test_long_runs_of_compiled_lines_match(dev):
 
 @pytest.mark.parametrize("bad", ["AiM MAC_ABK 99999999999999999999999 0x1 0", "AiM MAC_ABK 1 0xFFFFFFFFFFFFFFFFFFFF 0",
                                  "AiM MAC_ABK 65 0x1 0", "AiM MAC_ABK 1 0x0 0", "AiM AF 0x100000000",
-                                 "W CFR 2 200", "AiM COPY_BKGB 1 0x1 16 0", "AiM EWMUL 1 0x1 99999"])
+                                 "W CFR 2 200", "AiM COPY_BKGB 1 0x1 16 0", "AiM EWMUL 1 0x1 99999",
+                                 "W CFR 3 0", "R CFR 4 0", "AiM EWADD 0 1 2", "AiM WR_AFLUT 3", "AiM WR_GB 0 0 0x1",
+                                 "AiM MAC_SBK 1 0x1 16 0", "AiM WR_ABK 0 0x1 16384", "AiM RD_AF 1 0x1FFFFFFFF"])
 def test_a_bad_line_after_compiled_lines_gives_the_same_error(dev, bad):
     text = f"AiM MAC_ABK 2 0x3 0\nAiM WR_GB 1 0 0x3\n{bad}\nAiM EOC\n"
     messages = []
