@@ -1,5 +1,5 @@
 cimport cython
-from libc.stdint cimport int64_t
+from libc.stdint cimport int32_t, int64_t
 
 cdef enum:
     MAX_LEVELS = 8
@@ -10,6 +10,15 @@ cdef enum:
     ROW_CLOSED = 1      # needs an open row, the bank is closed: open it first
     ROW_CONFLICT = 2    # needs an open row, another row is open: close it first
     ROW_MUST_CLOSE = 3  # needs closed banks (or banks on its row), some are open (on another row): close them first
+
+# One plain rule preceded by a command at a level at or above the command's scope, as `apply` reads it:
+# the ent_* tables of those (command, level) groups laid out one command after another.
+cdef struct Rule:
+    int64_t lat         # ticks
+    int32_t level
+    int32_t next        # the command it gates
+    int32_t sibling     # 1: at the other nodes under the same parent, 0: at the command's own node
+
 
 @cython.final
 cdef class TimingEngine:
@@ -44,10 +53,14 @@ cdef class TimingEngine:
     cdef const int64_t[::1] win_feed
     cdef const int64_t[::1] win_next_start
     cdef const int64_t[::1] win_next
+    cdef Rule* rules                        # [ent_* entries at or above each command's scope] by command
+    cdef int64_t* rule_start                # [C+1] command c's rules are rules[rule_start[c]:rule_start[c+1]]
+    cdef int64_t* win_levels                # [C] bit l set when c feeds a window at level l <= its scope
     cdef int64_t[::1] win_ring_offset       # [W] start of window w's rings in `ring`
     cdef int64_t[::1] win_count_offset      # [W] start of window w's counters in `ring_count`
     # --- state ---
     cdef int64_t[::1] ready                 # [total_nodes * C] earliest tick each command may issue at each node
+    cdef int64_t* ready_p                   # &ready[0] (the table is never reallocated)
     cdef int64_t[::1] ring                  # issue ticks of windowed rules, one ring per (window, node)
     cdef int64_t[::1] ring_count            # [sum over windows of nodes] commands pushed so far
     cdef int64_t[::1] open_row              # [num_banks] -1: closed
@@ -76,6 +89,8 @@ cdef class TimingEngine:
     cdef int prerequisite(self, int cmd, const int64_t* addr, int64_t row) noexcept nogil
     cdef inline void _raise_ready(self, int64_t flat, int next_cmd, int64_t tick) noexcept nogil
     cdef void _apply_rules(self, int cmd, int level, int64_t idx, int64_t tick) noexcept nogil
+    cdef void _feed_windows(self, int cmd, int level, int64_t idx, int64_t tick) noexcept nogil
+    cdef void _apply_own_rules(self, int cmd, const int64_t* flat, int64_t tick) noexcept nogil
     cdef bint _grow_log(self) noexcept nogil
     cdef void _log(self, int cmd, const int64_t* addr, int64_t row, int64_t col, int64_t tick) noexcept nogil
     cdef void apply(self, int cmd, const int64_t* addr, int64_t row, int64_t col, int64_t tick) noexcept nogil
