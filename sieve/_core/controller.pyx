@@ -180,6 +180,7 @@ cdef class Controller:
     cdef int64_t[::1] prio_len
     cdef uint8_t[::1] write_mode
     cdef int64_t[::1] active_per_bank  # global bank id
+    cdef int64_t[::1] held_per_bank    # global bank id: requests in the channel's buffers (queues and active)
     cdef int64_t[::1] next_event
     cdef int64_t[::1] read_depart      # per channel: completion of the last RD issued
     cdef uint8_t[::1] dirty
@@ -253,6 +254,7 @@ cdef class Controller:
         self.prio_len = np.zeros(self.nch, dtype=np.int64)
         self.write_mode = np.zeros(self.nch, dtype=np.uint8)
         self.active_per_bank = np.zeros(eng.num_banks, dtype=np.int64)
+        self.held_per_bank = np.zeros(eng.num_banks, dtype=np.int64)
         self.next_event = np.full(self.nch, NEVER, dtype=np.int64)
         self.read_depart = np.zeros(self.nch, dtype=np.int64)
         # Every channel is evaluated on the first tick, as if ticked every tick: one that has no request
@@ -458,11 +460,18 @@ cdef class Controller:
         if not e.judged:
             self.judge(e)
         self.eng.issue(cmd, e.addr, e.row, e.col, clk)
-        self.row_state_changed(cmd, e.addr)
+        if self.cmd_scope[cmd] == self.L - 1 and self.held_per_bank[e.bank] == 1:
+            if self.cmd_opens[cmd] or self.cmd_closes[cmd]:
+                # the bank holds only this request: its next command is the only one that changes
+                b.bound[pos] = STALE
+                b.low = STALE
+        else:
+            self.row_state_changed(cmd, e.addr)
         if cmd == e.final:
+            self.held_per_bank[e.bank] -= 1
             if k == ACTIVE:
                 self.active_per_bank[e.bank] -= 1
-                if self.active_per_bank[e.bank] == 0:
+                if self.active_per_bank[e.bank] == 0 and self.held_per_bank[e.bank] > 0:
                     self.mark_stale(ch, e.bank, 1)  # its precharges may be chosen again
             self.complete_request(ch, e, cmd, clk)
             buffer_remove(b, pos)
@@ -564,6 +573,7 @@ cdef class Controller:
             return 0
         q.bank[q.len] = self.bank[r]
         e = buffer_push(q)
+        self.held_per_bank[self.bank[r]] += 1
         e.final = self.read_cmd if self.kind[r] == KIND_READ else self.write_cmd
         e.r = r
         e.bank = self.bank[r]
