@@ -336,7 +336,8 @@ cdef class Controller:
         column winner (it issues, and the row slot is judged again after it) or, when only the row
         slot is served, at the row winner; either way `next_tick` is not needed. Entries not reached
         keep their bounds, and `low` their old floor."""
-        cdef int64_t i, t, nxt = NEVER, low = NEVER, last_t = 0
+        cdef int64_t i, t, nxt = NEVER, low_due = NEVER, last_t = 0
+        cdef int64_t* bound = b.bound
         cdef Entry* e
         cdef Entry* last = NULL
         cdef Pick* stop_at = column if column != NULL else row
@@ -345,33 +346,38 @@ cdef class Controller:
             if next_tick != NULL and b.low < next_tick[0]:
                 next_tick[0] = b.low
             return
+        # Entries not due are only folded into `nxt`: each lies at or above the old `low`, so the new
+        # floor is the lower of `nxt` and the bounds of the entries decided here (`low_due`).
         for i in range(b.len):
-            t = b.bound[i]
-            if t <= clk:
-                e = entry_at(b, i)
-                if last != NULL and last_t > clk and e.bank == last.bank and e.row == last.row \
-                        and e.final == last.final:
-                    # Neighbours often target one row of one bank (streams): the same command, not
-                    # legal before the same tick.
-                    e.cmd = last.cmd
-                    e.gate = last.gate
-                    b.bound[i] = last_t
-                else:
-                    if t == STALE:
-                        e.cmd = self.eng.prerequisite(e.final, e.addr, e.row)
-                        e.gate = -1
-                        b.bound[i] = 0
-                    self.decide(b, i, clk, column, row)
-                    if b.in_age_order and stop_at.pos >= 0:
-                        b.low = imin(imin(low, b.bound[i]), b.low)
-                        return
-                    last = e
-                    last_t = b.bound[i]
-                t = b.bound[i]
-            low = imin(low, t)
+            t = bound[i]
+            if t > clk:
+                if t < nxt:
+                    nxt = t
+                continue
+            e = entry_at(b, i)
+            if last != NULL and last_t > clk and e.bank == last.bank and e.row == last.row \
+                    and e.final == last.final:
+                # Neighbours often target one row of one bank (streams): the same command, not
+                # legal before the same tick.
+                e.cmd = last.cmd
+                e.gate = last.gate
+                bound[i] = last_t
+            else:
+                if t == STALE:
+                    e.cmd = self.eng.prerequisite(e.final, e.addr, e.row)
+                    e.gate = -1
+                    bound[i] = 0
+                self.decide(b, i, clk, column, row)
+                if b.in_age_order and stop_at.pos >= 0:
+                    b.low = imin(imin(low_due, bound[i]), b.low)
+                    return
+                last = e
+                last_t = bound[i]
+            t = bound[i]
+            low_due = imin(low_due, t)
             if t > clk:
                 nxt = imin(nxt, t)
-        b.low = low
+        b.low = imin(low_due, nxt)
         if next_tick != NULL and nxt < next_tick[0]:
             next_tick[0] = nxt
 
