@@ -45,7 +45,7 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memmove
 
-from sieve._core.engine cimport TimingEngine, MAX_LEVELS
+from sieve._core.engine cimport TimingEngine, MAX_LEVELS, align_tick, ready_gate
 
 import numpy as np
 
@@ -319,9 +319,9 @@ cdef class Controller:
         if e.gate >= 0:
             t = self.ready[e.gate]
             if t > clk:
-                return self.eng.align(e.cmd, t)
-        t = self.eng.timing_ready_from(e.cmd, e.addr, &e.gate)
-        return self.eng.align(e.cmd, imax(t, clk))
+                return align_tick(self.eng, e.cmd, t)
+        t = ready_gate(self.eng, e.cmd, e.addr, &e.gate)
+        return align_tick(self.eng, e.cmd, imax(t, clk))
 
     cdef void scan(self, Buffer* b, int64_t clk, Pick* column, Pick* row, int64_t* next_tick) noexcept nogil:
         """FR-FCFS over one buffer for the column and the row slot at once (NULL: slot not served).

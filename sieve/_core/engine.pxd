@@ -95,3 +95,38 @@ cdef class TimingEngine:
     cdef void _log(self, int cmd, const int64_t* addr, int64_t row, int64_t col, int64_t tick) noexcept nogil
     cdef void apply(self, int cmd, const int64_t* addr, int64_t row, int64_t col, int64_t tick) noexcept nogil
     cdef int issue(self, int cmd, const int64_t* addr, int64_t row, int64_t col, int64_t tick) noexcept nogil
+
+
+# The two questions the request controller asks for every waiting request, inline so that it calls no
+# method across modules: the engine's `align` and `timing_ready_from` are these.
+
+cdef inline int64_t align_tick(TimingEngine eng, int cmd, int64_t tick) noexcept nogil:
+    """Round `tick` up to a tick on which `cmd` may issue (column commands on the rising edge)."""
+    cdef int64_t phase = eng.cmd_phase[cmd]
+    if phase < 0:
+        return tick
+    cdef int64_t r = tick % eng.ticks_per_ck
+    if r <= phase:
+        return tick + (phase - r)
+    return tick + eng.ticks_per_ck - r + phase
+
+
+cdef inline int64_t ready_gate(TimingEngine eng, int cmd, const int64_t* addr, int64_t* slot) noexcept nogil:
+    """Earliest tick the timing rules allow `cmd` at the nodes of `addr` down to its scope, and in `slot`
+    the entry of the ready table that sets it (the highest level's on a tie); -1 (with the answer of
+    `timing_ready`) when rules below the command's scope take part."""
+    cdef int scope = eng.cmd_scope[cmd]
+    cdef int64_t C = eng.num_commands
+    cdef const int64_t* ready = eng.ready_p
+    cdef int64_t t = -1, k, idx = 0
+    cdef int l
+    if eng.cmd_next_levels[cmd] >> (scope + 1):
+        slot[0] = -1
+        return eng.timing_ready(cmd, addr)
+    for l in range(scope + 1):
+        idx = idx * eng.fanout[l] + addr[l]
+        k = (eng.level_offset[l] + idx) * C + cmd
+        if ready[k] > t:
+            t = ready[k]
+            slot[0] = k
+    return t

@@ -181,31 +181,11 @@ cdef class TimingEngine:
         """`timing_ready`, and in `slot` the entry of the ready table that sets it (the highest level's on a
         tie), or -1 when nodes below the command's scope take part. Ready ticks only grow, so until
         that entry passes a tick the command stays illegal there, whatever the other levels say."""
-        cdef int scope = self.cmd_scope[cmd]
-        cdef int C = self.num_commands
-        cdef const int64_t* ready = self.ready_p
-        cdef int64_t t = -1, k, idx = 0
-        cdef int l
-        for l in range(scope + 1):
-            idx = idx * self.fanout[l] + addr[l]
-            k = (self.level_offset[l] + idx) * C + cmd
-            if ready[k] > t:
-                t = ready[k]
-                slot[0] = k
-        if self.cmd_next_levels[cmd] >> (scope + 1):
-            slot[0] = -1
-            return self.timing_ready(cmd, addr)
-        return t
+        return ready_gate(self, cmd, addr, slot)
 
     cdef inline int64_t align(self, int cmd, int64_t tick) noexcept nogil:
         """Round `tick` up to a tick on which `cmd` may issue (column commands on the rising edge)."""
-        cdef int64_t phase = self.cmd_phase[cmd]
-        if phase < 0:
-            return tick
-        cdef int64_t r = tick % self.ticks_per_ck
-        if r <= phase:
-            return tick + (phase - r)
-        return tick + self.ticks_per_ck - r + phase
+        return align_tick(self, cmd, tick)
 
     cdef int64_t earliest_at_or_after(self, int cmd, const int64_t* addr, int64_t floor) noexcept nogil:
         return self.align(cmd, imax(floor, self.timing_ready(cmd, addr)))
