@@ -142,6 +142,21 @@ cdef inline Entry* buffer_push(Buffer* b) noexcept nogil:
     return e
 
 
+cdef _flat_banks(TimingEngine eng, const int64_t[:, ::1] addr):
+    """The flat bank id of each row of `addr` (levels from the channel down), in one pass."""
+    cdef int64_t n = addr.shape[0], i, b
+    cdef int l
+    out = np.empty(n, dtype=np.int64)
+    cdef int64_t[::1] flat = out
+    with nogil:
+        for i in range(n):
+            b = 0
+            for l in range(eng.num_levels):
+                b = b * eng.fanout[l] + addr[i, l]
+            flat[i] = b
+    return out
+
+
 @cython.final
 cdef class Controller:
     cdef TimingEngine eng
@@ -242,10 +257,7 @@ cdef class Controller:
         self.col = col
         self.kind = kind
         self.key = key
-        flat = np.zeros(n, dtype=np.int64)
-        for l in range(self.L):
-            flat = flat * tables.fanout[l] + np.asarray(addr[:, l])
-        self.bank = flat
+        self.bank = _flat_banks(eng, addr)
         self.arrive = np.zeros(n, dtype=np.int64)
         self.complete = np.full(n, -1, dtype=np.int64)
         self.outcome = np.zeros(n, dtype=np.uint8)
