@@ -88,7 +88,7 @@ cdef struct Entry:
     int32_t cmd         # next command towards `final` (valid unless the bound is STALE)
     int32_t final       # read or write command
     int32_t judged      # first command issued (hit / miss / conflict decided)
-    int64_t addr[MAX_LEVELS]
+    const int64_t* addr # the request's level indices: its row of the trace's [n, levels] array
 
 
 cdef struct Buffer:
@@ -581,7 +581,6 @@ cdef class Controller:
         cdef Buffer* q
         cdef Entry* e
         cdef int64_t i
-        cdef int l
         for i in range(wq.len):
             if entry_at(wq, i).key == self.key[r]:
                 self.absorb(r, clk)
@@ -601,8 +600,7 @@ cdef class Controller:
         e.arrive = clk
         e.gate = -1
         e.judged = False
-        for l in range(self.L):
-            e.addr[l] = self.addr[r, l]
+        e.addr = &self.addr[r, 0]
         self.arrive[r] = clk
         self.dirty[ch] = 1
         return 1
