@@ -45,7 +45,7 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memmove
 
-from sieve._core.engine cimport TimingEngine, MAX_LEVELS, align_tick, ready_gate
+from sieve._core.engine cimport TimingEngine, MAX_LEVELS, align_tick, prerequisite_on_bank, ready_gate
 
 import numpy as np
 
@@ -376,7 +376,7 @@ cdef class Controller:
                 bound[i] = last_t
             else:
                 if t == STALE:
-                    e.cmd = self.eng.prerequisite(e.final, e.addr, e.row)
+                    e.cmd = prerequisite_on_bank(self.eng, e.final, e.bank, e.addr, e.row)
                     e.gate = -1
                     bound[i] = 0
                 self.decide(b, i, clk, column, row)

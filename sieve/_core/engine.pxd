@@ -130,3 +130,19 @@ cdef inline int64_t ready_gate(TimingEngine eng, int cmd, const int64_t* addr, i
             t = ready[k]
             slot[0] = k
     return t
+
+
+cdef inline int prerequisite_on_bank(TimingEngine eng, int cmd, int64_t bank, const int64_t* addr,
+                                     int64_t row) noexcept nogil:
+    """`prerequisite` of a command at `addr`, whose flat bank id is `bank`: read from that bank's row
+    buffer when the command needs its row open on that one bank (a read or a write), else the engine's
+    general answer."""
+    cdef int64_t r
+    if eng.cmd_needs[cmd] != 1 or eng.cmd_scope[cmd] != eng.num_levels - 1:
+        return eng.prerequisite(cmd, addr, row)
+    r = eng.open_row[bank]
+    if r == row:
+        return cmd
+    if r < 0:
+        return eng.cmd_opener[cmd]
+    return eng.cmd_closer[cmd]
