@@ -80,6 +80,7 @@ cdef class TimingEngine:
     cdef bint log_failed                   # a growth of the log failed: logging stopped
     cdef int64_t last_tick
 
+    cdef int _gather_own_rules(self) except -1
     cdef int64_t node_of(self, int level, const int64_t* addr) noexcept nogil
     cdef int64_t timing_ready(self, int cmd, const int64_t* addr) noexcept nogil
     cdef int64_t timing_ready_from(self, int cmd, const int64_t* addr, int64_t* slot) noexcept nogil

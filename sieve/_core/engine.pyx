@@ -117,11 +117,15 @@ cdef class TimingEngine:
         self.logging = logging
         self.last_tick = 0
 
-    def _gather_own_rules(self):
+    cdef int _gather_own_rules(self) except -1:
         """Lay out, command after command, the plain rules each command precedes at its scope and the
-        levels above it (the nodes it is addressed to), and note the levels where it feeds windows."""
+        levels above it (the nodes it is addressed to), and note the levels where it feeds windows.
+        Called from __init__."""
         cdef int C = self.num_commands, L = self.num_levels, c, l
         cdef int64_t e, n = 0, g
+        free(self.rule_start)
+        free(self.win_levels)
+        free(self.rules)
         self.rule_start = <int64_t*>malloc((C + 1) * sizeof(int64_t))
         self.win_levels = <int64_t*>malloc(max(C, 1) * sizeof(int64_t))
         self.rules = <Rule*>malloc(max(len(self.ent_next), 1) * sizeof(Rule))
@@ -139,6 +143,7 @@ cdef class TimingEngine:
                 if self.win_feed_start[g + 1] > self.win_feed_start[g]:
                     self.win_levels[c] |= 1 << l
         self.rule_start[C] = n
+        return 0
 
     # ------------------------------------------------------------------------------------------
     # addressing
