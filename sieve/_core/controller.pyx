@@ -45,7 +45,7 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memmove
 
-from sieve._core.engine cimport TimingEngine, MAX_LEVELS
+from sieve._core.engine cimport TimingEngine, MAX_LEVELS, align_tick, prerequisite_on_bank, ready_gate
 
 import numpy as np
 
@@ -88,7 +88,7 @@ cdef struct Entry:
     int32_t cmd         # next command towards `final` (valid unless the bound is STALE)
     int32_t final       # read or write command
     int32_t judged      # first command issued (hit / miss / conflict decided)
-    int64_t addr[MAX_LEVELS]
+    const int64_t* addr # the request's level indices: its row of the trace's [n, levels] array
 
 
 cdef struct Buffer:
@@ -142,6 +142,21 @@ cdef inline Entry* buffer_push(Buffer* b) noexcept nogil:
     return e
 
 
+cdef _flat_banks(TimingEngine eng, const int64_t[:, ::1] addr):
+    """The flat bank id of each row of `addr` (levels from the channel down), in one pass."""
+    cdef int64_t n = addr.shape[0], i, b
+    cdef int l
+    out = np.empty(n, dtype=np.int64)
+    cdef int64_t[::1] flat = out
+    with nogil:
+        for i in range(n):
+            b = 0
+            for l in range(eng.num_levels):
+                b = b * eng.fanout[l] + addr[i, l]
+            flat[i] = b
+    return out
+
+
 @cython.final
 cdef class Controller:
     cdef TimingEngine eng
@@ -180,6 +195,7 @@ cdef class Controller:
     cdef int64_t[::1] prio_len
     cdef uint8_t[::1] write_mode
     cdef int64_t[::1] active_per_bank  # global bank id
+    cdef int64_t[::1] held_per_bank    # global bank id: requests in the channel's buffers (queues and active)
     cdef int64_t[::1] next_event
     cdef int64_t[::1] read_depart      # per channel: completion of the last RD issued
     cdef uint8_t[::1] dirty
@@ -241,10 +257,7 @@ cdef class Controller:
         self.col = col
         self.kind = kind
         self.key = key
-        flat = np.zeros(n, dtype=np.int64)
-        for l in range(self.L):
-            flat = flat * tables.fanout[l] + np.asarray(addr[:, l])
-        self.bank = flat
+        self.bank = _flat_banks(eng, addr)
         self.arrive = np.zeros(n, dtype=np.int64)
         self.complete = np.full(n, -1, dtype=np.int64)
         self.outcome = np.zeros(n, dtype=np.uint8)
@@ -253,6 +266,7 @@ cdef class Controller:
         self.prio_len = np.zeros(self.nch, dtype=np.int64)
         self.write_mode = np.zeros(self.nch, dtype=np.uint8)
         self.active_per_bank = np.zeros(eng.num_banks, dtype=np.int64)
+        self.held_per_bank = np.zeros(eng.num_banks, dtype=np.int64)
         self.next_event = np.full(self.nch, NEVER, dtype=np.int64)
         self.read_depart = np.zeros(self.nch, dtype=np.int64)
         # Every channel is evaluated on the first tick, as if ticked every tick: one that has no request
@@ -317,9 +331,9 @@ cdef class Controller:
         if e.gate >= 0:
             t = self.ready[e.gate]
             if t > clk:
-                return self.eng.align(e.cmd, t)
-        t = self.eng.timing_ready_from(e.cmd, e.addr, &e.gate)
-        return self.eng.align(e.cmd, imax(t, clk))
+                return align_tick(self.eng, e.cmd, t)
+        t = ready_gate(self.eng, e.cmd, e.addr, &e.gate)
+        return align_tick(self.eng, e.cmd, imax(t, clk))
 
     cdef void scan(self, Buffer* b, int64_t clk, Pick* column, Pick* row, int64_t* next_tick) noexcept nogil:
         """FR-FCFS over one buffer for the column and the row slot at once (NULL: slot not served).
@@ -334,7 +348,8 @@ cdef class Controller:
         column winner (it issues, and the row slot is judged again after it) or, when only the row
         slot is served, at the row winner; either way `next_tick` is not needed. Entries not reached
         keep their bounds, and `low` their old floor."""
-        cdef int64_t i, t, nxt = NEVER, low = NEVER, last_t = 0
+        cdef int64_t i, t, nxt = NEVER, low_due = NEVER, last_t = 0
+        cdef int64_t* bound = b.bound
         cdef Entry* e
         cdef Entry* last = NULL
         cdef Pick* stop_at = column if column != NULL else row
@@ -343,33 +358,38 @@ cdef class Controller:
             if next_tick != NULL and b.low < next_tick[0]:
                 next_tick[0] = b.low
             return
+        # Entries not due are only folded into `nxt`: each lies at or above the old `low`, so the new
+        # floor is the lower of `nxt` and the bounds of the entries decided here (`low_due`).
         for i in range(b.len):
-            t = b.bound[i]
-            if t <= clk:
-                e = entry_at(b, i)
-                if last != NULL and last_t > clk and e.bank == last.bank and e.row == last.row \
-                        and e.final == last.final:
-                    # Neighbours often target one row of one bank (streams): the same command, not
-                    # legal before the same tick.
-                    e.cmd = last.cmd
-                    e.gate = last.gate
-                    b.bound[i] = last_t
-                else:
-                    if t == STALE:
-                        e.cmd = self.eng.prerequisite(e.final, e.addr, e.row)
-                        e.gate = -1
-                        b.bound[i] = 0
-                    self.decide(b, i, clk, column, row)
-                    if b.in_age_order and stop_at.pos >= 0:
-                        b.low = imin(imin(low, b.bound[i]), b.low)
-                        return
-                    last = e
-                    last_t = b.bound[i]
-                t = b.bound[i]
-            low = imin(low, t)
+            t = bound[i]
+            if t > clk:
+                if t < nxt:
+                    nxt = t
+                continue
+            e = entry_at(b, i)
+            if last != NULL and last_t > clk and e.bank == last.bank and e.row == last.row \
+                    and e.final == last.final:
+                # Neighbours often target one row of one bank (streams): the same command, not
+                # legal before the same tick.
+                e.cmd = last.cmd
+                e.gate = last.gate
+                bound[i] = last_t
+            else:
+                if t == STALE:
+                    e.cmd = prerequisite_on_bank(self.eng, e.final, e.bank, e.addr, e.row)
+                    e.gate = -1
+                    bound[i] = 0
+                self.decide(b, i, clk, column, row)
+                if b.in_age_order and stop_at.pos >= 0:
+                    b.low = imin(imin(low_due, bound[i]), b.low)
+                    return
+                last = e
+                last_t = bound[i]
+            t = bound[i]
+            low_due = imin(low_due, t)
             if t > clk:
                 nxt = imin(nxt, t)
-        b.low = low
+        b.low = imin(low_due, nxt)
         if next_tick != NULL and nxt < next_tick[0]:
             next_tick[0] = nxt
 
@@ -457,12 +477,24 @@ cdef class Controller:
         cdef Entry* e = entry_at(b, pos)
         if not e.judged:
             self.judge(e)
-        self.eng.issue(cmd, e.addr, e.row, e.col, clk)
-        self.row_state_changed(cmd, e.addr)
+        if self.cmd_scope[cmd] == self.L - 1:
+            # `cmd` came from its bank's row state, and every change of that state since marked the
+            # entry stale: the state is as the command needs it, so it is applied without asking again.
+            self.eng.apply(cmd, e.addr, e.row, e.col, clk)
+        else:
+            self.eng.issue(cmd, e.addr, e.row, e.col, clk)
+        if self.cmd_scope[cmd] == self.L - 1 and self.held_per_bank[e.bank] == 1:
+            if self.cmd_opens[cmd] or self.cmd_closes[cmd]:
+                # the bank holds only this request: its next command is the only one that changes
+                b.bound[pos] = STALE
+                b.low = STALE
+        else:
+            self.row_state_changed(cmd, e.addr)
         if cmd == e.final:
+            self.held_per_bank[e.bank] -= 1
             if k == ACTIVE:
                 self.active_per_bank[e.bank] -= 1
-                if self.active_per_bank[e.bank] == 0:
+                if self.active_per_bank[e.bank] == 0 and self.held_per_bank[e.bank] > 0:
                     self.mark_stale(ch, e.bank, 1)  # its precharges may be chosen again
             self.complete_request(ch, e, cmd, clk)
             buffer_remove(b, pos)
@@ -554,7 +586,6 @@ cdef class Controller:
         cdef Buffer* q
         cdef Entry* e
         cdef int64_t i
-        cdef int l
         for i in range(wq.len):
             if entry_at(wq, i).key == self.key[r]:
                 self.absorb(r, clk)
@@ -564,6 +595,7 @@ cdef class Controller:
             return 0
         q.bank[q.len] = self.bank[r]
         e = buffer_push(q)
+        self.held_per_bank[self.bank[r]] += 1
         e.final = self.read_cmd if self.kind[r] == KIND_READ else self.write_cmd
         e.r = r
         e.bank = self.bank[r]
@@ -573,8 +605,7 @@ cdef class Controller:
         e.arrive = clk
         e.gate = -1
         e.judged = False
-        for l in range(self.L):
-            e.addr[l] = self.addr[r, l]
+        e.addr = &self.addr[r, 0]
         self.arrive[r] = clk
         self.dirty[ch] = 1
         return 1

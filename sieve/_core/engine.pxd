@@ -1,5 +1,5 @@
 cimport cython
-from libc.stdint cimport int64_t
+from libc.stdint cimport int32_t, int64_t
 
 cdef enum:
     MAX_LEVELS = 8
@@ -10,6 +10,15 @@ cdef enum:
     ROW_CLOSED = 1      # needs an open row, the bank is closed: open it first
     ROW_CONFLICT = 2    # needs an open row, another row is open: close it first
     ROW_MUST_CLOSE = 3  # needs closed banks (or banks on its row), some are open (on another row): close them first
+
+# One plain rule preceded by a command at a level at or above the command's scope, as `apply` reads it:
+# the ent_* tables of those (command, level) groups laid out one command after another.
+cdef struct Rule:
+    int64_t lat         # ticks
+    int32_t level
+    int32_t next        # the command it gates
+    int32_t sibling     # 1: at the other nodes under the same parent, 0: at the command's own node
+
 
 @cython.final
 cdef class TimingEngine:
@@ -44,10 +53,14 @@ cdef class TimingEngine:
     cdef const int64_t[::1] win_feed
     cdef const int64_t[::1] win_next_start
     cdef const int64_t[::1] win_next
+    cdef Rule* rules                        # [ent_* entries at or above each command's scope] by command
+    cdef int64_t* rule_start                # [C+1] command c's rules are rules[rule_start[c]:rule_start[c+1]]
+    cdef int64_t* win_levels                # [C] bit l set when c feeds a window at level l <= its scope
     cdef int64_t[::1] win_ring_offset       # [W] start of window w's rings in `ring`
     cdef int64_t[::1] win_count_offset      # [W] start of window w's counters in `ring_count`
     # --- state ---
     cdef int64_t[::1] ready                 # [total_nodes * C] earliest tick each command may issue at each node
+    cdef int64_t* ready_p                   # &ready[0] (the table is never reallocated)
     cdef int64_t[::1] ring                  # issue ticks of windowed rules, one ring per (window, node)
     cdef int64_t[::1] ring_count            # [sum over windows of nodes] commands pushed so far
     cdef int64_t[::1] open_row              # [num_banks] -1: closed
@@ -67,6 +80,7 @@ cdef class TimingEngine:
     cdef bint log_failed                   # a growth of the log failed: logging stopped
     cdef int64_t last_tick
 
+    cdef int _gather_own_rules(self) except -1
     cdef int64_t node_of(self, int level, const int64_t* addr) noexcept nogil
     cdef int64_t timing_ready(self, int cmd, const int64_t* addr) noexcept nogil
     cdef int64_t timing_ready_from(self, int cmd, const int64_t* addr, int64_t* slot) noexcept nogil
@@ -76,7 +90,60 @@ cdef class TimingEngine:
     cdef int prerequisite(self, int cmd, const int64_t* addr, int64_t row) noexcept nogil
     cdef inline void _raise_ready(self, int64_t flat, int next_cmd, int64_t tick) noexcept nogil
     cdef void _apply_rules(self, int cmd, int level, int64_t idx, int64_t tick) noexcept nogil
+    cdef void _feed_windows(self, int cmd, int level, int64_t idx, int64_t tick) noexcept nogil
+    cdef void _apply_own_rules(self, int cmd, const int64_t* flat, int64_t tick) noexcept nogil
     cdef bint _grow_log(self) noexcept nogil
     cdef void _log(self, int cmd, const int64_t* addr, int64_t row, int64_t col, int64_t tick) noexcept nogil
     cdef void apply(self, int cmd, const int64_t* addr, int64_t row, int64_t col, int64_t tick) noexcept nogil
     cdef int issue(self, int cmd, const int64_t* addr, int64_t row, int64_t col, int64_t tick) noexcept nogil
+
+
+# The two questions the request controller asks for every waiting request, inline so that it calls no
+# method across modules: the engine's `align` and `timing_ready_from` are these.
+
+cdef inline int64_t align_tick(TimingEngine eng, int cmd, int64_t tick) noexcept nogil:
+    """Round `tick` up to a tick on which `cmd` may issue (column commands on the rising edge)."""
+    cdef int64_t phase = eng.cmd_phase[cmd]
+    if phase < 0:
+        return tick
+    cdef int64_t r = tick % eng.ticks_per_ck
+    if r <= phase:
+        return tick + (phase - r)
+    return tick + eng.ticks_per_ck - r + phase
+
+
+cdef inline int64_t ready_gate(TimingEngine eng, int cmd, const int64_t* addr, int64_t* slot) noexcept nogil:
+    """Earliest tick the timing rules allow `cmd` at the nodes of `addr` down to its scope, and in `slot`
+    the entry of the ready table that sets it (the highest level's on a tie); -1 (with the answer of
+    `timing_ready`) when rules below the command's scope take part."""
+    cdef int scope = eng.cmd_scope[cmd]
+    cdef int64_t C = eng.num_commands
+    cdef const int64_t* ready = eng.ready_p
+    cdef int64_t t = -1, k, idx = 0
+    cdef int l
+    if eng.cmd_next_levels[cmd] >> (scope + 1):
+        slot[0] = -1
+        return eng.timing_ready(cmd, addr)
+    for l in range(scope + 1):
+        idx = idx * eng.fanout[l] + addr[l]
+        k = (eng.level_offset[l] + idx) * C + cmd
+        if ready[k] > t:
+            t = ready[k]
+            slot[0] = k
+    return t
+
+
+cdef inline int prerequisite_on_bank(TimingEngine eng, int cmd, int64_t bank, const int64_t* addr,
+                                     int64_t row) noexcept nogil:
+    """`prerequisite` of a command at `addr`, whose flat bank id is `bank`: read from that bank's row
+    buffer when the command needs its row open on that one bank (a read or a write), else the engine's
+    general answer."""
+    cdef int64_t r
+    if eng.cmd_needs[cmd] != 1 or eng.cmd_scope[cmd] != eng.num_levels - 1:
+        return eng.prerequisite(cmd, addr, row)
+    r = eng.open_row[bank]
+    if r == row:
+        return cmd
+    if r < 0:
+        return eng.cmd_opener[cmd]
+    return eng.cmd_closer[cmd]

@@ -38,8 +38,14 @@ cdef class TimingEngine:
         self.log_len = 0
         self.log_cap = 0
         self.log_failed = False
+        self.rules = NULL
+        self.rule_start = NULL
+        self.win_levels = NULL
 
     def __dealloc__(self):
+        free(self.rules)
+        free(self.rule_start)
+        free(self.win_levels)
         free(self.log_tick)
         free(self.log_cmd)
         free(self.log_addr)
@@ -101,6 +107,8 @@ cdef class TimingEngine:
         self.ring = np.zeros(max(ring_len, 1), dtype=np.int64)
         self.ring_count = np.zeros(max(count_len, 1), dtype=np.int64)
         self.ready = np.zeros(self.total_nodes * self.num_commands, dtype=np.int64)
+        self.ready_p = &self.ready[0]
+        self._gather_own_rules()
         self.open_row = np.full(self.num_banks, -1, dtype=np.int64)
         self.opened_at = np.zeros(self.num_banks, dtype=np.int64)
         self.bank_cmd_count = np.zeros(self.num_banks * self.num_commands, dtype=np.int64)
@@ -108,6 +116,34 @@ cdef class TimingEngine:
         self.cmd_total = np.zeros(self.num_commands, dtype=np.int64)
         self.logging = logging
         self.last_tick = 0
+
+    cdef int _gather_own_rules(self) except -1:
+        """Lay out, command after command, the plain rules each command precedes at its scope and the
+        levels above it (the nodes it is addressed to), and note the levels where it feeds windows.
+        Called from __init__."""
+        cdef int C = self.num_commands, L = self.num_levels, c, l
+        cdef int64_t e, n = 0, g
+        free(self.rule_start)
+        free(self.win_levels)
+        free(self.rules)
+        self.rule_start = <int64_t*>malloc((C + 1) * sizeof(int64_t))
+        self.win_levels = <int64_t*>malloc(max(C, 1) * sizeof(int64_t))
+        self.rules = <Rule*>malloc(max(len(self.ent_next), 1) * sizeof(Rule))
+        if self.rule_start == NULL or self.win_levels == NULL or self.rules == NULL:
+            raise MemoryError()
+        for c in range(C):
+            self.rule_start[c] = n
+            self.win_levels[c] = 0
+            for l in range(self.cmd_scope[c] + 1):
+                g = c * L + l
+                for e in range(self.ent_start[g], self.ent_start[g + 1]):
+                    self.rules[n] = Rule(lat=self.ent_lat[e], level=l, next=self.ent_next[e],
+                                         sibling=self.ent_sibling[e] != 0)
+                    n += 1
+                if self.win_feed_start[g + 1] > self.win_feed_start[g]:
+                    self.win_levels[c] |= 1 << l
+        self.rule_start[C] = n
+        return 0
 
     # ------------------------------------------------------------------------------------------
     # addressing
@@ -127,12 +163,13 @@ cdef class TimingEngine:
         """Earliest tick allowed by the timing rules alone (no bus phase, no row state)."""
         cdef int scope = self.cmd_scope[cmd]
         cdef int C = self.num_commands
+        cdef const int64_t* ready = self.ready_p
         cdef int64_t t = 0
         cdef int64_t idx = 0, first, last, n
         cdef int l
         for l in range(scope + 1):
             idx = idx * self.fanout[l] + addr[l]
-            t = imax(t, self.ready[(self.level_offset[l] + idx) * C + cmd])
+            t = imax(t, ready[(self.level_offset[l] + idx) * C + cmd])
         # A command over several banks (PREA, REF, all-bank PIM commands) must satisfy every node below it.
         first = idx
         last = idx + 1
@@ -142,37 +179,18 @@ cdef class TimingEngine:
             if not (self.cmd_next_levels[cmd] >> l) & 1:
                 continue  # no rule at this level gates the command
             for n in range(first, last):
-                t = imax(t, self.ready[(self.level_offset[l] + n) * C + cmd])
+                t = imax(t, ready[(self.level_offset[l] + n) * C + cmd])
         return t
 
     cdef int64_t timing_ready_from(self, int cmd, const int64_t* addr, int64_t* slot) noexcept nogil:
         """`timing_ready`, and in `slot` the entry of the ready table that sets it (the highest level's on a
         tie), or -1 when nodes below the command's scope take part. Ready ticks only grow, so until
         that entry passes a tick the command stays illegal there, whatever the other levels say."""
-        cdef int scope = self.cmd_scope[cmd]
-        cdef int C = self.num_commands
-        cdef int64_t t = -1, k, idx = 0
-        cdef int l
-        for l in range(scope + 1):
-            idx = idx * self.fanout[l] + addr[l]
-            k = (self.level_offset[l] + idx) * C + cmd
-            if self.ready[k] > t:
-                t = self.ready[k]
-                slot[0] = k
-        if self.cmd_next_levels[cmd] >> (scope + 1):
-            slot[0] = -1
-            return self.timing_ready(cmd, addr)
-        return t
+        return ready_gate(self, cmd, addr, slot)
 
     cdef inline int64_t align(self, int cmd, int64_t tick) noexcept nogil:
         """Round `tick` up to a tick on which `cmd` may issue (column commands on the rising edge)."""
-        cdef int64_t phase = self.cmd_phase[cmd]
-        if phase < 0:
-            return tick
-        cdef int64_t r = tick % self.ticks_per_ck
-        if r <= phase:
-            return tick + (phase - r)
-        return tick + self.ticks_per_ck - r + phase
+        return align_tick(self, cmd, tick)
 
     cdef int64_t earliest_at_or_after(self, int cmd, const int64_t* addr, int64_t floor) noexcept nogil:
         return self.align(cmd, imax(floor, self.timing_ready(cmd, addr)))
@@ -225,12 +243,34 @@ cdef class TimingEngine:
 
     cdef inline void _raise_ready(self, int64_t flat, int next_cmd, int64_t tick) noexcept nogil:
         cdef int64_t k = flat * self.num_commands + next_cmd
-        if self.ready[k] < tick:
-            self.ready[k] = tick
+        if self.ready_p[k] < tick:
+            self.ready_p[k] = tick
+
+    cdef void _apply_own_rules(self, int cmd, const int64_t* flat, int64_t tick) noexcept nogil:
+        """Apply the plain rules `cmd` precedes at its own nodes (levels 0 .. its scope); flat[l] is the
+        flat id of its node at level l."""
+        cdef int64_t* ready = self.ready_p
+        cdef int64_t C = self.num_commands
+        cdef const Rule* r
+        cdef int64_t i, k, t, node, first, j
+        for i in range(self.rule_start[cmd], self.rule_start[cmd + 1]):
+            r = &self.rules[i]
+            t = tick + r.lat
+            node = flat[r.level]
+            if r.sibling:
+                first = node - (node - self.level_offset[r.level]) % self.fanout[r.level]
+                for j in range(first, first + self.fanout[r.level]):
+                    k = j * C + r.next
+                    if j != node and ready[k] < t:
+                        ready[k] = t
+            else:
+                k = node * C + r.next
+                if ready[k] < t:
+                    ready[k] = t
 
     cdef void _apply_rules(self, int cmd, int level, int64_t idx, int64_t tick) noexcept nogil:
         """Apply every rule preceded by `cmd` at node `idx` of `level`."""
-        cdef int64_t e, j, sib, parent, f, w, wi, size, slot, cnt, oldest, k, roff, coff
+        cdef int64_t e, j, sib, parent, f
         cdef int64_t off = self.level_offset[level]
         cdef int64_t group = cmd * self.num_levels + level
         for e in range(self.ent_start[group], self.ent_start[group + 1]):
@@ -243,6 +283,14 @@ cdef class TimingEngine:
                         self._raise_ready(off + sib, <int>self.ent_next[e], tick + self.ent_lat[e])
             else:
                 self._raise_ready(off + idx, <int>self.ent_next[e], tick + self.ent_lat[e])
+        self._feed_windows(cmd, level, idx, tick)
+
+    cdef void _feed_windows(self, int cmd, int level, int64_t idx, int64_t tick) noexcept nogil:
+        """Push `tick` into the rings `cmd` feeds at node `idx` of `level`; a full ring gates its
+        commands until its oldest tick plus the window's latency."""
+        cdef int64_t w, wi, size, cnt, oldest, k, roff, coff
+        cdef int64_t off = self.level_offset[level]
+        cdef int64_t group = cmd * self.num_levels + level
         for wi in range(self.win_feed_start[group], self.win_feed_start[group + 1]):
             w = self.win_feed[wi]
             size = self.win_size[w]
@@ -271,10 +319,16 @@ cdef class TimingEngine:
         cdef int scope = self.cmd_scope[cmd]
         cdef int C = self.num_commands
         cdef int64_t idx = 0, first, last, n, b, g
+        cdef int64_t flat[MAX_LEVELS]
         cdef int l
         for l in range(scope + 1):
             idx = idx * self.fanout[l] + addr[l]
-            self._apply_rules(cmd, l, idx, tick)
+            flat[l] = self.level_offset[l] + idx
+        self._apply_own_rules(cmd, flat, tick)
+        if self.win_levels[cmd]:
+            for l in range(scope + 1):
+                if (self.win_levels[cmd] >> l) & 1:
+                    self._feed_windows(cmd, l, flat[l] - self.level_offset[l], tick)
         first = idx
         last = idx + 1
         for l in range(scope + 1, self.num_levels):
