@@ -89,6 +89,7 @@ cdef class TimingEngine:
     cdef int row_state(self, int cmd, const int64_t* addr, int64_t row) noexcept nogil
     cdef int prerequisite(self, int cmd, const int64_t* addr, int64_t row) noexcept nogil
     cdef inline void _raise_ready(self, int64_t flat, int next_cmd, int64_t tick) noexcept nogil
+    cdef inline void _raise_rule(self, int level, int64_t node, int next_cmd, int64_t tick, bint sibling) noexcept nogil
     cdef void _apply_rules(self, int cmd, int level, int64_t idx, int64_t tick) noexcept nogil
     cdef void _feed_windows(self, int cmd, int level, int64_t idx, int64_t tick) noexcept nogil
     cdef void _apply_own_rules(self, int cmd, const int64_t* flat, int64_t tick) noexcept nogil

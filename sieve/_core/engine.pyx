@@ -246,43 +246,34 @@ cdef class TimingEngine:
         if self.ready_p[k] < tick:
             self.ready_p[k] = tick
 
+    cdef inline void _raise_rule(self, int level, int64_t node, int next_cmd, int64_t tick, bint sibling) noexcept nogil:
+        """Raise `next_cmd`'s ready tick to `tick` at flat node `node` of `level` or, for a sibling rule, at
+        the other nodes under the same parent."""
+        cdef int64_t first, j
+        if not sibling:
+            self._raise_ready(node, next_cmd, tick)
+            return
+        first = node - (node - self.level_offset[level]) % self.fanout[level]
+        for j in range(first, first + self.fanout[level]):
+            if j != node:
+                self._raise_ready(j, next_cmd, tick)
+
     cdef void _apply_own_rules(self, int cmd, const int64_t* flat, int64_t tick) noexcept nogil:
         """Apply the plain rules `cmd` precedes at its own nodes (levels 0 .. its scope); flat[l] is the
         flat id of its node at level l."""
-        cdef int64_t* ready = self.ready_p
-        cdef int64_t C = self.num_commands
         cdef const Rule* r
-        cdef int64_t i, k, t, node, first, j
+        cdef int64_t i
         for i in range(self.rule_start[cmd], self.rule_start[cmd + 1]):
             r = &self.rules[i]
-            t = tick + r.lat
-            node = flat[r.level]
-            if r.sibling:
-                first = node - (node - self.level_offset[r.level]) % self.fanout[r.level]
-                for j in range(first, first + self.fanout[r.level]):
-                    k = j * C + r.next
-                    if j != node and ready[k] < t:
-                        ready[k] = t
-            else:
-                k = node * C + r.next
-                if ready[k] < t:
-                    ready[k] = t
+            self._raise_rule(r.level, flat[r.level], r.next, tick + r.lat, r.sibling)
 
     cdef void _apply_rules(self, int cmd, int level, int64_t idx, int64_t tick) noexcept nogil:
         """Apply every rule preceded by `cmd` at node `idx` of `level`."""
-        cdef int64_t e, j, sib, parent, f
-        cdef int64_t off = self.level_offset[level]
+        cdef int64_t e
+        cdef int64_t node = self.level_offset[level] + idx
         cdef int64_t group = cmd * self.num_levels + level
         for e in range(self.ent_start[group], self.ent_start[group + 1]):
-            if self.ent_sibling[e]:
-                f = self.fanout[level]
-                parent = idx // f
-                for j in range(f):
-                    sib = parent * f + j
-                    if sib != idx:
-                        self._raise_ready(off + sib, <int>self.ent_next[e], tick + self.ent_lat[e])
-            else:
-                self._raise_ready(off + idx, <int>self.ent_next[e], tick + self.ent_lat[e])
+            self._raise_rule(level, node, <int>self.ent_next[e], tick + self.ent_lat[e], self.ent_sibling[e] != 0)
         self._feed_windows(cmd, level, idx, tick)
 
     cdef void _feed_windows(self, int cmd, int level, int64_t idx, int64_t tick) noexcept nogil:
