@@ -513,8 +513,7 @@ class _Runner:
         self.done = np.zeros(C, dtype=np.int64)          # per channel: last completion tick
         self.touched = np.zeros(C, dtype=np.int64)       # per channel: instructions that used it
         self.af_row = np.full((C, B), -1, dtype=np.int64)  # bank holds AF's row (its stand-in), else -1
-        self.data_rows_near_af: set[int] = set()         # data rows that an AF stand-in could equal
-        self.near_af = np.zeros(_CFR_MAX + 1, dtype=np.int8)  # by AF function: its stand-in row is among them
+        self.near_af = np.zeros(_CFR_MAX + 1, dtype=np.int8)  # by AF function: a data row has used its stand-in row
         self.cfr = np.zeros(len(CFR_NAMES), dtype=np.int64)  # by CFR address
         self.decode = 0                                  # tick at which the next host line is decoded
         self.last_issue = -1                             # latest issue tick of any command executed
@@ -731,7 +730,7 @@ class _Runner:
             return closes
         geo = self.geo
         if op == "AF":
-            if row in self.data_rows_near_af:
+            if self.near_af[geo.rows - 1 - row]:  # `row` is AF's stand-in row: rows - 1 - its function
                 self.flush()
                 open_rows = self.session.engine.open_rows().reshape(geo.channels, -1)
                 for c in (int(c) for c in chans):
@@ -740,7 +739,6 @@ class _Runner:
             self.af_row[chans] = row
             return closes
         if row >= geo.rows - 1 - _CFR_MAX:
-            self.data_rows_near_af.add(row)
             self.near_af[geo.rows - 1 - row] = 1
         if op in _ONE_BANK:
             b = ins.bank
