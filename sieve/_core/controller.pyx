@@ -475,15 +475,16 @@ cdef class Controller:
         cdef Buffer* b = self.buffer(ch, k)
         cdef Buffer* act
         cdef Entry* e = entry_at(b, pos)
+        cdef bint one_bank = self.cmd_scope[cmd] == self.L - 1
         if not e.judged:
             self.judge(e)
-        if self.cmd_scope[cmd] == self.L - 1:
+        if one_bank:
             # `cmd` came from its bank's row state, and every change of that state since marked the
             # entry stale: the state is as the command needs it, so it is applied without asking again.
             self.eng.apply(cmd, e.addr, e.row, e.col, clk)
         else:
             self.eng.issue(cmd, e.addr, e.row, e.col, clk)
-        if self.cmd_scope[cmd] == self.L - 1 and self.held_per_bank[e.bank] == 1:
+        if one_bank and self.held_per_bank[e.bank] == 1:
             if self.cmd_opens[cmd] or self.cmd_closes[cmd]:
                 # the bank holds only this request: its next command is the only one that changes
                 b.bound[pos] = STALE
