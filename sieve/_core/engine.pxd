@@ -57,6 +57,7 @@ cdef class TimingEngine:
     cdef Rule* rules                        # [ent_* entries at or above each command's scope] by command
     cdef int64_t* rule_start                # [C+1] command c's rules are rules[rule_start[c]:rule_start[c+1]]
     cdef int64_t* win_levels                # [C] bit l set when c feeds a window at level l <= its scope
+    cdef int64_t* below_levels              # [C] bit l set when c precedes a rule or feeds a window at level l > its scope
     # Dense rows: the plain rules one command precedes at one level of its own nodes, as a latency to
     # every command (NO_RULE where it precedes none), applied in one pass over that node's ready ticks.
     # Used where a command precedes most commands at a level (every command at a GDDR6-AiM channel);
@@ -105,6 +106,7 @@ cdef class TimingEngine:
     cdef void _apply_own_rules(self, int cmd, const int64_t* flat, int64_t tick) noexcept nogil
     cdef bint _grow_log(self) noexcept nogil
     cdef void _log(self, int cmd, const int64_t* addr, int64_t row, int64_t col, int64_t tick) noexcept nogil
+    cdef void _apply_below(self, int cmd, int scope, int64_t idx, int64_t tick) noexcept nogil
     cdef void _open_rows(self, int64_t first, int64_t last, int64_t row, int64_t tick) noexcept nogil
     cdef void _close_rows(self, int64_t first, int64_t last, int64_t tick) noexcept nogil
     cdef void apply(self, int cmd, const int64_t* addr, int64_t row, int64_t col, int64_t tick) noexcept nogil

@@ -48,6 +48,7 @@ cdef class TimingEngine:
         self.rules = NULL
         self.rule_start = NULL
         self.win_levels = NULL
+        self.below_levels = NULL
         self.dense_start = NULL
         self.dense_level = NULL
         self.dense_lat = NULL
@@ -56,6 +57,7 @@ cdef class TimingEngine:
         free(self.rules)
         free(self.rule_start)
         free(self.win_levels)
+        free(self.below_levels)
         free(self.dense_start)
         free(self.dense_level)
         free(self.dense_lat)
@@ -132,7 +134,8 @@ cdef class TimingEngine:
 
     cdef int _gather_own_rules(self) except -1:
         """Lay out, command after command, the plain rules each command precedes at its scope and the
-        levels above it (the nodes it is addressed to), and note the levels where it feeds windows.
+        levels above it (the nodes it is addressed to), and note the levels where it feeds windows and
+        the levels below its scope where it precedes rules or feeds windows.
         A level where a command precedes at least half of all commands at its own node becomes a dense
         row; its other rules (and sibling rules) become `Rule` records. Called from __init__."""
         cdef int C = self.num_commands, L = self.num_levels, c, l
@@ -140,6 +143,7 @@ cdef class TimingEngine:
         cdef bint dense
         free(self.rule_start)
         free(self.win_levels)
+        free(self.below_levels)
         free(self.rules)
         free(self.dense_start)
         free(self.dense_level)
@@ -147,12 +151,13 @@ cdef class TimingEngine:
         cdef int64_t groups = max(C * L, 1)
         self.rule_start = <int64_t*>malloc((C + 1) * sizeof(int64_t))
         self.win_levels = <int64_t*>malloc(max(C, 1) * sizeof(int64_t))
+        self.below_levels = <int64_t*>malloc(max(C, 1) * sizeof(int64_t))
         self.rules = <Rule*>malloc(max(len(self.ent_next), 1) * sizeof(Rule))
         self.dense_start = <int64_t*>malloc((C + 1) * sizeof(int64_t))
         self.dense_level = <int64_t*>malloc(groups * sizeof(int64_t))
         self.dense_lat = <int64_t*>malloc(groups * max(C, 1) * sizeof(int64_t))
-        if self.rule_start == NULL or self.win_levels == NULL or self.rules == NULL or self.dense_start == NULL \
-                or self.dense_level == NULL or self.dense_lat == NULL:
+        if self.rule_start == NULL or self.win_levels == NULL or self.below_levels == NULL or self.rules == NULL \
+                or self.dense_start == NULL or self.dense_level == NULL or self.dense_lat == NULL:
             raise MemoryError()
         for c in range(C):
             self.rule_start[c] = n
@@ -173,6 +178,11 @@ cdef class TimingEngine:
                     n += 1
                 if self.win_feed_start[g + 1] > self.win_feed_start[g]:
                     self.win_levels[c] |= 1 << l
+            self.below_levels[c] = 0
+            for l in range(self.cmd_scope[c] + 1, L):
+                g = c * L + l
+                if self.ent_start[g + 1] > self.ent_start[g] or self.win_feed_start[g + 1] > self.win_feed_start[g]:
+                    self.below_levels[c] |= 1 << l
         self.rule_start[C] = n
         self.dense_start[C] = rows
         return 0
@@ -367,6 +377,17 @@ cdef class TimingEngine:
         self.apply(cmd, addr, row, col, tick)
         return 0
 
+    cdef void _apply_below(self, int cmd, int scope, int64_t idx, int64_t tick) noexcept nogil:
+        """Apply the rules `cmd` (at node `idx` of its scope) precedes at every node below its scope."""
+        cdef int64_t first = idx, last = idx + 1, n
+        cdef int l
+        for l in range(scope + 1, self.num_levels):
+            first *= self.fanout[l]
+            last *= self.fanout[l]
+            if (self.below_levels[cmd] >> l) & 1:
+                for n in range(first, last):
+                    self._apply_rules(cmd, l, n, tick)
+
     cdef void _open_rows(self, int64_t first, int64_t last, int64_t row, int64_t tick) noexcept nogil:
         """Open `row` on banks first .. last - 1; a bank already on the row stays open since its own ACT."""
         cdef int64_t* open_row = &self.open_row[0]
@@ -392,7 +413,7 @@ cdef class TimingEngine:
         """Apply `cmd` at `tick`, its row state known to be right: the command `prerequisite` named."""
         cdef int scope = self.cmd_scope[cmd]
         cdef int C = self.num_commands
-        cdef int64_t idx = 0, first, last, n, b, g
+        cdef int64_t idx = 0, first
         cdef int64_t flat[MAX_LEVELS]
         cdef int l
         for l in range(scope + 1):
@@ -403,16 +424,8 @@ cdef class TimingEngine:
             for l in range(scope + 1):
                 if (self.win_levels[cmd] >> l) & 1:
                     self._feed_windows(cmd, l, flat[l] - self.level_offset[l], tick)
-        first = idx
-        last = idx + 1
-        for l in range(scope + 1, self.num_levels):
-            first *= self.fanout[l]
-            last *= self.fanout[l]
-            g = cmd * self.num_levels + l
-            if self.ent_start[g] == self.ent_start[g + 1] and self.win_feed_start[g] == self.win_feed_start[g + 1]:
-                continue  # the command precedes no rule at this level
-            for n in range(first, last):
-                self._apply_rules(cmd, l, n, tick)
+        if self.below_levels[cmd]:
+            self._apply_below(cmd, scope, idx, tick)
         # statistics (per node; `bank_counts` spreads them over the banks) and row buffers
         self.node_cmd_count[flat[scope] * C + cmd] += 1
         first = idx * self.span_below[scope]
