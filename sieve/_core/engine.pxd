@@ -11,7 +11,8 @@ cdef enum:
     ROW_CONFLICT = 2    # needs an open row, another row is open: close it first
     ROW_MUST_CLOSE = 3  # needs closed banks (or banks on its row), some are open (on another row): close them first
 
-# One plain rule preceded by a command at a level at or above the command's scope, as `apply` reads it:
+# One plain rule preceded by a command at a level at or above the command's scope (and not in a dense row
+# below), as `apply` reads it:
 # the ent_* tables of those (command, level) groups laid out one command after another.
 cdef struct Rule:
     int64_t lat         # ticks
@@ -56,6 +57,14 @@ cdef class TimingEngine:
     cdef Rule* rules                        # [ent_* entries at or above each command's scope] by command
     cdef int64_t* rule_start                # [C+1] command c's rules are rules[rule_start[c]:rule_start[c+1]]
     cdef int64_t* win_levels                # [C] bit l set when c feeds a window at level l <= its scope
+    cdef int64_t* below_levels              # [C] bit l set when c precedes a rule or feeds a window at level l > its scope
+    # Dense rows: the plain rules one command precedes at one level of its own nodes, as a latency to
+    # every command (NO_RULE where it precedes none), applied in one pass over that node's ready ticks.
+    # Used where a command precedes most commands at a level (every command at a GDDR6-AiM channel);
+    # sparser levels keep `Rule` records.
+    cdef int64_t* dense_start               # [C+1] command c's dense rows are rows dense_start[c] .. dense_start[c+1]-1
+    cdef int64_t* dense_level               # [rows] the level of each dense row
+    cdef int64_t* dense_lat                 # [rows * C] a dense row's latency to each command, NO_RULE where none
     cdef int64_t[::1] win_ring_offset       # [W] start of window w's rings in `ring`
     cdef int64_t[::1] win_count_offset      # [W] start of window w's counters in `ring_count`
     # --- state ---
@@ -66,7 +75,7 @@ cdef class TimingEngine:
     cdef int64_t[::1] open_row              # [num_banks] -1: closed
     cdef int64_t[::1] opened_at             # [num_banks] tick the open row was opened
     # --- statistics ---
-    cdef int64_t[::1] bank_cmd_count        # [num_banks * C]
+    cdef int64_t[::1] node_cmd_count        # [total_nodes * C] commands issued to each node (at their scope)
     cdef int64_t[::1] bank_open_ticks       # [num_banks] ticks spent with a row open (closed rows only)
     cdef int64_t[::1] cmd_total             # [C]
     cdef public bint logging
@@ -81,6 +90,8 @@ cdef class TimingEngine:
     cdef int64_t last_tick
 
     cdef int _gather_own_rules(self) except -1
+    cdef int64_t _own_node_rules(self, int64_t group) noexcept
+    cdef void _start_dense_row(self, int64_t row, int level) noexcept
     cdef int64_t node_of(self, int level, const int64_t* addr) noexcept nogil
     cdef int64_t timing_ready(self, int cmd, const int64_t* addr) noexcept nogil
     cdef int64_t timing_ready_from(self, int cmd, const int64_t* addr, int64_t* slot) noexcept nogil
@@ -95,6 +106,9 @@ cdef class TimingEngine:
     cdef void _apply_own_rules(self, int cmd, const int64_t* flat, int64_t tick) noexcept nogil
     cdef bint _grow_log(self) noexcept nogil
     cdef void _log(self, int cmd, const int64_t* addr, int64_t row, int64_t col, int64_t tick) noexcept nogil
+    cdef void _apply_below(self, int cmd, int scope, int64_t idx, int64_t tick) noexcept nogil
+    cdef void _open_rows(self, int64_t first, int64_t last, int64_t row, int64_t tick) noexcept nogil
+    cdef void _close_rows(self, int64_t first, int64_t last, int64_t tick) noexcept nogil
     cdef void apply(self, int cmd, const int64_t* addr, int64_t row, int64_t col, int64_t tick) noexcept nogil
     cdef int issue(self, int cmd, const int64_t* addr, int64_t row, int64_t col, int64_t tick) noexcept nogil
 

@@ -12,6 +12,13 @@ from libc.string cimport memcpy
 
 import numpy as np
 
+cdef extern from *:
+    """
+    #define SIEVE_NO_RULE (-(INT64_C(1) << 62))
+    """
+    # a dense row's latency where the command precedes no rule: tick + NO_RULE is below every ready tick
+    const int64_t NO_RULE "SIEVE_NO_RULE"
+
 ROW_STATES = {ROW_OK: "ok", ROW_CLOSED: "closed", ROW_CONFLICT: "conflict", ROW_MUST_CLOSE: "must_close"}
 
 cdef inline int64_t imax(int64_t a, int64_t b) noexcept nogil:
@@ -41,11 +48,19 @@ cdef class TimingEngine:
         self.rules = NULL
         self.rule_start = NULL
         self.win_levels = NULL
+        self.below_levels = NULL
+        self.dense_start = NULL
+        self.dense_level = NULL
+        self.dense_lat = NULL
 
     def __dealloc__(self):
         free(self.rules)
         free(self.rule_start)
         free(self.win_levels)
+        free(self.below_levels)
+        free(self.dense_start)
+        free(self.dense_level)
+        free(self.dense_lat)
         free(self.log_tick)
         free(self.log_cmd)
         free(self.log_addr)
@@ -111,7 +126,7 @@ cdef class TimingEngine:
         self._gather_own_rules()
         self.open_row = np.full(self.num_banks, -1, dtype=np.int64)
         self.opened_at = np.zeros(self.num_banks, dtype=np.int64)
-        self.bank_cmd_count = np.zeros(self.num_banks * self.num_commands, dtype=np.int64)
+        self.node_cmd_count = np.zeros(self.total_nodes * self.num_commands, dtype=np.int64)
         self.bank_open_ticks = np.zeros(self.num_banks, dtype=np.int64)
         self.cmd_total = np.zeros(self.num_commands, dtype=np.int64)
         self.logging = logging
@@ -119,31 +134,71 @@ cdef class TimingEngine:
 
     cdef int _gather_own_rules(self) except -1:
         """Lay out, command after command, the plain rules each command precedes at its scope and the
-        levels above it (the nodes it is addressed to), and note the levels where it feeds windows.
-        Called from __init__."""
+        levels above it (the nodes it is addressed to), and note the levels where it feeds windows and
+        the levels below its scope where it precedes rules or feeds windows.
+        A level where a command precedes at least half of all commands at its own node becomes a dense
+        row; its other rules (and sibling rules) become `Rule` records. Called from __init__."""
         cdef int C = self.num_commands, L = self.num_levels, c, l
-        cdef int64_t e, n = 0, g
+        cdef int64_t e, n = 0, g, rows = 0
+        cdef bint dense
         free(self.rule_start)
         free(self.win_levels)
+        free(self.below_levels)
         free(self.rules)
+        free(self.dense_start)
+        free(self.dense_level)
+        free(self.dense_lat)
+        cdef int64_t groups = max(C * L, 1)
         self.rule_start = <int64_t*>malloc((C + 1) * sizeof(int64_t))
         self.win_levels = <int64_t*>malloc(max(C, 1) * sizeof(int64_t))
+        self.below_levels = <int64_t*>malloc(max(C, 1) * sizeof(int64_t))
         self.rules = <Rule*>malloc(max(len(self.ent_next), 1) * sizeof(Rule))
-        if self.rule_start == NULL or self.win_levels == NULL or self.rules == NULL:
+        self.dense_start = <int64_t*>malloc((C + 1) * sizeof(int64_t))
+        self.dense_level = <int64_t*>malloc(groups * sizeof(int64_t))
+        self.dense_lat = <int64_t*>malloc(groups * max(C, 1) * sizeof(int64_t))
+        if self.rule_start == NULL or self.win_levels == NULL or self.below_levels == NULL or self.rules == NULL \
+                or self.dense_start == NULL or self.dense_level == NULL or self.dense_lat == NULL:
             raise MemoryError()
         for c in range(C):
             self.rule_start[c] = n
+            self.dense_start[c] = rows
             self.win_levels[c] = 0
             for l in range(self.cmd_scope[c] + 1):
                 g = c * L + l
+                dense = 2 * self._own_node_rules(g) >= C
+                if dense:
+                    self._start_dense_row(rows, l)
+                    rows += 1
                 for e in range(self.ent_start[g], self.ent_start[g + 1]):
+                    if dense and not self.ent_sibling[e]:
+                        self.dense_lat[(rows - 1) * C + self.ent_next[e]] = self.ent_lat[e]
+                        continue
                     self.rules[n] = Rule(lat=self.ent_lat[e], level=l, next=self.ent_next[e],
                                          sibling=self.ent_sibling[e] != 0)
                     n += 1
                 if self.win_feed_start[g + 1] > self.win_feed_start[g]:
                     self.win_levels[c] |= 1 << l
+            self.below_levels[c] = 0
+            for l in range(self.cmd_scope[c] + 1, L):
+                g = c * L + l
+                if self.ent_start[g + 1] > self.ent_start[g] or self.win_feed_start[g + 1] > self.win_feed_start[g]:
+                    self.below_levels[c] |= 1 << l
         self.rule_start[C] = n
+        self.dense_start[C] = rows
         return 0
+
+    cdef int64_t _own_node_rules(self, int64_t group) noexcept:
+        """Rules of a (command, level) group that act at the command's own node (not sibling rules)."""
+        cdef int64_t e, count = 0
+        for e in range(self.ent_start[group], self.ent_start[group + 1]):
+            count += self.ent_sibling[e] == 0
+        return count
+
+    cdef void _start_dense_row(self, int64_t row, int level) noexcept:
+        cdef int64_t k
+        self.dense_level[row] = level
+        for k in range(self.num_commands):
+            self.dense_lat[row * self.num_commands + k] = NO_RULE
 
     # ------------------------------------------------------------------------------------------
     # addressing
@@ -261,11 +316,28 @@ cdef class TimingEngine:
     cdef void _apply_own_rules(self, int cmd, const int64_t* flat, int64_t tick) noexcept nogil:
         """Apply the plain rules `cmd` precedes at its own nodes (levels 0 .. its scope); flat[l] is the
         flat id of its node at level l."""
-        cdef const Rule* r
-        cdef int64_t i
-        for i in range(self.rule_start[cmd], self.rule_start[cmd + 1]):
-            r = &self.rules[i]
-            self._raise_rule(r.level, flat[r.level], r.next, tick + r.lat, r.sibling)
+        cdef const Rule* r = &self.rules[self.rule_start[cmd]]
+        cdef const Rule* end = &self.rules[self.rule_start[cmd + 1]]
+        cdef int64_t* ready = self.ready_p
+        cdef int64_t* node
+        cdef const int64_t* lat
+        cdef int64_t C = self.num_commands, k, t, d
+        for d in range(self.dense_start[cmd], self.dense_start[cmd + 1]):
+            node = &ready[flat[self.dense_level[d]] * C]
+            lat = &self.dense_lat[d * C]
+            for k in range(C):
+                t = tick + lat[k]
+                if node[k] < t:
+                    node[k] = t
+        while r != end:
+            t = tick + r.lat
+            if r.sibling:
+                self._raise_rule(r.level, flat[r.level], r.next, t, True)
+            else:
+                k = flat[r.level] * C + r.next
+                if ready[k] < t:
+                    ready[k] = t
+            r += 1
 
     cdef void _apply_rules(self, int cmd, int level, int64_t idx, int64_t tick) noexcept nogil:
         """Apply every rule preceded by `cmd` at node `idx` of `level`."""
@@ -305,11 +377,43 @@ cdef class TimingEngine:
         self.apply(cmd, addr, row, col, tick)
         return 0
 
+    cdef void _apply_below(self, int cmd, int scope, int64_t idx, int64_t tick) noexcept nogil:
+        """Apply the rules `cmd` (at node `idx` of its scope) precedes at every node below its scope."""
+        cdef int64_t first = idx, last = idx + 1, n
+        cdef int l
+        for l in range(scope + 1, self.num_levels):
+            first *= self.fanout[l]
+            last *= self.fanout[l]
+            if (self.below_levels[cmd] >> l) & 1:
+                for n in range(first, last):
+                    self._apply_rules(cmd, l, n, tick)
+
+    cdef void _open_rows(self, int64_t first, int64_t last, int64_t row, int64_t tick) noexcept nogil:
+        """Open `row` on banks first .. last - 1; a bank already on the row stays open since its own ACT."""
+        cdef int64_t* open_row = &self.open_row[0]
+        cdef int64_t* opened_at = &self.opened_at[0]
+        cdef int64_t b
+        for b in range(first, last):
+            if open_row[b] < 0:
+                opened_at[b] = tick
+            open_row[b] = row
+
+    cdef void _close_rows(self, int64_t first, int64_t last, int64_t tick) noexcept nogil:
+        """Close banks first .. last - 1, counting the ticks each open one had its row open."""
+        cdef int64_t* open_row = &self.open_row[0]
+        cdef int64_t* opened_at = &self.opened_at[0]
+        cdef int64_t* open_ticks = &self.bank_open_ticks[0]
+        cdef int64_t b
+        for b in range(first, last):
+            if open_row[b] >= 0:
+                open_ticks[b] += tick - opened_at[b]
+                open_row[b] = -1
+
     cdef void apply(self, int cmd, const int64_t* addr, int64_t row, int64_t col, int64_t tick) noexcept nogil:
         """Apply `cmd` at `tick`, its row state known to be right: the command `prerequisite` named."""
         cdef int scope = self.cmd_scope[cmd]
         cdef int C = self.num_commands
-        cdef int64_t idx = 0, first, last, n, b, g
+        cdef int64_t idx = 0, first
         cdef int64_t flat[MAX_LEVELS]
         cdef int l
         for l in range(scope + 1):
@@ -320,28 +424,15 @@ cdef class TimingEngine:
             for l in range(scope + 1):
                 if (self.win_levels[cmd] >> l) & 1:
                     self._feed_windows(cmd, l, flat[l] - self.level_offset[l], tick)
-        first = idx
-        last = idx + 1
-        for l in range(scope + 1, self.num_levels):
-            first *= self.fanout[l]
-            last *= self.fanout[l]
-            g = cmd * self.num_levels + l
-            if self.ent_start[g] == self.ent_start[g + 1] and self.win_feed_start[g] == self.win_feed_start[g + 1]:
-                continue  # the command precedes no rule at this level
-            for n in range(first, last):
-                self._apply_rules(cmd, l, n, tick)
-        # row buffers and per-bank statistics
+        if self.below_levels[cmd]:
+            self._apply_below(cmd, scope, idx, tick)
+        # statistics (per node; `bank_counts` spreads them over the banks) and row buffers
+        self.node_cmd_count[flat[scope] * C + cmd] += 1
         first = idx * self.span_below[scope]
-        last = first + self.span_below[scope]
-        for b in range(first, last):
-            self.bank_cmd_count[b * C + cmd] += 1
-            if self.cmd_opens[cmd]:
-                if self.open_row[b] < 0:  # a bank already on the row stays open since its own ACT
-                    self.opened_at[b] = tick
-                self.open_row[b] = row
-            elif self.cmd_closes[cmd] and self.open_row[b] >= 0:
-                self.bank_open_ticks[b] += tick - self.opened_at[b]
-                self.open_row[b] = -1
+        if self.cmd_opens[cmd]:
+            self._open_rows(first, first + self.span_below[scope], row, tick)
+        elif self.cmd_closes[cmd]:
+            self._close_rows(first, first + self.span_below[scope], tick)
         self.cmd_total[cmd] += 1
         if tick > self.last_tick:
             self.last_tick = tick
@@ -459,7 +550,13 @@ cdef class TimingEngine:
 
     def bank_counts(self):
         """[num_banks, num_commands] commands applied to each bank (an all-bank command counts on every bank)."""
-        return np.asarray(self.bank_cmd_count).reshape(self.num_banks, self.num_commands).copy()
+        cdef int C = self.num_commands
+        nodes = np.asarray(self.node_cmd_count).reshape(self.total_nodes, C)
+        out = np.zeros((self.num_banks, C), dtype=np.int64)
+        for l in range(self.num_levels):
+            at = nodes[self.level_offset[l]:self.level_offset[l] + self.level_count[l]]
+            out += at if self.span_below[l] == 1 else np.repeat(at, self.span_below[l], axis=0)
+        return out
 
     def bank_open_ticks_until(self, int64_t tick):
         """[num_banks] ticks each bank had a row open, counting rows still open up to `tick`."""

@@ -43,3 +43,28 @@ def test_engine_matches_reference_model(block):
         assert logged == [(h.tick, h.name) for h in history]
         violations = check_log(dev.standard, res.log)
         assert not violations, "\n".join(map(str, violations[:5]))
+
+
+def _counts_from_log(std, log) -> np.ndarray:
+    """[banks, commands]: each logged command counted once on every bank under its node (the log holds
+    -1 below a command's scope, i.e. every index there)."""
+    fanout = np.array(std.fanout)
+    out = np.zeros((int(np.prod(fanout)), len(std.command_names)), dtype=np.int64)
+    banks = np.stack(np.meshgrid(*[np.arange(f) for f in fanout], indexing="ij"), -1).reshape(-1, len(fanout))
+    for c, a in zip(log.cmd, log.addr):
+        under = np.all((a < 0) | (banks == a), axis=1)
+        out[under, c] += 1
+    return out
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_bank_counts_spread_each_command_over_its_banks(name):
+    """The engine keeps one count per node a command is addressed to; `bank_counts` must equal counting
+    every logged command on each bank under its node."""
+    std = load_standard(name)
+    dev = Device(with_short_refresh(std, 1000))
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        names, addr, row, col = random_stream(dev.standard, rng, int(rng.integers(20, 60)))
+        res = dev.execute(names, addr, row, col, refresh="allbank", auto_prereq=True)
+        assert (res.engine.bank_counts() == _counts_from_log(dev.standard, res.log)).all()
