@@ -550,13 +550,38 @@ cdef class TimingEngine:
 
     def bank_counts(self):
         """[num_banks, num_commands] commands applied to each bank (an all-bank command counts on every bank)."""
-        cdef int C = self.num_commands
-        nodes = np.asarray(self.node_cmd_count).reshape(self.total_nodes, C)
-        out = np.zeros((self.num_banks, C), dtype=np.int64)
-        for l in range(self.num_levels):
-            at = nodes[self.level_offset[l]:self.level_offset[l] + self.level_count[l]]
-            out += at if self.span_below[l] == 1 else np.repeat(at, self.span_below[l], axis=0)
+        cdef int64_t C = self.num_commands
+        out = np.empty((self.num_banks, C), dtype=np.int64)
+        cdef int64_t[:, ::1] view = out
+        # commands issued to each node above the banks or to a node above it
+        cdef int64_t* above = <int64_t*>malloc(max(self.level_offset[self.num_levels - 1] * C, 1) * sizeof(int64_t))
+        if above == NULL:
+            raise MemoryError()
+        memcpy(above, &self.node_cmd_count[0], self.level_count[0] * C * sizeof(int64_t))
+        cdef int l
+        for l in range(1, self.num_levels):
+            self._add_parents(l, &above[self.level_offset[l] * C] if l < self.num_levels - 1 else &view[0, 0], above)
+        free(above)
         return out
+
+    cdef void _add_parents(self, int level, int64_t* out, const int64_t* above) noexcept nogil:
+        """out[i * C + cmd] for node i of `level`: its own count plus its parent's in `above` (parents
+        without commands, most of them on a PIM device that drives few channels, are skipped)."""
+        cdef int64_t C = self.num_commands, p, i, k
+        cdef int64_t fan = self.fanout[level]
+        cdef const int64_t* parent
+        cdef bint any_count
+        memcpy(out, &self.node_cmd_count[self.level_offset[level] * C], self.level_count[level] * C * sizeof(int64_t))
+        for p in range(self.level_count[level - 1]):
+            parent = &above[(self.level_offset[level - 1] + p) * C]
+            any_count = False
+            for k in range(C):
+                any_count = any_count or parent[k] != 0
+            if not any_count:
+                continue
+            for i in range(p * fan, (p + 1) * fan):
+                for k in range(C):
+                    out[i * C + k] += parent[k]
 
     def bank_open_ticks_until(self, int64_t tick):
         """[num_banks] ticks each bank had a row open, counting rows still open up to `tick`."""
