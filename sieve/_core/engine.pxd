@@ -69,13 +69,14 @@ cdef class TimingEngine:
     cdef int64_t[::1] win_count_offset      # [W] start of window w's counters in `ring_count`
     # --- state ---
     cdef int64_t[::1] ready                 # [total_nodes * C] earliest tick each command may issue at each node
-    cdef int64_t* ready_p                   # &ready[0] (the table is never reallocated)
+    cdef int64_t* ready_p                   # &ready[0]: the table, never reallocated (owned, see _zeroed_table)
     cdef int64_t[::1] ring                  # issue ticks of windowed rules, one ring per (window, node)
     cdef int64_t[::1] ring_count            # [sum over windows of nodes] commands pushed so far
     cdef int64_t[::1] open_row              # [num_banks] -1: closed
     cdef int64_t[::1] opened_at             # [num_banks] tick the open row was opened
     # --- statistics ---
     cdef int64_t[::1] node_cmd_count        # [total_nodes * C] commands issued to each node (at their scope)
+    cdef int64_t* node_count_p              # &node_cmd_count[0] (owned, see _zeroed_table)
     cdef int64_t[::1] bank_open_ticks       # [num_banks] ticks spent with a row open (closed rows only)
     cdef int64_t[::1] cmd_total             # [C]
     cdef public bint logging

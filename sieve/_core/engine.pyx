@@ -7,8 +7,8 @@ with ``issue``. All tables come from :func:`sieve.dram.resolve.resolve`.
 """
 
 from libc.stdint cimport int64_t
-from libc.stdlib cimport malloc, realloc, free
-from libc.string cimport memcpy
+from libc.stdlib cimport malloc, calloc, realloc, free
+from libc.string cimport memcpy, memset
 
 import numpy as np
 
@@ -34,6 +34,48 @@ cdef _copy(const int64_t* src, int64_t n):
     return out
 
 
+# Spare state tables. A run makes a fresh engine and drops it at the end; freeing its two largest tables
+# would return their pages to the system and a new engine of the same device would fault them in again,
+# which costs more than a short run itself. Up to SPARES freed tables of at most SPARE_MAX bytes are kept
+# for the next engine that needs one of that size (zeroed again before reuse).
+DEF SPARES = 4
+DEF SPARE_MAX = 1 << 22
+cdef void* _spare_ptr[SPARES]
+cdef size_t _spare_size[SPARES]
+
+
+cdef int64_t* _zeroed_table(size_t n) except NULL:
+    """A table of n int64 zeros, reusing a spare of that size if there is one."""
+    cdef size_t size = (n if n > 0 else 1) * sizeof(int64_t)
+    cdef void* p
+    cdef int i
+    for i in range(SPARES):
+        if _spare_ptr[i] != NULL and _spare_size[i] == size:
+            p = _spare_ptr[i]
+            _spare_ptr[i] = NULL
+            memset(p, 0, size)
+            return <int64_t*>p
+    p = calloc(n if n > 0 else 1, sizeof(int64_t))
+    if p == NULL:
+        raise MemoryError()
+    return <int64_t*>p
+
+
+cdef void _release_table(int64_t* p, size_t n) noexcept:
+    """Keep a table from `_zeroed_table` as a spare, or free it."""
+    cdef size_t size = (n if n > 0 else 1) * sizeof(int64_t)
+    cdef int i
+    if p == NULL:
+        return
+    if size <= SPARE_MAX:
+        for i in range(SPARES):
+            if _spare_ptr[i] == NULL:
+                _spare_ptr[i] = p
+                _spare_size[i] = size
+                return
+    free(p)
+
+
 cdef class TimingEngine:
 
     def __cinit__(self):
@@ -48,12 +90,16 @@ cdef class TimingEngine:
         self.rules = NULL
         self.rule_start = NULL
         self.win_levels = NULL
+        self.ready_p = NULL
+        self.node_count_p = NULL
         self.below_levels = NULL
         self.dense_start = NULL
         self.dense_level = NULL
         self.dense_lat = NULL
 
     def __dealloc__(self):
+        _release_table(self.ready_p, self.total_nodes * self.num_commands)
+        _release_table(self.node_count_p, self.total_nodes * self.num_commands)
         free(self.rules)
         free(self.rule_start)
         free(self.win_levels)
@@ -121,12 +167,13 @@ cdef class TimingEngine:
         self.win_count_offset = count_offset
         self.ring = np.zeros(max(ring_len, 1), dtype=np.int64)
         self.ring_count = np.zeros(max(count_len, 1), dtype=np.int64)
-        self.ready = np.zeros(self.total_nodes * self.num_commands, dtype=np.int64)
-        self.ready_p = &self.ready[0]
+        self.ready_p = _zeroed_table(self.total_nodes * self.num_commands)
+        self.ready = <int64_t[:self.total_nodes * self.num_commands]>self.ready_p
         self._gather_own_rules()
         self.open_row = np.full(self.num_banks, -1, dtype=np.int64)
         self.opened_at = np.zeros(self.num_banks, dtype=np.int64)
-        self.node_cmd_count = np.zeros(self.total_nodes * self.num_commands, dtype=np.int64)
+        self.node_count_p = _zeroed_table(self.total_nodes * self.num_commands)
+        self.node_cmd_count = <int64_t[:self.total_nodes * self.num_commands]>self.node_count_p
         self.bank_open_ticks = np.zeros(self.num_banks, dtype=np.int64)
         self.cmd_total = np.zeros(self.num_commands, dtype=np.int64)
         self.logging = logging

@@ -123,3 +123,23 @@ def test_all_bank_activate_that_needs_every_bank_closed():
     """hbm3e_aim's ACT16 needs every bank closed: the same partly open state asks for PREA first."""
     dev, eng = _one_bank_open("hbm3e_aim", [0, 0, 0, 0], 3)
     assert eng.required_first(dev.cmd_id("MAC16"), [0, 0], 3) == dev.cmd_id("PREA")
+
+
+def test_a_new_engine_starts_clean_after_others_were_dropped():
+    """Dropped engines leave their state tables for the next engine of that size: it must start with
+    no history (every command legal at tick 0, no counts) and repeat a run tick for tick."""
+    dev = Device("gddr6_aim")
+    names = ["ACT16", "MAC16", "PREA", "ACT", "RD", "PRE"] * 20
+    addr = np.zeros((len(names), 3), dtype=np.int64)
+    addr[:, 0] = np.arange(len(names)) % 4
+    first = dev.execute(names, addr, auto_prereq=True)
+    for _ in range(5):
+        dropped = dev.execute(names[::-1], addr, auto_prereq=True)
+        del dropped
+    eng = dev.engine()
+    for cmd in range(dev.tables.cmd_scope.shape[0]):
+        assert eng.ready_tick(cmd, [0, 0, 0]) == 0
+    assert not eng.bank_counts().any()
+    again = dev.execute(names, addr, auto_prereq=True)
+    assert (again.ticks == first.ticks).all()
+    assert (again.engine.bank_counts() == first.engine.bank_counts()).all()
