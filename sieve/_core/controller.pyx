@@ -170,6 +170,10 @@ cdef class Controller:
     cdef const int64_t[::1] cmd_opens
     cdef const int64_t[::1] cmd_scope
     cdef const int64_t* ready           # the engine's ready table (fixed size, never reallocated)
+    cdef int64_t* bank_rows             # [num_banks * MAX_LEVELS]: first ready-table entry of each level's
+                                        # node above the bank (the command id is added to it)
+    cdef int32_t* gate_levels           # [commands]: levels the command's rules sit at (scope + 1), or 0
+                                        # when rules below its scope take part (the engine's walk is asked)
     cdef int read_cmd, write_cmd, ref_cmd, ref_level
     cdef int64_t read_lat, write_lat, ref_interval, ref_per_ch
     cdef double wr_high, wr_low
@@ -211,8 +215,12 @@ cdef class Controller:
         self.free_pool = NULL
         self.bound_pool = NULL
         self.bank_pool = NULL
+        self.bank_rows = NULL
+        self.gate_levels = NULL
 
     def __dealloc__(self):
+        free(self.bank_rows)
+        free(self.gate_levels)
         free(self.buffers)
         free(self.ent_pool)
         free(self.slot_pool)
@@ -236,6 +244,7 @@ cdef class Controller:
         self.cmd_opens = tables.cmd_opens
         self.cmd_scope = tables.cmd_scope
         self.ready = &eng.ready[0]
+        self._index_ready_table(eng)
         self.read_cmd = tables.read_cmd
         self.write_cmd = tables.write_cmd
         self.read_lat = tables.read_latency_ticks
@@ -301,6 +310,20 @@ cdef class Controller:
                     self.free_pool[at + i] = caps[k] - 1 - i
                 at += caps[k]
 
+    def _index_ready_table(self, TimingEngine eng):
+        cdef int64_t b, C = eng.num_commands
+        cdef int l, c
+        self.bank_rows = <int64_t*>malloc(eng.num_banks * MAX_LEVELS * sizeof(int64_t))
+        self.gate_levels = <int32_t*>malloc(C * sizeof(int32_t))
+        if self.bank_rows == NULL or self.gate_levels == NULL:
+            raise MemoryError()
+        for b in range(eng.num_banks):
+            for l in range(eng.num_levels):
+                self.bank_rows[b * MAX_LEVELS + l] = (eng.level_offset[l] + b // eng.span_below[l]) * C
+        for c in range(C):
+            below = eng.cmd_next_levels[c] >> (eng.cmd_scope[c] + 1)
+            self.gate_levels[c] = 0 if below else eng.cmd_scope[c] + 1
+
     cdef inline Buffer* buffer(self, int64_t ch, int k) noexcept nogil:
         return &self.buffers[ch * NUM_BUFFERS + k]
 
@@ -332,8 +355,25 @@ cdef class Controller:
             t = self.ready[e.gate]
             if t > clk:
                 return align_tick(self.eng, e.cmd, t)
-        t = ready_gate(self.eng, e.cmd, e.addr, &e.gate)
+        if self.gate_levels[e.cmd]:
+            t = self.ready_on_bank(e.cmd, e.bank, &e.gate)
+        else:
+            t = ready_gate(self.eng, e.cmd, e.addr, &e.gate)
         return align_tick(self.eng, e.cmd, imax(t, clk))
+
+    cdef inline int64_t ready_on_bank(self, int cmd, int64_t bank, int64_t* gate) noexcept nogil:
+        """The engine's `ready_gate` for a command whose rules all lie at or above its scope, read
+        through the bank's ready-table rows: the earliest tick the rules allow `cmd` on `bank`, and in
+        `gate` the entry that sets it (the highest level's on a tie)."""
+        cdef const int64_t* rows = &self.bank_rows[bank * MAX_LEVELS]
+        cdef int64_t t = -1, k
+        cdef int l
+        for l in range(self.gate_levels[cmd]):
+            k = rows[l] + cmd
+            if self.ready[k] > t:
+                t = self.ready[k]
+                gate[0] = k
+        return t
 
     cdef void scan(self, Buffer* b, int64_t clk, Pick* column, Pick* row, int64_t* next_tick) noexcept nogil:
         """FR-FCFS over one buffer for the column and the row slot at once (NULL: slot not served).
