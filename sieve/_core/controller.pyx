@@ -47,6 +47,8 @@ from libc.string cimport memmove
 
 from sieve._core.engine cimport TimingEngine, MAX_LEVELS, align_tick, prerequisite_on_bank, ready_gate
 
+import math
+
 import numpy as np
 
 cdef int64_t NEVER = 0x7FFFFFFFFFFFFFFF
@@ -176,7 +178,8 @@ cdef class Controller:
                                         # when rules below its scope take part (the engine's walk is asked)
     cdef int read_cmd, write_cmd, ref_cmd, ref_level
     cdef int64_t read_lat, write_lat, ref_interval, ref_per_ch
-    cdef double wr_high, wr_low
+    cdef int64_t write_enter            # write mode starts with this many queued writes (above the high watermark)
+    cdef int64_t write_leave            # and ends below this many (below the low watermark) while reads wait
     # requests (trace order), read on offer
     cdef const int64_t[:, ::1] addr
     cdef const int64_t[::1] row
@@ -259,8 +262,9 @@ cdef class Controller:
             self.ref_per_ch = nodes // self.nch
         else:
             self.ref_per_ch = 0
-        self.wr_high = wr_high
-        self.wr_low = wr_low
+        # the fewest writes above wr_high * queue_size, and the fewest not below wr_low * queue_size
+        self.write_enter = math.floor(wr_high * queue_size) + 1
+        self.write_leave = math.ceil(wr_low * queue_size)
         self.addr = addr
         self.row = row
         self.col = col
@@ -475,12 +479,12 @@ cdef class Controller:
 
     cdef bint update_write_mode(self, int64_t ch) noexcept nogil:
         """Returns True if the channel serves its write queue."""
-        cdef double wq = <double>self.buffer(ch, WRITE_QUEUE).len
+        cdef int64_t wq = self.buffer(ch, WRITE_QUEUE).len
         cdef int64_t rq = self.buffer(ch, READ_QUEUE).len
         if not self.write_mode[ch]:
-            if wq > self.wr_high * self.qcap or rq == 0:
+            if wq >= self.write_enter or rq == 0:
                 self.write_mode[ch] = 1
-        elif wq < self.wr_low * self.qcap and rq > 0:
+        elif wq < self.write_leave and rq > 0:
             self.write_mode[ch] = 0
         return self.write_mode[ch]
 
