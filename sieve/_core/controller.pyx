@@ -51,8 +51,14 @@ import math
 
 import numpy as np
 
-cdef int64_t NEVER = 0x7FFFFFFFFFFFFFFF
-cdef int64_t STALE = -1     # an entry's bound when its bank changed: its next command must be recomputed
+# compile-time constants, so that comparisons with them need no load
+cdef extern from *:
+    """
+    #define SIEVE_CTL_NEVER INT64_MAX
+    #define SIEVE_CTL_STALE (-1)
+    """
+    const int64_t NEVER "SIEVE_CTL_NEVER"
+    const int64_t STALE "SIEVE_CTL_STALE"  # an entry's bound when its bank changed: its next command must be recomputed
 
 cdef enum:
     BUS_ROW = 0             # resolve.BUS_CODE
