@@ -180,6 +180,8 @@ cdef class Controller:
     cdef const int64_t* ready           # the engine's ready table (fixed size, never reallocated)
     cdef int64_t* bank_rows             # [num_banks * MAX_LEVELS]: first ready-table entry of each level's
                                         # node above the bank (the command id is added to it)
+    cdef uint8_t* row_on_bank           # [commands]: needs its row open on one bank (prerequisite_on_bank reads
+                                        # the bank's row buffer)
     cdef int32_t* gate_levels           # [commands]: levels the command's rules sit at (scope + 1), or 0
                                         # when rules below its scope take part (the engine's walk is asked)
     cdef int read_cmd, write_cmd, ref_cmd, ref_level
@@ -226,8 +228,10 @@ cdef class Controller:
         self.bank_pool = NULL
         self.bank_rows = NULL
         self.gate_levels = NULL
+        self.row_on_bank = NULL
 
     def __dealloc__(self):
+        free(self.row_on_bank)
         free(self.bank_rows)
         free(self.gate_levels)
         free(self.buffers)
@@ -325,7 +329,8 @@ cdef class Controller:
         cdef int l, c
         self.bank_rows = <int64_t*>malloc(eng.num_banks * MAX_LEVELS * sizeof(int64_t))
         self.gate_levels = <int32_t*>malloc(C * sizeof(int32_t))
-        if self.bank_rows == NULL or self.gate_levels == NULL:
+        self.row_on_bank = <uint8_t*>malloc(C * sizeof(uint8_t))
+        if self.bank_rows == NULL or self.gate_levels == NULL or self.row_on_bank == NULL:
             raise MemoryError()
         for b in range(eng.num_banks):
             for l in range(eng.num_levels):
@@ -333,6 +338,7 @@ cdef class Controller:
         for c in range(C):
             below = eng.cmd_next_levels[c] >> (eng.cmd_scope[c] + 1)
             self.gate_levels[c] = 0 if below else eng.cmd_scope[c] + 1
+            self.row_on_bank[c] = eng.cmd_needs[c] == 1 and eng.cmd_scope[c] == eng.num_levels - 1
 
     cdef inline Buffer* buffer(self, int64_t ch, int k) noexcept nogil:
         return &self.buffers[ch * NUM_BUFFERS + k]
@@ -417,9 +423,8 @@ cdef class Controller:
                     nxt = t
                 continue
             e = entry_at(b, i)
-            if last != NULL and last_t > clk and e.bank == last.bank and e.row == last.row \
-                    and e.final == last.final:
-                # Neighbours often target one row of one bank (streams): the same command, not
+            if last != NULL and last_t > clk and self.same_command(e, last):
+                # Neighbours often want the same command on one bank (streams, hot banks): not
                 # legal before the same tick.
                 e.cmd = last.cmd
                 e.gate = last.gate
@@ -442,6 +447,20 @@ cdef class Controller:
         b.low = imin(low_due, nxt)
         if next_tick != NULL and nxt < next_tick[0]:
             next_tick[0] = nxt
+
+    cdef inline bint same_command(self, Entry* e, Entry* other) noexcept nogil:
+        """Whether e's next command is other's (whose command is current) on the same bank: the same
+        request kind to the same row, or, when that kind needs its row open on one bank (a read or a
+        write), the bank's open row is neither's (both open it, or both close it)."""
+        cdef int64_t open_row
+        if e.bank != other.bank or e.final != other.final:
+            return False
+        if e.row == other.row:
+            return True
+        if not self.row_on_bank[e.final]:
+            return False
+        open_row = self.eng.open_row[e.bank]
+        return open_row != e.row and open_row != other.row
 
     cdef inline void decide(self, Buffer* b, int64_t i, int64_t clk, Pick* column, Pick* row) noexcept nogil:
         """Entry i of `b` is due and knows its command: make it its slot's pick if it is legal now and
