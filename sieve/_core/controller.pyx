@@ -45,7 +45,7 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memmove
 
-from sieve._core.engine cimport TimingEngine, MAX_LEVELS, align_tick, prerequisite_on_bank, ready_gate
+from sieve._core.engine cimport TimingEngine, MAX_LEVELS, prerequisite_on_bank, ready_gate
 
 import math
 
@@ -113,6 +113,18 @@ cdef struct Buffer:
     bint in_age_order   # a queue: arrival order; the active buffer is in ACT order
 
 
+# What the controller asks of a command while it schedules, in one record (read per due entry).
+cdef struct CommandInfo:
+    int64_t phase       # tick within a CK on which it may issue (column commands), -1: any tick
+    int32_t bus         # BUS_ROW or BUS_COLUMN
+    int32_t scope       # level of its node
+    int32_t gate_levels # levels its rules sit at (scope + 1), or 0 when rules below its scope take part
+    bint one_bank       # its scope is the bank
+    bint opens          # opens rows
+    bint closes         # closes rows
+    bint row_on_bank    # needs its row open on one bank (`prerequisite_on_bank` reads the bank's row buffer)
+
+
 # The winner of one slot in a scan.
 cdef struct Pick:
     int64_t pos         # position in its buffer, -1: none
@@ -173,17 +185,12 @@ cdef class Controller:
     cdef int64_t banks_per_ch
     cdef int64_t qcap
     cdef int64_t pcap
-    cdef const int64_t[::1] cmd_bus
-    cdef const int64_t[::1] cmd_closes
-    cdef const int64_t[::1] cmd_opens
-    cdef const int64_t[::1] cmd_scope
+    cdef CommandInfo* cmd               # [commands]
+    cdef int64_t tpc                    # ticks per CK
+    cdef int64_t tpc_mask               # tpc - 1 when tpc is a power of two, else -1
     cdef const int64_t* ready           # the engine's ready table (fixed size, never reallocated)
     cdef int64_t* bank_rows             # [num_banks * MAX_LEVELS]: first ready-table entry of each level's
                                         # node above the bank (the command id is added to it)
-    cdef uint8_t* row_on_bank           # [commands]: needs its row open on one bank (prerequisite_on_bank reads
-                                        # the bank's row buffer)
-    cdef int32_t* gate_levels           # [commands]: levels the command's rules sit at (scope + 1), or 0
-                                        # when rules below its scope take part (the engine's walk is asked)
     cdef int read_cmd, write_cmd, ref_cmd, ref_level
     cdef int64_t read_lat, write_lat, ref_interval, ref_per_ch
     cdef int64_t write_enter            # write mode starts with this many queued writes (above the high watermark)
@@ -227,13 +234,11 @@ cdef class Controller:
         self.bound_pool = NULL
         self.bank_pool = NULL
         self.bank_rows = NULL
-        self.gate_levels = NULL
-        self.row_on_bank = NULL
+        self.cmd = NULL
 
     def __dealloc__(self):
-        free(self.row_on_bank)
         free(self.bank_rows)
-        free(self.gate_levels)
+        free(self.cmd)
         free(self.buffers)
         free(self.ent_pool)
         free(self.slot_pool)
@@ -252,12 +257,9 @@ cdef class Controller:
         self.banks_per_ch = eng.num_banks // self.nch
         self.qcap = queue_size
         self.pcap = priority_size
-        self.cmd_bus = tables.cmd_bus
-        self.cmd_closes = tables.cmd_closes
-        self.cmd_opens = tables.cmd_opens
-        self.cmd_scope = tables.cmd_scope
         self.ready = &eng.ready[0]
         self._index_ready_table(eng)
+        self._describe_commands(eng, tables)
         self.read_cmd = tables.read_cmd
         self.write_cmd = tables.write_cmd
         self.read_lat = tables.read_latency_ticks
@@ -326,19 +328,39 @@ cdef class Controller:
 
     def _index_ready_table(self, TimingEngine eng):
         cdef int64_t b, C = eng.num_commands
-        cdef int l, c
+        cdef int l
         self.bank_rows = <int64_t*>malloc(eng.num_banks * MAX_LEVELS * sizeof(int64_t))
-        self.gate_levels = <int32_t*>malloc(C * sizeof(int32_t))
-        self.row_on_bank = <uint8_t*>malloc(C * sizeof(uint8_t))
-        if self.bank_rows == NULL or self.gate_levels == NULL or self.row_on_bank == NULL:
+        if self.bank_rows == NULL:
             raise MemoryError()
         for b in range(eng.num_banks):
             for l in range(eng.num_levels):
                 self.bank_rows[b * MAX_LEVELS + l] = (eng.level_offset[l] + b // eng.span_below[l]) * C
-        for c in range(C):
-            below = eng.cmd_next_levels[c] >> (eng.cmd_scope[c] + 1)
-            self.gate_levels[c] = 0 if below else eng.cmd_scope[c] + 1
-            self.row_on_bank[c] = eng.cmd_needs[c] == 1 and eng.cmd_scope[c] == eng.num_levels - 1
+
+    def _describe_commands(self, TimingEngine eng, tables):
+        cdef int c, scope
+        self.cmd = <CommandInfo*>malloc(eng.num_commands * sizeof(CommandInfo))
+        if self.cmd == NULL:
+            raise MemoryError()
+        for c in range(eng.num_commands):
+            scope = eng.cmd_scope[c]
+            self.cmd[c] = CommandInfo(
+                phase=eng.cmd_phase[c], bus=tables.cmd_bus[c], scope=scope,
+                gate_levels=0 if eng.cmd_next_levels[c] >> (scope + 1) else scope + 1,
+                one_bank=scope == eng.num_levels - 1, opens=eng.cmd_opens[c] != 0,
+                closes=eng.cmd_closes[c] != 0,
+                row_on_bank=eng.cmd_needs[c] == 1 and scope == eng.num_levels - 1)
+        self.tpc = eng.ticks_per_ck
+        self.tpc_mask = self.tpc - 1 if self.tpc & (self.tpc - 1) == 0 else -1
+
+    cdef inline int64_t align(self, int cmd, int64_t tick) noexcept nogil:
+        """The engine's `align_tick` (column commands on their phase of the CK), for tick >= 0."""
+        cdef int64_t phase = self.cmd[cmd].phase, r
+        if phase < 0:
+            return tick
+        r = tick & self.tpc_mask if self.tpc_mask >= 0 else tick % self.tpc
+        if r <= phase:
+            return tick + (phase - r)
+        return tick + self.tpc - r + phase
 
     cdef inline Buffer* buffer(self, int64_t ch, int k) noexcept nogil:
         return &self.buffers[ch * NUM_BUFFERS + k]
@@ -346,9 +368,9 @@ cdef class Controller:
     # ------------------------------------------------------------------------------------------
 
     cdef bint would_close_active(self, int cmd, const int64_t* a) noexcept nogil:
-        if not self.cmd_closes[cmd]:
+        if not self.cmd[cmd].closes:
             return False
-        cdef int scope = self.cmd_scope[cmd]
+        cdef int scope = self.cmd[cmd].scope
         cdef int64_t first = self.eng.node_of(scope, a) * self.eng.span_below[scope]
         cdef int64_t b
         for b in range(first, first + self.eng.span_below[scope]):
@@ -357,9 +379,9 @@ cdef class Controller:
         return False
 
     cdef inline bint closes_active(self, int cmd, Entry* e) noexcept nogil:
-        if not self.cmd_closes[cmd]:
+        if not self.cmd[cmd].closes:
             return False
-        if self.cmd_scope[cmd] == self.L - 1:
+        if self.cmd[cmd].one_bank:
             return self.active_per_bank[e.bank] != 0
         return self.would_close_active(cmd, e.addr)
 
@@ -370,12 +392,12 @@ cdef class Controller:
         if e.gate >= 0:
             t = self.ready[e.gate]
             if t > clk:
-                return align_tick(self.eng, e.cmd, t)
-        if self.gate_levels[e.cmd]:
+                return self.align(e.cmd, t)
+        if self.cmd[e.cmd].gate_levels:
             t = self.ready_on_bank(e.cmd, e.bank, &e.gate)
         else:
             t = ready_gate(self.eng, e.cmd, e.addr, &e.gate)
-        return align_tick(self.eng, e.cmd, imax(t, clk))
+        return self.align(e.cmd, imax(t, clk))
 
     cdef inline int64_t ready_on_bank(self, int cmd, int64_t bank, int64_t* gate) noexcept nogil:
         """The engine's `ready_gate` for a command whose rules all lie at or above its scope, read
@@ -384,7 +406,7 @@ cdef class Controller:
         cdef const int64_t* rows = &self.bank_rows[bank * MAX_LEVELS]
         cdef int64_t t = -1, k
         cdef int l
-        for l in range(self.gate_levels[cmd]):
+        for l in range(self.cmd[cmd].gate_levels):
             k = rows[l] + cmd
             if self.ready[k] > t:
                 t = self.ready[k]
@@ -457,7 +479,7 @@ cdef class Controller:
             return False
         if e.row == other.row:
             return True
-        if not self.row_on_bank[e.final]:
+        if not self.cmd[e.final].row_on_bank:
             return False
         open_row = self.eng.open_row[e.bank]
         return open_row != e.row and open_row != other.row
@@ -467,12 +489,12 @@ cdef class Controller:
         older than the pick, or move its bound on. An entry that cannot win here stays due."""
         cdef Entry* e = entry_at(b, i)
         cdef int cmd = e.cmd
-        cdef Pick* slot = column if self.cmd_bus[cmd] == BUS_COLUMN else row
+        cdef Pick* slot = column if self.cmd[cmd].bus == BUS_COLUMN else row
         cdef int64_t t
         if slot == NULL or e.arrive >= slot.arrive:
             return
         if self.closes_active(cmd, e):
-            if self.cmd_scope[cmd] == self.L - 1:
+            if self.cmd[cmd].one_bank:
                 b.bound[i] = NEVER  # until its bank's last active request leaves (issue_request)
             return
         t = self.legal_from(e, clk)
@@ -485,9 +507,9 @@ cdef class Controller:
 
     cdef void row_state_changed(self, int cmd, const int64_t* a) noexcept nogil:
         """Mark stale the entries of the banks `cmd` opened or closed: their next command changes."""
-        if not (self.cmd_opens[cmd] or self.cmd_closes[cmd]):
+        if not (self.cmd[cmd].opens or self.cmd[cmd].closes):
             return
-        cdef int scope = self.cmd_scope[cmd]
+        cdef int scope = self.cmd[cmd].scope
         self.mark_stale(a[0], self.eng.node_of(scope, a) * self.eng.span_below[scope], self.eng.span_below[scope])
 
     cdef void mark_stale(self, int64_t ch, int64_t first, int64_t count) noexcept nogil:
@@ -544,7 +566,7 @@ cdef class Controller:
         cdef Buffer* b = self.buffer(ch, k)
         cdef Buffer* act
         cdef Entry* e = entry_at(b, pos)
-        cdef bint one_bank = self.cmd_scope[cmd] == self.L - 1
+        cdef bint one_bank = self.cmd[cmd].one_bank
         if not e.judged:
             self.judge(e)
         if one_bank:
@@ -554,7 +576,7 @@ cdef class Controller:
         else:
             self.eng.issue(cmd, e.addr, e.row, e.col, clk)
         if one_bank and self.held_per_bank[e.bank] == 1:
-            if self.cmd_opens[cmd] or self.cmd_closes[cmd]:
+            if self.cmd[cmd].opens or self.cmd[cmd].closes:
                 # the bank holds only this request: its next command is the only one that changes
                 b.bound[pos] = STALE
                 b.low = STALE
@@ -568,7 +590,7 @@ cdef class Controller:
                     self.mark_stale(ch, e.bank, 1)  # its precharges may be chosen again
             self.complete_request(ch, e, cmd, clk)
             buffer_remove(b, pos)
-        elif self.cmd_opens[cmd]:
+        elif self.cmd[cmd].opens:
             self.active_per_bank[e.bank] += 1
             act = self.buffer(ch, ACTIVE)
             act.bank[act.len] = e.bank
@@ -586,7 +608,7 @@ cdef class Controller:
             addr[l] = node % self.eng.fanout[l]
             node = node // self.eng.fanout[l]
         cmd = self.eng.prerequisite(self.ref_cmd, addr, 0)
-        if self.cmd_bus[cmd] != bus or self.would_close_active(cmd, addr):
+        if self.cmd[cmd].bus != bus or self.would_close_active(cmd, addr):
             return False
         t = self.eng.align(cmd, imax(self.eng.timing_ready(cmd, addr), clk))
         if t != clk:
