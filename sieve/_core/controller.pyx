@@ -413,7 +413,15 @@ cdef class Controller:
                 gate[0] = k
         return t
 
-    cdef void scan(self, Buffer* b, int64_t clk, Pick* column, Pick* row, int64_t* next_tick) noexcept nogil:
+    cdef inline void scan(self, Buffer* b, int64_t clk, Pick* column, Pick* row, int64_t* next_tick) noexcept nogil:
+        """`scan_due`, without a call when nothing is due: every bound lies ahead."""
+        if b.low > clk:
+            if next_tick != NULL and b.low < next_tick[0]:
+                next_tick[0] = b.low
+            return
+        self.scan_due(b, clk, column, row, next_tick)
+
+    cdef void scan_due(self, Buffer* b, int64_t clk, Pick* column, Pick* row, int64_t* next_tick) noexcept nogil:
         """FR-FCFS over one buffer for the column and the row slot at once (NULL: slot not served).
         Each slot's pick gets the position of its winner; `next_tick` (unless NULL) is lowered to a
         tick at or before the first one at which a request's command may become legal.
@@ -431,11 +439,6 @@ cdef class Controller:
         cdef Entry* e
         cdef Entry* last = NULL
         cdef Pick* stop_at = column if column != NULL else row
-        if b.low > clk:
-            # nothing due: every bound lies ahead
-            if next_tick != NULL and b.low < next_tick[0]:
-                next_tick[0] = b.low
-            return
         # Entries not due are only folded into `nxt`: each lies at or above the old `low`, so the new
         # floor is the lower of `nxt` and the bounds of the entries decided here (`low_due`).
         for i in range(b.len):
