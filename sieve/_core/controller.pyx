@@ -494,7 +494,14 @@ cdef class Controller:
         cdef int cmd = e.cmd
         cdef Pick* slot = column if self.cmd[cmd].bus == BUS_COLUMN else row
         cdef int64_t t
-        if slot == NULL or e.arrive >= slot.arrive:
+        if slot == NULL:
+            # not served in this scan (the column slot already issued): move its bound on, so that
+            # the scans before the channel's next issue pass over it
+            t = self.legal_from(e, clk)
+            if t > clk:
+                b.bound[i] = t
+            return
+        if e.arrive >= slot.arrive:
             return
         if self.closes_active(cmd, e):
             if self.cmd[cmd].one_bank:
