@@ -35,9 +35,14 @@ command and ``bound``, a tick before which that command cannot issue (ready tick
 skips an entry whose bound lies ahead after one comparison. An entry whose bound is reached first
 checks the one ready-table entry that set the bound last time (the shared gate, e.g. the
 pseudo-channel's ACT window that every waiting ACT of that pseudo-channel hits): while that gate is
-still shut, it moves the bound on without recomputing anything else. A command that opens or closes
-rows marks the entries of the banks it touches stale, so they recompute their next command. Queues
-keep arrival order, so the first legal entry of a slot is its oldest and the scan of that slot stops.
+still shut, it moves the bound on without recomputing anything else; otherwise it reads the ready
+ticks of its command at its bank's nodes through rows precomputed per bank. A due entry that wants
+the same command on the same bank as the entry decided just before it in the scan (the same row, or
+a bank whose open row is neither's) takes that entry's bound. A due entry whose slot the scan does
+not serve (a read while the row slot is judged after the column slot issued) has its bound moved
+on too. A command that opens or closes rows marks the entries of the banks it touches stale, so they
+recompute their next command. Queues keep arrival order, so the first legal entry of a slot is its
+oldest and the scan of that slot stops.
 """
 
 cimport cython
