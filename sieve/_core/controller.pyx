@@ -35,9 +35,14 @@ command and ``bound``, a tick before which that command cannot issue (ready tick
 skips an entry whose bound lies ahead after one comparison. An entry whose bound is reached first
 checks the one ready-table entry that set the bound last time (the shared gate, e.g. the
 pseudo-channel's ACT window that every waiting ACT of that pseudo-channel hits): while that gate is
-still shut, it moves the bound on without recomputing anything else. A command that opens or closes
-rows marks the entries of the banks it touches stale, so they recompute their next command. Queues
-keep arrival order, so the first legal entry of a slot is its oldest and the scan of that slot stops.
+still shut, it moves the bound on without recomputing anything else; otherwise it reads the ready
+ticks of its command at its bank's nodes through rows precomputed per bank. A due entry that wants
+the same command on the same bank as the entry decided just before it in the scan (the same row, or
+a bank whose open row is neither's) takes that entry's bound. A due entry whose slot the scan does
+not serve (a read while the row slot is judged after the column slot issued) has its bound moved
+on too. A command that opens or closes rows marks the entries of the banks it touches stale, so they
+recompute their next command. Queues keep arrival order, so the first legal entry of a slot is its
+oldest and the scan of that slot stops.
 """
 
 cimport cython
@@ -45,12 +50,20 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memmove
 
-from sieve._core.engine cimport TimingEngine, MAX_LEVELS, align_tick, prerequisite_on_bank, ready_gate
+from sieve._core.engine cimport TimingEngine, MAX_LEVELS, prerequisite_on_bank, ready_gate
+
+import math
 
 import numpy as np
 
-cdef int64_t NEVER = 0x7FFFFFFFFFFFFFFF
-cdef int64_t STALE = -1     # an entry's bound when its bank changed: its next command must be recomputed
+# compile-time constants, so that comparisons with them need no load
+cdef extern from *:
+    """
+    #define SIEVE_CTL_NEVER INT64_MAX
+    #define SIEVE_CTL_STALE (-1)
+    """
+    const int64_t NEVER "SIEVE_CTL_NEVER"
+    const int64_t STALE "SIEVE_CTL_STALE"  # an entry's bound when its bank changed: its next command must be recomputed
 
 cdef enum:
     BUS_ROW = 0             # resolve.BUS_CODE
@@ -103,6 +116,18 @@ cdef struct Buffer:
     int64_t len
     int64_t cap
     bint in_age_order   # a queue: arrival order; the active buffer is in ACT order
+
+
+# What the controller asks of a command while it schedules, in one record (read per due entry).
+cdef struct CommandInfo:
+    int64_t phase       # tick within a CK on which it may issue (column commands), -1: any tick
+    int32_t bus         # BUS_ROW or BUS_COLUMN
+    int32_t scope       # level of its node
+    int32_t gate_levels # levels its rules sit at (scope + 1), or 0 when rules below its scope take part
+    bint one_bank       # its scope is the bank
+    bint opens          # opens rows
+    bint closes         # closes rows
+    bint row_on_bank    # needs its row open on one bank (`prerequisite_on_bank` reads the bank's row buffer)
 
 
 # The winner of one slot in a scan.
@@ -165,14 +190,16 @@ cdef class Controller:
     cdef int64_t banks_per_ch
     cdef int64_t qcap
     cdef int64_t pcap
-    cdef const int64_t[::1] cmd_bus
-    cdef const int64_t[::1] cmd_closes
-    cdef const int64_t[::1] cmd_opens
-    cdef const int64_t[::1] cmd_scope
+    cdef CommandInfo* cmd               # [commands]
+    cdef int64_t tpc                    # ticks per CK
+    cdef int64_t tpc_mask               # tpc - 1 when tpc is a power of two, else -1
     cdef const int64_t* ready           # the engine's ready table (fixed size, never reallocated)
+    cdef int64_t* bank_rows             # [num_banks * MAX_LEVELS]: first ready-table entry of each level's
+                                        # node above the bank (the command id is added to it)
     cdef int read_cmd, write_cmd, ref_cmd, ref_level
     cdef int64_t read_lat, write_lat, ref_interval, ref_per_ch
-    cdef double wr_high, wr_low
+    cdef int64_t write_enter            # write mode starts with this many queued writes (above the high watermark)
+    cdef int64_t write_leave            # and ends below this many (below the low watermark) while reads wait
     # requests (trace order), read on offer
     cdef const int64_t[:, ::1] addr
     cdef const int64_t[::1] row
@@ -211,8 +238,12 @@ cdef class Controller:
         self.free_pool = NULL
         self.bound_pool = NULL
         self.bank_pool = NULL
+        self.bank_rows = NULL
+        self.cmd = NULL
 
     def __dealloc__(self):
+        free(self.bank_rows)
+        free(self.cmd)
         free(self.buffers)
         free(self.ent_pool)
         free(self.slot_pool)
@@ -231,11 +262,9 @@ cdef class Controller:
         self.banks_per_ch = eng.num_banks // self.nch
         self.qcap = queue_size
         self.pcap = priority_size
-        self.cmd_bus = tables.cmd_bus
-        self.cmd_closes = tables.cmd_closes
-        self.cmd_opens = tables.cmd_opens
-        self.cmd_scope = tables.cmd_scope
         self.ready = &eng.ready[0]
+        self._index_ready_table(eng)
+        self._describe_commands(eng, tables)
         self.read_cmd = tables.read_cmd
         self.write_cmd = tables.write_cmd
         self.read_lat = tables.read_latency_ticks
@@ -250,8 +279,9 @@ cdef class Controller:
             self.ref_per_ch = nodes // self.nch
         else:
             self.ref_per_ch = 0
-        self.wr_high = wr_high
-        self.wr_low = wr_low
+        # the fewest writes above wr_high * queue_size, and the fewest not below wr_low * queue_size
+        self.write_enter = math.floor(wr_high * queue_size) + 1
+        self.write_leave = math.ceil(wr_low * queue_size)
         self.addr = addr
         self.row = row
         self.col = col
@@ -301,15 +331,51 @@ cdef class Controller:
                     self.free_pool[at + i] = caps[k] - 1 - i
                 at += caps[k]
 
+    def _index_ready_table(self, TimingEngine eng):
+        cdef int64_t b, C = eng.num_commands
+        cdef int l
+        self.bank_rows = <int64_t*>malloc(eng.num_banks * MAX_LEVELS * sizeof(int64_t))
+        if self.bank_rows == NULL:
+            raise MemoryError()
+        for b in range(eng.num_banks):
+            for l in range(eng.num_levels):
+                self.bank_rows[b * MAX_LEVELS + l] = (eng.level_offset[l] + b // eng.span_below[l]) * C
+
+    def _describe_commands(self, TimingEngine eng, tables):
+        cdef int c, scope
+        self.cmd = <CommandInfo*>malloc(eng.num_commands * sizeof(CommandInfo))
+        if self.cmd == NULL:
+            raise MemoryError()
+        for c in range(eng.num_commands):
+            scope = eng.cmd_scope[c]
+            self.cmd[c] = CommandInfo(
+                phase=eng.cmd_phase[c], bus=tables.cmd_bus[c], scope=scope,
+                gate_levels=0 if eng.cmd_next_levels[c] >> (scope + 1) else scope + 1,
+                one_bank=scope == eng.num_levels - 1, opens=eng.cmd_opens[c] != 0,
+                closes=eng.cmd_closes[c] != 0,
+                row_on_bank=eng.cmd_needs[c] == 1 and scope == eng.num_levels - 1)
+        self.tpc = eng.ticks_per_ck
+        self.tpc_mask = self.tpc - 1 if self.tpc & (self.tpc - 1) == 0 else -1
+
+    cdef inline int64_t align(self, int cmd, int64_t tick) noexcept nogil:
+        """The engine's `align_tick` (column commands on their phase of the CK), for tick >= 0."""
+        cdef int64_t phase = self.cmd[cmd].phase, r
+        if phase < 0:
+            return tick
+        r = tick & self.tpc_mask if self.tpc_mask >= 0 else tick % self.tpc
+        if r <= phase:
+            return tick + (phase - r)
+        return tick + self.tpc - r + phase
+
     cdef inline Buffer* buffer(self, int64_t ch, int k) noexcept nogil:
         return &self.buffers[ch * NUM_BUFFERS + k]
 
     # ------------------------------------------------------------------------------------------
 
     cdef bint would_close_active(self, int cmd, const int64_t* a) noexcept nogil:
-        if not self.cmd_closes[cmd]:
+        if not self.cmd[cmd].closes:
             return False
-        cdef int scope = self.cmd_scope[cmd]
+        cdef int scope = self.cmd[cmd].scope
         cdef int64_t first = self.eng.node_of(scope, a) * self.eng.span_below[scope]
         cdef int64_t b
         for b in range(first, first + self.eng.span_below[scope]):
@@ -318,9 +384,9 @@ cdef class Controller:
         return False
 
     cdef inline bint closes_active(self, int cmd, Entry* e) noexcept nogil:
-        if not self.cmd_closes[cmd]:
+        if not self.cmd[cmd].closes:
             return False
-        if self.cmd_scope[cmd] == self.L - 1:
+        if self.cmd[cmd].one_bank:
             return self.active_per_bank[e.bank] != 0
         return self.would_close_active(cmd, e.addr)
 
@@ -331,11 +397,36 @@ cdef class Controller:
         if e.gate >= 0:
             t = self.ready[e.gate]
             if t > clk:
-                return align_tick(self.eng, e.cmd, t)
-        t = ready_gate(self.eng, e.cmd, e.addr, &e.gate)
-        return align_tick(self.eng, e.cmd, imax(t, clk))
+                return self.align(e.cmd, t)
+        if self.cmd[e.cmd].gate_levels:
+            t = self.ready_on_bank(e.cmd, e.bank, &e.gate)
+        else:
+            t = ready_gate(self.eng, e.cmd, e.addr, &e.gate)
+        return self.align(e.cmd, imax(t, clk))
 
-    cdef void scan(self, Buffer* b, int64_t clk, Pick* column, Pick* row, int64_t* next_tick) noexcept nogil:
+    cdef inline int64_t ready_on_bank(self, int cmd, int64_t bank, int64_t* gate) noexcept nogil:
+        """The engine's `ready_gate` for a command whose rules all lie at or above its scope, read
+        through the bank's ready-table rows: the earliest tick the rules allow `cmd` on `bank`, and in
+        `gate` the entry that sets it (the highest level's on a tie)."""
+        cdef const int64_t* rows = &self.bank_rows[bank * MAX_LEVELS]
+        cdef int64_t t = -1, k
+        cdef int l
+        for l in range(self.cmd[cmd].gate_levels):
+            k = rows[l] + cmd
+            if self.ready[k] > t:
+                t = self.ready[k]
+                gate[0] = k
+        return t
+
+    cdef inline void scan(self, Buffer* b, int64_t clk, Pick* column, Pick* row, int64_t* next_tick) noexcept nogil:
+        """`scan_due`, without a call when nothing is due: every bound lies ahead."""
+        if b.low > clk:
+            if next_tick != NULL and b.low < next_tick[0]:
+                next_tick[0] = b.low
+            return
+        self.scan_due(b, clk, column, row, next_tick)
+
+    cdef void scan_due(self, Buffer* b, int64_t clk, Pick* column, Pick* row, int64_t* next_tick) noexcept nogil:
         """FR-FCFS over one buffer for the column and the row slot at once (NULL: slot not served).
         Each slot's pick gets the position of its winner; `next_tick` (unless NULL) is lowered to a
         tick at or before the first one at which a request's command may become legal.
@@ -353,11 +444,6 @@ cdef class Controller:
         cdef Entry* e
         cdef Entry* last = NULL
         cdef Pick* stop_at = column if column != NULL else row
-        if b.low > clk:
-            # nothing due: every bound lies ahead
-            if next_tick != NULL and b.low < next_tick[0]:
-                next_tick[0] = b.low
-            return
         # Entries not due are only folded into `nxt`: each lies at or above the old `low`, so the new
         # floor is the lower of `nxt` and the bounds of the entries decided here (`low_due`).
         for i in range(b.len):
@@ -367,9 +453,8 @@ cdef class Controller:
                     nxt = t
                 continue
             e = entry_at(b, i)
-            if last != NULL and last_t > clk and e.bank == last.bank and e.row == last.row \
-                    and e.final == last.final:
-                # Neighbours often target one row of one bank (streams): the same command, not
+            if last != NULL and last_t > clk and self.same_command(e, last):
+                # Neighbours often want the same command on one bank (streams, hot banks): not
                 # legal before the same tick.
                 e.cmd = last.cmd
                 e.gate = last.gate
@@ -393,17 +478,38 @@ cdef class Controller:
         if next_tick != NULL and nxt < next_tick[0]:
             next_tick[0] = nxt
 
+    cdef inline bint same_command(self, Entry* e, Entry* other) noexcept nogil:
+        """Whether e's next command is other's (whose command is current) on the same bank: the same
+        request kind to the same row, or, when that kind needs its row open on one bank (a read or a
+        write), the bank's open row is neither's (both open it, or both close it)."""
+        cdef int64_t open_row
+        if e.bank != other.bank or e.final != other.final:
+            return False
+        if e.row == other.row:
+            return True
+        if not self.cmd[e.final].row_on_bank:
+            return False
+        open_row = self.eng.open_row[e.bank]
+        return open_row != e.row and open_row != other.row
+
     cdef inline void decide(self, Buffer* b, int64_t i, int64_t clk, Pick* column, Pick* row) noexcept nogil:
         """Entry i of `b` is due and knows its command: make it its slot's pick if it is legal now and
         older than the pick, or move its bound on. An entry that cannot win here stays due."""
         cdef Entry* e = entry_at(b, i)
         cdef int cmd = e.cmd
-        cdef Pick* slot = column if self.cmd_bus[cmd] == BUS_COLUMN else row
+        cdef Pick* slot = column if self.cmd[cmd].bus == BUS_COLUMN else row
         cdef int64_t t
-        if slot == NULL or e.arrive >= slot.arrive:
+        if slot == NULL:
+            # not served in this scan (the column slot already issued): move its bound on, so that
+            # the scans before the channel's next issue pass over it
+            t = self.legal_from(e, clk)
+            if t > clk:
+                b.bound[i] = t
+            return
+        if e.arrive >= slot.arrive:
             return
         if self.closes_active(cmd, e):
-            if self.cmd_scope[cmd] == self.L - 1:
+            if self.cmd[cmd].one_bank:
                 b.bound[i] = NEVER  # until its bank's last active request leaves (issue_request)
             return
         t = self.legal_from(e, clk)
@@ -416,9 +522,9 @@ cdef class Controller:
 
     cdef void row_state_changed(self, int cmd, const int64_t* a) noexcept nogil:
         """Mark stale the entries of the banks `cmd` opened or closed: their next command changes."""
-        if not (self.cmd_opens[cmd] or self.cmd_closes[cmd]):
+        if not (self.cmd[cmd].opens or self.cmd[cmd].closes):
             return
-        cdef int scope = self.cmd_scope[cmd]
+        cdef int scope = self.cmd[cmd].scope
         self.mark_stale(a[0], self.eng.node_of(scope, a) * self.eng.span_below[scope], self.eng.span_below[scope])
 
     cdef void mark_stale(self, int64_t ch, int64_t first, int64_t count) noexcept nogil:
@@ -435,12 +541,12 @@ cdef class Controller:
 
     cdef bint update_write_mode(self, int64_t ch) noexcept nogil:
         """Returns True if the channel serves its write queue."""
-        cdef double wq = <double>self.buffer(ch, WRITE_QUEUE).len
+        cdef int64_t wq = self.buffer(ch, WRITE_QUEUE).len
         cdef int64_t rq = self.buffer(ch, READ_QUEUE).len
         if not self.write_mode[ch]:
-            if wq > self.wr_high * self.qcap or rq == 0:
+            if wq >= self.write_enter or rq == 0:
                 self.write_mode[ch] = 1
-        elif wq < self.wr_low * self.qcap and rq > 0:
+        elif wq < self.write_leave and rq > 0:
             self.write_mode[ch] = 0
         return self.write_mode[ch]
 
@@ -475,7 +581,7 @@ cdef class Controller:
         cdef Buffer* b = self.buffer(ch, k)
         cdef Buffer* act
         cdef Entry* e = entry_at(b, pos)
-        cdef bint one_bank = self.cmd_scope[cmd] == self.L - 1
+        cdef bint one_bank = self.cmd[cmd].one_bank
         if not e.judged:
             self.judge(e)
         if one_bank:
@@ -485,7 +591,7 @@ cdef class Controller:
         else:
             self.eng.issue(cmd, e.addr, e.row, e.col, clk)
         if one_bank and self.held_per_bank[e.bank] == 1:
-            if self.cmd_opens[cmd] or self.cmd_closes[cmd]:
+            if self.cmd[cmd].opens or self.cmd[cmd].closes:
                 # the bank holds only this request: its next command is the only one that changes
                 b.bound[pos] = STALE
                 b.low = STALE
@@ -499,7 +605,7 @@ cdef class Controller:
                     self.mark_stale(ch, e.bank, 1)  # its precharges may be chosen again
             self.complete_request(ch, e, cmd, clk)
             buffer_remove(b, pos)
-        elif self.cmd_opens[cmd]:
+        elif self.cmd[cmd].opens:
             self.active_per_bank[e.bank] += 1
             act = self.buffer(ch, ACTIVE)
             act.bank[act.len] = e.bank
@@ -517,7 +623,7 @@ cdef class Controller:
             addr[l] = node % self.eng.fanout[l]
             node = node // self.eng.fanout[l]
         cmd = self.eng.prerequisite(self.ref_cmd, addr, 0)
-        if self.cmd_bus[cmd] != bus or self.would_close_active(cmd, addr):
+        if self.cmd[cmd].bus != bus or self.would_close_active(cmd, addr):
             return False
         t = self.eng.align(cmd, imax(self.eng.timing_ready(cmd, addr), clk))
         if t != clk:
