@@ -108,6 +108,7 @@ cdef class TimingEngine:
     cdef bint _grow_log(self) noexcept nogil
     cdef void _log(self, int cmd, const int64_t* addr, int64_t row, int64_t col, int64_t tick) noexcept nogil
     cdef void _apply_below(self, int cmd, int scope, int64_t idx, int64_t tick) noexcept nogil
+    cdef int fill_bank_counts(self, int64_t* out) except -1
     cdef void _add_parents(self, int level, int64_t* out, const int64_t* above) noexcept nogil
     cdef void _open_rows(self, int64_t first, int64_t last, int64_t row, int64_t tick) noexcept nogil
     cdef void _close_rows(self, int64_t first, int64_t last, int64_t tick) noexcept nogil

@@ -597,19 +597,27 @@ cdef class TimingEngine:
 
     def bank_counts(self):
         """[num_banks, num_commands] commands applied to each bank (an all-bank command counts on every bank)."""
-        cdef int64_t C = self.num_commands
-        out = np.empty((self.num_banks, C), dtype=np.int64)
+        out = np.empty((self.num_banks, self.num_commands), dtype=np.int64)
         cdef int64_t[:, ::1] view = out
+        self.fill_bank_counts(&view[0, 0])
+        return out
+
+    cdef int fill_bank_counts(self, int64_t* out) except -1:
+        """out[bank * C + cmd]: `bank_counts` into a caller's buffer of num_banks * C."""
+        cdef int64_t C = self.num_commands
+        cdef int L = self.num_levels, l
+        if L == 1:
+            memcpy(out, self.node_count_p, self.num_banks * C * sizeof(int64_t))
+            return 0
         # commands issued to each node above the banks or to a node above it
-        cdef int64_t* above = <int64_t*>malloc(max(self.level_offset[self.num_levels - 1] * C, 1) * sizeof(int64_t))
+        cdef int64_t* above = <int64_t*>malloc(self.level_offset[L - 1] * C * sizeof(int64_t))
         if above == NULL:
             raise MemoryError()
-        memcpy(above, &self.node_cmd_count[0], self.level_count[0] * C * sizeof(int64_t))
-        cdef int l
-        for l in range(1, self.num_levels):
-            self._add_parents(l, &above[self.level_offset[l] * C] if l < self.num_levels - 1 else &view[0, 0], above)
+        memcpy(above, self.node_count_p, self.level_count[0] * C * sizeof(int64_t))
+        for l in range(1, L):
+            self._add_parents(l, &above[self.level_offset[l] * C] if l < L - 1 else out, above)
         free(above)
-        return out
+        return 0
 
     cdef void _add_parents(self, int level, int64_t* out, const int64_t* above) noexcept nogil:
         """out[i * C + cmd] for node i of `level`: its own count plus its parent's in `above` (parents
