@@ -875,9 +875,9 @@ def _forms(op: str) -> list[tuple[str, ...]]:
 
 
 @lru_cache(maxsize=1)
-def _reader_tables() -> tuple:
-    """The compiled reader's arguments after the text: opcode and region names, EOC's code, the operand
-    field of each value of each form, the operands' defaults."""
+def _reader():
+    """The compiled reader, over the opcode and region names, EOC's code, the operand field of each value
+    of each form and the operands' defaults."""
     from sieve._core import aimparse
 
     field_index = {name: k for k, name in enumerate(_DEFAULTS)}
@@ -885,8 +885,8 @@ def _reader_tables() -> tuple:
     for c, op in enumerate(_CODES):
         for form in _forms(op):
             forms[c, len(form)] = [field_index[name] for name in form] + [-1] * (forms.shape[2] - len(form))
-    return ([op.encode() for op in OPCODE_FIELDS], [r.encode() for r in _RW_FIELDS], _CODES.index("EOC"), forms,
-            np.array(list(_DEFAULTS.values()), dtype=np.int64))
+    return aimparse.Reader([op.encode() for op in OPCODE_FIELDS], [r.encode() for r in _RW_FIELDS],
+                           _CODES.index("EOC"), forms, np.array(list(_DEFAULTS.values()), dtype=np.int64))
 
 
 @dataclass
@@ -913,14 +913,8 @@ class _Program:
     @classmethod
     def read(cls, trace) -> "_Program":
         """The compiled reader's parse; the Python parser's (with its errors) when the text is unusual."""
-        from sieve._core import aimparse
-
         text = _read_text(trace)
-        try:
-            data = text.encode("ascii")
-        except UnicodeEncodeError:  # Python's line breaks include some non-ASCII characters
-            return cls.of(text, _parse_text(text))
-        status, line_no, code, operand = aimparse.parse(np.frombuffer(data, dtype=np.uint8), *_reader_tables())
+        status, line_no, code, operand = _reader().parse(text)
         if status:
             return cls.of(text, _parse_text(text))
         return cls(text, line_no, code, dict(zip(_DEFAULTS, operand)))
@@ -941,9 +935,7 @@ class _Program:
         """Lines by opcode, in order of first appearance."""
         from sieve._core import aimparse
 
-        per_code, first = aimparse.opcode_counts(self.code, len(_CODES))
-        present = np.flatnonzero(per_code)
-        return {_CODES[c]: int(per_code[c]) for c in present[np.argsort(first[present])]}
+        return {_CODES[c]: n for c, n in aimparse.opcode_counts(self.code, len(_CODES))}
 
 
 def _execute(runner: "_Runner", program: _Program, fast: bool) -> None:
