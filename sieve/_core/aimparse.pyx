@@ -3,29 +3,63 @@
 Reads the layouts the Python parser reads (blank- or comma-separated fields, ``#`` comments, empty
 leading/trailing fields, ``ISR_`` prefixes, decimal or ``0x`` numbers) and stops after EOC. Each line's
 values go to the operand fields its opcode's form names (``forms``), so the caller gets the program as
-per-field arrays. It takes no decisions on bad input: on anything unusual (a malformed or huge number,
-an unknown opcode, a number of fields no form of the opcode has, an inner empty field, control or
-non-ASCII bytes, no EOC) it answers ``status`` != 0 and the caller reruns the Python parser, whose
-error messages are the project's.
+per-field arrays. It takes no decisions on bad input: on anything unusual (non-ASCII text, a malformed
+or huge number, an unknown opcode, a number of fields no form of the opcode has, an inner empty field,
+control bytes before the end of the EOC line, no EOC) it answers ``status`` != 0 and the caller reruns
+the Python parser, whose error messages are the project's.
+
+Each byte is looked at once, through its class (:data:`_class`): a line's fields are the runs of
+field bytes; when the line has a comma before its comment, its fields must be in consecutive
+comma-separated cells (one field per cell, none empty between the first and the last), as the Python
+parser's ``split(",")`` then ``strip()`` demands.
 """
 
-from libc.stdint cimport int64_t
-from libc.string cimport memchr
+from libc.stdint cimport int64_t, uint64_t
+from libc.string cimport memcmp
 
 import numpy as np
 
-DEF MAX_TOKENS = 64  # fields of a line, empty ones included
-DEF MAX_VALUES = 6   # operands after the line type and opcode
+cdef extern from "Python.h":
+    const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
 
+DEF MAX_VALUES = 6   # operands after the line type and opcode
 DEF MAX_VALUE = 4611686018427387904  # 2**62
 DEF MAX_NAMES = 32   # opcodes + regions
 DEF MAX_NAME = 16    # bytes of an opcode or region name
+DEF MAX_CODES = 64   # opcodes + R/W regions
+DEF MAX_FIELDS = 16  # operand fields
 
 cdef enum:
     _OK = 0
     _UNUSUAL = 1
 
 MAX_VALUES_PER_LINE = MAX_VALUES
+
+# byte classes
+cdef enum:
+    _FIELD = 0   # printable, not a separator: part of a field
+    _BLANK = 1   # space, tab
+    _COMMA = 2
+    _HASH = 3    # starts a comment
+    _BREAK = 4   # LF, CR
+    _ODD = 5     # other control bytes, DEL, non-ASCII: the Python parser's
+
+cdef unsigned char _class[256]
+cdef unsigned char _digit[256]  # value of a hexadecimal digit (either case), else 255
+
+
+cdef void _classes() noexcept:
+    cdef int c
+    for c in range(256):
+        _class[c] = _FIELD if 33 <= c <= 126 else _ODD
+        _digit[c] = c - 48 if 48 <= c <= 57 else c - 55 if 65 <= c <= 70 else c - 87 if 97 <= c <= 102 else 255
+    _class[32] = _class[9] = _BLANK
+    _class[44] = _COMMA
+    _class[35] = _HASH
+    _class[10] = _class[13] = _BREAK
+
+
+_classes()
 
 
 cdef struct _Names:
@@ -35,61 +69,8 @@ cdef struct _Names:
     unsigned char text[MAX_NAMES][MAX_NAME]
 
 
-cdef inline bint _blank(unsigned char c) noexcept nogil:
-    return c == 32 or c == 9
-
-
 cdef inline unsigned char _upper(unsigned char c) noexcept nogil:
     return c - 32 if 97 <= c <= 122 else c
-
-
-cdef inline int _tokens(const unsigned char* s, Py_ssize_t a, Py_ssize_t b, Py_ssize_t* start, Py_ssize_t* end) noexcept nogil:
-    """Split s[a:b] (a line without its comment) into fields; returns their count, or -1 if unusual."""
-    cdef Py_ssize_t i, j, k, lo, hi
-    cdef int n = 0
-    cdef bint commas = False
-    for i in range(a, b):
-        if s[i] == 44:
-            commas = True
-            break
-    i = a
-    while i < b or (commas and i == b):
-        if commas:
-            j = i
-            while j < b and s[j] != 44:
-                j += 1
-            lo, hi = i, j
-            while lo < hi and _blank(s[lo]):
-                lo += 1
-            while hi > lo and _blank(s[hi - 1]):
-                hi -= 1
-            i = j + 1
-        else:
-            while i < b and _blank(s[i]):
-                i += 1
-            if i >= b:
-                break
-            lo = i
-            while i < b and not _blank(s[i]):
-                i += 1
-            hi = i
-        if n == MAX_TOKENS:
-            return -1
-        start[n], end[n] = lo, hi
-        n += 1
-        if commas and i > b:
-            break
-    # drop empty leading and trailing fields; an inner empty field is the Python parser's to report
-    lo, hi = 0, n
-    while lo < hi and start[lo] == end[lo]:
-        lo += 1
-    while hi > lo and start[hi - 1] == end[hi - 1]:
-        hi -= 1
-    for k in range(lo, hi):
-        if start[k] == end[k]:
-            return -1
-        start[k - lo], end[k - lo] = start[k], end[k]
-    return <int>(hi - lo)
 
 
 cdef inline int64_t _number(const unsigned char* s, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
@@ -129,142 +110,241 @@ cdef inline bint _same(const unsigned char* s, Py_ssize_t a, Py_ssize_t b, const
     return True
 
 
-cdef inline int _code(const unsigned char* s, Py_ssize_t* start, Py_ssize_t* end, const _Names* names,
-                      int previous) noexcept nogil:
-    """Opcode index: AiM opcodes first, then R GPR/CFR/MEM, then W GPR/CFR/MEM; -1 if unknown. The
-    previous line's opcode is tried first (programs repeat opcodes)."""
-    cdef Py_ssize_t a = start[1], b = end[1]
-    cdef int k, regions = names.count - names.opcodes
-    if _same(s, start[0], end[0], b"AIM", 3):
-        if b - a > 4 and _same(s, a, a + 4, b"ISR_", 4):
-            a += 4
-        if 0 <= previous < names.opcodes and _same(s, a, b, names.text[previous], names.length[previous]):
-            return previous
-        for k in range(names.opcodes):
-            if _same(s, a, b, names.text[k], names.length[k]):
-                return k
-        return -1
-    for k in range(names.opcodes, names.count):
-        if _same(s, a, b, names.text[k], names.length[k]):
-            if _same(s, start[0], end[0], b"R", 1):
-                return k
-            if _same(s, start[0], end[0], b"W", 1):
-                return k + regions
-    return -1
+cdef struct _Line:
+    int fields                    # fields of the line (0: blank or comment only), -1: unusual
+    Py_ssize_t start[2]           # line type and opcode (or region)
+    Py_ssize_t end[2]
+    int64_t value[MAX_VALUES]     # the numbers after them
 
 
-cdef int _names(_Names* names, list opcodes, list regions) except -1:
-    cdef bytes name
-    cdef int k = 0, i
-    if len(opcodes) + len(regions) > MAX_NAMES:
-        raise ValueError(f"at most {MAX_NAMES} opcodes and regions")
-    names.opcodes = len(opcodes)
-    for name in opcodes + regions:
-        if len(name) > MAX_NAME:
-            raise ValueError(f"opcode {name!r} is longer than {MAX_NAME} bytes")
-        names.length[k] = len(name)
-        for i in range(len(name)):
-            names.text[k][i] = name[i]
-        k += 1
-    names.count = k
-    return 0
-
-
-cdef Py_ssize_t _lines(const unsigned char* s, Py_ssize_t n) noexcept nogil:
-    """Line breaks + 1, or -1 if the text holds control (other than tab, CR, LF) or non-ASCII bytes."""
-    cdef Py_ssize_t i, lines = 1
-    cdef int unusual = 0
-    cdef unsigned char c
-    for i in range(n):  # branch-free, so that the compiler vectorises it
-        c = s[i]
-        unusual |= ((c < 32) & (c != 9) & (c != 10) & (c != 13)) | (c >= 127)
-        lines += (c == 10) | (c == 13)
-    return -1 if unusual else lines
-
-
-cdef inline Py_ssize_t _find(const unsigned char* s, Py_ssize_t a, Py_ssize_t b, int byte) noexcept nogil:
-    """Index of the first `byte` in s[a:b], or b."""
-    cdef const unsigned char* p = <const unsigned char*>memchr(s + a, byte, b - a) if b > a else NULL
-    return p - s if p != NULL else b
-
-
-def parse(const unsigned char[::1] data, list opcodes, list regions, int eoc, const int64_t[:, :, ::1] forms,
-          const int64_t[::1] defaults):
-    """Returns (status, line_no, code, operand [fields, n]) of the lines up to and including the one
-    whose code is `eoc`; status != 0 when the text needs the Python parser. A line of code c with k
-    values puts value j in operand field ``forms[c, k, j]``; ``forms[c, k, 0] == -2`` when opcode c has
-    no form with k values. Fields a line does not give hold ``defaults``."""
-    cdef Py_ssize_t n = data.shape[0], i = 0, a, b, m = 0, lines
-    cdef Py_ssize_t next_lf = -1, next_cr = -1  # the next LF and CR at or after them, each searched for once
-    cdef Py_ssize_t start[MAX_TOKENS]
-    cdef Py_ssize_t end[MAX_TOKENS]
-    cdef int64_t line_no = 0, v
-    cdef int k, nt, code = -1
-    cdef _Names names
-    cdef const unsigned char* s = &data[0] if n else NULL
-    if forms.shape[1] != MAX_VALUES + 1 or forms.shape[2] != MAX_VALUES:
-        raise ValueError(f"forms must have shape [codes, {MAX_VALUES + 1}, {MAX_VALUES}]")
-    _names(&names, opcodes, regions)
-    if forms.shape[0] != names.opcodes + 2 * (names.count - names.opcodes):
-        raise ValueError("forms must have one row per opcode and per R/W region")
-    lines = _lines(s, n)
-    if lines < 0:
-        return _UNUSUAL, None, None, None
-    line_arr = np.empty(lines, dtype=np.int64)
-    code_arr = np.empty(lines, dtype=np.int64)
-    operand_arr = np.empty((defaults.shape[0], lines), dtype=np.int64)
-    operand_arr[:] = np.asarray(defaults)[:, None]
-    cdef int64_t[::1] ln = line_arr, cd = code_arr
-    cdef int64_t[:, ::1] operand = operand_arr
-    with nogil:
-        while i < n and code != eoc:
-            line_no += 1
-            a = i
-            if next_lf < a:
-                next_lf = _find(s, a, n, 10)
-            if next_cr < a:
-                next_cr = _find(s, a, n, 13)
-            b = next_lf if next_lf < next_cr else next_cr
-            i = b
-            if i < n and s[i] == 13 and i + 1 < n and s[i + 1] == 10:
-                i += 1
+cdef inline Py_ssize_t _value(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, int64_t* value) noexcept nogil:
+    """Reads the number field starting at s[i] (decimal or 0x-hexadecimal digits only) into `value`, -1
+    for anything else or beyond 2**62; returns where the field ends. Up to 18 decimal or 15 hexadecimal
+    digits cannot exceed 2**62; longer fields take `_number`'s checked path."""
+    cdef Py_ssize_t a = i
+    cdef uint64_t v = 0  # wraps harmlessly on fields too long for the fast path
+    cdef unsigned char d, base = 10
+    if s[i] == 48 and i + 2 < n and (s[i + 1] == 120 or s[i + 1] == 88) and _class[s[i + 2]] == _FIELD:
+        base, i = 16, i + 2
+    while i < n:
+        d = _digit[s[i]]
+        if d >= base:
+            break
+        v = v * base + d
+        i += 1
+    if i < n and _class[s[i]] == _FIELD:  # a byte that is no digit
+        value[0] = -1
+        while i < n and _class[s[i]] == _FIELD:
             i += 1
-            b = _find(s, a, b, 35)  # '#' starts a comment
-            nt = _tokens(s, a, b, start, end)
-            if nt == 0:
-                continue
-            if nt < 2 or nt - 2 > MAX_VALUES:
-                break
-            code = _code(s, start, end, &names, code)
-            if code < 0 or forms[code, nt - 2, 0] == -2:
-                break
-            ln[m], cd[m] = line_no, code
-            v = 0
-            for k in range(2, nt):
-                v = _number(s, start[k], end[k])
-                if v < 0:
+        return i
+    if (base == 10 and i - a > 18) or (base == 16 and i - a > 17):
+        value[0] = _number(s, a, i)
+    else:
+        value[0] = <int64_t>v
+    return i
+
+
+cdef Py_ssize_t _read_line(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, _Line* line) noexcept nogil:
+    """Reads the line starting at s[i]; returns where the next one starts."""
+    cdef Py_ssize_t a
+    cdef int nf = 0, cells = 0, cell_of_last = -1
+    cdef bint consecutive = True  # every field in the cell after the previous field's
+    cdef unsigned char k
+    line.fields = -1
+    while i < n:
+        k = _class[s[i]]
+        if k == _FIELD:
+            if nf < 2:
+                a = i
+                i += 1
+                while i < n and _class[s[i]] == _FIELD:
+                    i += 1
+                line.start[nf], line.end[nf] = a, i
+            elif nf - 2 < MAX_VALUES:
+                i = _value(s, i, n, &line.value[nf - 2])
+                if line.value[nf - 2] < 0:
+                    return i
+            else:
+                return i
+            consecutive = consecutive and (nf == 0 or cells == cell_of_last + 1)
+            cell_of_last = cells
+            nf += 1
+        elif k == _BLANK:
+            i += 1
+        elif k == _COMMA:
+            cells += 1
+            i += 1
+        elif k == _HASH:
+            i += 1
+            while i < n and _class[s[i]] != _BREAK:
+                if _class[s[i]] == _ODD:
+                    return i
+                i += 1
+        elif k == _BREAK:
+            break
+        else:
+            return i
+    if i < n:  # a line break: CR LF, LF or CR
+        i += 2 if s[i] == 13 and i + 1 < n and s[i + 1] == 10 else 1
+    if cells == 0 or consecutive:
+        line.fields = nf
+    return i
+
+
+cdef Py_ssize_t _breaks(const unsigned char* s, Py_ssize_t n) noexcept nogil:
+    """LF and CR bytes in s[:n] (the text has at most one line more), counted in blocks of 255 bytes
+    so that the compiler vectorises the byte counts."""
+    cdef Py_ssize_t i = 0, j, stop, total = 0
+    cdef unsigned char block
+    while i < n:
+        stop = i + 255 if n - i > 255 else n
+        block = 0
+        for j in range(i, stop):
+            block += (s[j] == 10) + (s[j] == 13)
+        total += block
+        i = stop
+    return total
+
+
+cdef void _fill(int64_t* a, Py_ssize_t n, int64_t value) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        a[i] = value
+
+
+cdef class Reader:
+    """The tables of one layout of opcodes and operand fields, built once; :meth:`parse` reads a text.
+
+    ``opcodes`` and ``regions`` are the upper-case names (bytes); codes are the opcodes' indices, then
+    R and W of each region. A line of code c with k values puts value j in operand field
+    ``forms[c, k, j]``; ``forms[c, k, 0] == -2`` when opcode c has no form with k values. Fields a line
+    does not give hold ``defaults``."""
+
+    cdef _Names names
+    cdef int eoc
+    cdef int codes
+    cdef int fields
+    cdef int form[MAX_CODES][MAX_VALUES + 1][MAX_VALUES]
+    cdef int64_t defaults[MAX_FIELDS]
+
+    def __init__(self, list opcodes, list regions, int eoc, const int64_t[:, :, ::1] forms,
+                 const int64_t[::1] defaults):
+        cdef int c, k, j
+        self._set_names(opcodes, regions)
+        self.codes = self.names.opcodes + 2 * (self.names.count - self.names.opcodes)
+        if forms.shape[0] != self.codes or forms.shape[1] != MAX_VALUES + 1 or forms.shape[2] != MAX_VALUES:
+            raise ValueError(f"forms must have shape [{self.codes}, {MAX_VALUES + 1}, {MAX_VALUES}]: one row "
+                             "per opcode and per R/W region")
+        if defaults.shape[0] > MAX_FIELDS:
+            raise ValueError(f"at most {MAX_FIELDS} operand fields")
+        if not 0 <= eoc < self.names.opcodes:
+            raise ValueError(f"EOC's code {eoc} is not an opcode's")
+        self.eoc, self.fields = eoc, defaults.shape[0]
+        for c in range(self.codes):
+            for k in range(MAX_VALUES + 1):
+                for j in range(MAX_VALUES):
+                    if not (-2 <= forms[c, k, j] < self.fields):
+                        raise ValueError(f"forms[{c}, {k}, {j}] = {forms[c, k, j]} is not an operand field")
+                    self.form[c][k][j] = <int>forms[c, k, j]
+        for j in range(self.fields):
+            self.defaults[j] = defaults[j]
+
+    cdef int _set_names(self, list opcodes, list regions) except -1:
+        cdef bytes name
+        cdef int k = 0, i
+        if len(opcodes) + len(regions) > MAX_NAMES or len(opcodes) + 2 * len(regions) > MAX_CODES:
+            raise ValueError(f"at most {MAX_NAMES} opcodes and regions")
+        self.names.opcodes = len(opcodes)
+        for name in opcodes + regions:
+            if len(name) > MAX_NAME:
+                raise ValueError(f"opcode {name!r} is longer than {MAX_NAME} bytes")
+            self.names.length[k] = len(name)
+            for i in range(len(name)):
+                self.names.text[k][i] = name[i]
+            k += 1
+        self.names.count = k
+        return 0
+
+    cdef int _code(self, const unsigned char* s, const _Line* line, int previous) noexcept nogil:
+        """Opcode index: AiM opcodes first, then R GPR/CFR/MEM, then W GPR/CFR/MEM; -1 if unknown. The
+        previous line's opcode is tried first (programs repeat opcodes)."""
+        cdef const _Names* names = &self.names
+        cdef Py_ssize_t a = line.start[1], b = line.end[1]
+        cdef int k, regions = names.count - names.opcodes
+        if _same(s, line.start[0], line.end[0], b"AIM", 3):
+            if b - a > 4 and _same(s, a, a + 4, b"ISR_", 4):
+                a += 4
+            if 0 <= previous < names.opcodes and _same(s, a, b, names.text[previous], names.length[previous]):
+                return previous
+            for k in range(names.opcodes):
+                if _same(s, a, b, names.text[k], names.length[k]):
+                    return k
+            return -1
+        for k in range(names.opcodes, names.count):
+            if _same(s, a, b, names.text[k], names.length[k]):
+                if _same(s, line.start[0], line.end[0], b"R", 1):
+                    return k
+                if _same(s, line.start[0], line.end[0], b"W", 1):
+                    return k + regions
+        return -1
+
+    def parse(self, str text):
+        """Returns (status, line_no, code, operand [fields, n]) of the lines up to and including EOC;
+        status != 0 (and None for the arrays) when the text needs the Python parser."""
+        cdef Py_ssize_t n = 0, i = 0, m = 0, cap
+        cdef Py_ssize_t head = 0, head_len = 0  # the previous line's bytes from its type to its opcode
+        cdef const unsigned char* s
+        cdef int64_t line_no = 0
+        cdef int64_t* out
+        cdef int64_t[:, ::1] out_view
+        cdef int j, values, code = -1
+        cdef const int* form
+        cdef _Line line
+        if not text.isascii():
+            return _UNUSUAL, None, None, None
+        s = <const unsigned char*>PyUnicode_AsUTF8AndSize(text, &n)
+        cap = _breaks(s, n) + 1
+        out_arr = np.empty((2 + self.fields, cap), dtype=np.int64)  # line number, code, operands
+        out_view = out_arr
+        out = &out_view[0, 0]
+        with nogil:
+            for j in range(self.fields):  # fields a line does not give keep their defaults
+                _fill(out + (2 + j) * cap, cap, self.defaults[j])
+            while i < n and code != self.eoc:
+                line_no += 1
+                i = _read_line(s, i, n, &line)
+                if line.fields == 0:
+                    continue
+                if line.fields < 2:
                     break
-                operand[forms[code, nt - 2, k - 2], m] = v
-            if v < 0:
-                break
-            m += 1
-    if code != eoc or m == 0 or cd[m - 1] != eoc:
-        return _UNUSUAL, None, None, None
-    return _OK, line_arr[:m], code_arr[:m], operand_arr[:, :m]
+                if line.end[1] - line.start[0] != head_len or memcmp(s + head, s + line.start[0], head_len) != 0:
+                    code = self._code(s, &line, code)
+                    head, head_len = line.start[0], line.end[1] - line.start[0]
+                values = line.fields - 2
+                if code < 0 or self.form[code][values][0] == -2:
+                    break
+                out[m], out[cap + m] = line_no, code
+                form = self.form[code][values]
+                for j in range(values):
+                    out[(2 + form[j]) * cap + m] = line.value[j]
+                m += 1
+        if code != self.eoc or m == 0 or out[cap + m - 1] != self.eoc:
+            return _UNUSUAL, None, None, None
+        return _OK, out_arr[0, :m], out_arr[1, :m], out_arr[2:, :m]
 
 
 def opcode_counts(const int64_t[::1] code, int ncodes):
-    """Per opcode index below `ncodes`: the lines that have it and the index of the first (-1 if none)."""
-    counts = np.zeros(ncodes, dtype=np.int64)
-    first = np.full(ncodes, -1, dtype=np.int64)
-    cdef int64_t[::1] n = counts, f = first
+    """Per opcode index below `ncodes` that some line has: (index, lines that have it), in the order of
+    the opcodes' first lines."""
+    cdef int64_t[::1] counts = np.zeros(ncodes, dtype=np.int64)
+    cdef list order = []
     cdef Py_ssize_t i
     cdef int64_t c
     for i in range(code.shape[0]):
         c = code[i]
         if not 0 <= c < ncodes:
             raise ValueError(f"opcode index {c} at line index {i} is outside 0..{ncodes - 1}")
-        if n[c] == 0:
-            f[c] = i
-        n[c] += 1
-    return counts, first
+        if counts[c] == 0:
+            order.append(c)
+        counts[c] += 1
+    return [(c, counts[c]) for c in order]

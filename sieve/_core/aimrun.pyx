@@ -12,6 +12,9 @@ data row.
 """
 
 from libc.stdint cimport int64_t
+from libc.stdlib cimport free, malloc
+
+import numpy as np
 
 from sieve._core.engine cimport TimingEngine, MAX_LEVELS
 
@@ -25,6 +28,18 @@ cdef extern from *:
     #endif
     """
     int sieve_lowest_bit(unsigned long long x) noexcept nogil
+
+cdef extern from *:
+    """
+    /* a + b of two rounded products: never fused with them into a multiply-add (an FMA would round
+       once where NumPy's separate operations round twice) */
+    #if defined(_MSC_VER)
+    static __declspec(noinline) double sieve_unfused_add(double a, double b) { return a + b; }
+    #else
+    static __attribute__((noinline)) double sieve_unfused_add(double a, double b) { return a + b; }
+    #endif
+    """
+    double sieve_unfused_add(double a, double b) noexcept nogil
 
 # line kinds, per opcode (sieve.pim.aim_trace builds the table)
 cdef enum:
@@ -313,3 +328,63 @@ def run_lines(TimingEngine eng, program, codes, state, Py_ssize_t start):
             i += 1
     state.decode, state.last_issue, state.end = s.decode, s.last_issue, s.end
     return i
+
+
+# ---- what a run's result reads from the engine ------------------------------------------------------
+
+def engine_totals(TimingEngine eng, const int64_t[::1] span, int64_t channels, bint bank_counts):
+    """The engine's statistics as a run's result needs them, read in one pass: commands issued by id
+    ``[C]``; per channel, commands issued by id ``[channels, C]`` (the engine counts an issue on every
+    bank it touches, `span` per command); with `bank_counts`, the per bank counts as float64
+    ``[banks, C]`` (for energy), else None. Returns the three arrays in that order."""
+    cdef int64_t C = eng.num_commands, banks = eng.num_banks, per_channel = banks // channels
+    cdef int64_t ch, b, c
+    if channels <= 0 or banks % channels or span.shape[0] != C:
+        raise ValueError(f"{banks} banks of {C} commands do not split into {channels} channels with {span.shape[0]} spans")
+    totals_arr = np.empty(C, dtype=np.int64)
+    channel_arr = np.zeros((channels, C), dtype=np.int64)
+    counts_arr = np.empty((banks, C), dtype=np.float64) if bank_counts else None
+    cdef int64_t[::1] totals = totals_arr
+    cdef int64_t[:, ::1] per = channel_arr
+    cdef double[:, ::1] counts
+    cdef int64_t* bank = <int64_t*>malloc(banks * C * sizeof(int64_t))  # [bank * C + command]
+    if bank == NULL:
+        raise MemoryError()
+    try:
+        eng.fill_bank_counts(bank)
+        for c in range(C):
+            totals[c] = eng.cmd_total[c]
+        for ch in range(channels):
+            for b in range(ch * per_channel, (ch + 1) * per_channel):
+                for c in range(C):
+                    per[ch, c] += bank[b * C + c]
+            for c in range(C):
+                per[ch, c] //= span[c]
+        if bank_counts:
+            counts = counts_arr
+            for b in range(banks):
+                for c in range(C):
+                    counts[b, c] = <double>bank[b * C + c]
+    finally:
+        free(bank)
+    return totals_arr, channel_arr, counts_arr
+
+
+def bank_background_pj(TimingEngine eng, int64_t end, double tick_ns, double precharged_mw, double active_mw):
+    """Per bank background energy (pJ) up to tick `end`: ``precharged_mw`` while its row is closed and
+    ``active_mw`` while one is open (per bank powers), rows still open counted up to `end`. The
+    operations are those of :func:`sieve.dram.energy.bank_energy_columns`, one rounding each."""
+    cdef int64_t b, ticks
+    cdef double open_ns, elapsed_ns = <double>end * tick_ns, closed_ns, closed_pj, open_pj
+    out = np.empty(eng.num_banks, dtype=np.float64)
+    cdef double[::1] bg = out
+    for b in range(eng.num_banks):
+        ticks = eng.bank_open_ticks[b]
+        if eng.open_row[b] >= 0:
+            ticks += imax(end - eng.opened_at[b], 0)
+        open_ns = <double>ticks * tick_ns
+        closed_ns = elapsed_ns - open_ns
+        closed_pj = closed_ns * precharged_mw
+        open_pj = open_ns * active_mw
+        bg[b] = sieve_unfused_add(closed_pj, open_pj)
+    return out

@@ -118,7 +118,7 @@ import numpy as np
 
 from sieve._cli import decode_text
 from sieve.dram import CommandLog, Device
-from sieve.dram.energy import DeviceEnergy, bank_energy_columns, has_energy, load_energy
+from sieve.dram.energy import DeviceEnergy, has_energy, load_energy
 from sieve.dram.spec import evaluate_latency
 
 if TYPE_CHECKING:
@@ -752,25 +752,6 @@ class _Runner:
             self.af_row[chans] = -1
         return closes
 
-    # -- results
-
-    def channel_commands(self, counts: np.ndarray, issued: np.ndarray) -> dict[str, np.ndarray]:
-        """Per command issued (ids `issued`): the count in each channel (an all-bank command once), from
-        the engine's per bank counts ``[banks, commands]`` (an all-bank command on every bank)."""
-        per_channel = np.einsum("cbk->ck", counts.reshape(self.geo.channels, -1, counts.shape[1])) // self.tables.span
-        return {self.tables.names[i]: per_channel[:, i] for i in issued}
-
-    def channel_energy(self, counts: np.ndarray) -> dict[str, np.ndarray] | None:
-        """Per channel energy of the commands issued and of the banks' background (None without energy data)."""
-        energy = self.tables.energy
-        if energy is None:
-            return None
-        end = int(self.done.max())
-        tick_ns = self.tables.tick_ns
-        banks = bank_energy_columns(energy, counts, self.session.engine.bank_open_ticks_until(end) * tick_ns,
-                                    end * tick_ns)
-        return {col: values.reshape(self.geo.channels, -1).sum(axis=1) for col, values in banks.items()}
-
 
 # ---- what a run derives from its device alone ------------------------------------------------------
 
@@ -813,6 +794,26 @@ class _Codes:
 
 
 @dataclass(frozen=True)
+class _EnergyTables:
+    """A device's energy data as a run's result uses it (:func:`sieve.dram.energy.bank_energy_columns`'s
+    operands, computed the same way)."""
+
+    command_pj: list[float]
+    """Per command id: energy of one issue."""
+    per_bank_pj: np.ndarray
+    """Per command id: energy each bank an issue touches takes."""
+    precharged_mw: float
+    """Background power of one bank with its row closed, and with it open."""
+    active_mw: float
+
+    @classmethod
+    def of(cls, energy: DeviceEnergy) -> "_EnergyTables":
+        per_bank_mw = np.array([energy.precharged_mw, energy.active_mw]) / energy.banks_per_node
+        return cls(command_pj=energy.command_pj.tolist(), per_bank_pj=energy.per_bank_pj(),
+                   precharged_mw=float(per_bank_mw[0]), active_mw=float(per_bank_mw[1]))
+
+
+@dataclass(frozen=True)
 class _DeviceTables:
     """What a run derives from its device alone: geometry, command names and ids, each command's
     latency, the per-opcode tables of the compiled executor and the energy data. Built on a device's
@@ -830,7 +831,10 @@ class _DeviceTables:
     span: np.ndarray
     """Per command: banks one issue counts on in the engine's per bank counts."""
     codes: _Codes
-    energy: DeviceEnergy | None
+    energy: _EnergyTables | None
+    tck_ns: float
+    nccdl: float
+    """Cycles between two column commands to one bank group: one all-bank MAC per channel at most."""
 
     @classmethod
     def of(cls, device: Device) -> "_DeviceTables":
@@ -860,7 +864,9 @@ class _DeviceTables:
         banks_below = [int(np.prod(std.fanout[l + 1:])) for l in range(len(std.levels))]
         span = np.array([banks_below[int(s)] for s in device.tables.cmd_scope], dtype=np.int64)
         return cls(geo=geo, names=names, id=command_id, ticks_per_ck=tpc, tick_ns=std.tick_ns, latency=latency,
-                   span=span, codes=_Codes.of(command_id), energy=load_energy(std) if has_energy(std) else None)
+                   span=span, codes=_Codes.of(command_id),
+                   energy=_EnergyTables.of(load_energy(std)) if has_energy(std) else None,
+                   tck_ns=float(std.tCK_ns), nccdl=float(std.timing.get("nCCDL", 1.0)))
 
 
 _DEVICE_TABLES: "weakref.WeakKeyDictionary[Device, _DeviceTables]" = weakref.WeakKeyDictionary()
@@ -875,9 +881,9 @@ def _forms(op: str) -> list[tuple[str, ...]]:
 
 
 @lru_cache(maxsize=1)
-def _reader_tables() -> tuple:
-    """The compiled reader's arguments after the text: opcode and region names, EOC's code, the operand
-    field of each value of each form, the operands' defaults."""
+def _reader():
+    """The compiled reader, over the opcode and region names, EOC's code, the operand field of each value
+    of each form and the operands' defaults."""
     from sieve._core import aimparse
 
     field_index = {name: k for k, name in enumerate(_DEFAULTS)}
@@ -885,8 +891,8 @@ def _reader_tables() -> tuple:
     for c, op in enumerate(_CODES):
         for form in _forms(op):
             forms[c, len(form)] = [field_index[name] for name in form] + [-1] * (forms.shape[2] - len(form))
-    return ([op.encode() for op in OPCODE_FIELDS], [r.encode() for r in _RW_FIELDS], _CODES.index("EOC"), forms,
-            np.array(list(_DEFAULTS.values()), dtype=np.int64))
+    return aimparse.Reader([op.encode() for op in OPCODE_FIELDS], [r.encode() for r in _RW_FIELDS],
+                           _CODES.index("EOC"), forms, np.array(list(_DEFAULTS.values()), dtype=np.int64))
 
 
 @dataclass
@@ -913,14 +919,8 @@ class _Program:
     @classmethod
     def read(cls, trace) -> "_Program":
         """The compiled reader's parse; the Python parser's (with its errors) when the text is unusual."""
-        from sieve._core import aimparse
-
         text = _read_text(trace)
-        try:
-            data = text.encode("ascii")
-        except UnicodeEncodeError:  # Python's line breaks include some non-ASCII characters
-            return cls.of(text, _parse_text(text))
-        status, line_no, code, operand = aimparse.parse(np.frombuffer(data, dtype=np.uint8), *_reader_tables())
+        status, line_no, code, operand = _reader().parse(text)
         if status:
             return cls.of(text, _parse_text(text))
         return cls(text, line_no, code, dict(zip(_DEFAULTS, operand)))
@@ -941,9 +941,7 @@ class _Program:
         """Lines by opcode, in order of first appearance."""
         from sieve._core import aimparse
 
-        per_code, first = aimparse.opcode_counts(self.code, len(_CODES))
-        present = np.flatnonzero(per_code)
-        return {_CODES[c]: int(per_code[c]) for c in present[np.argsort(first[present])]}
+        return {_CODES[c]: n for c, n in aimparse.opcode_counts(self.code, len(_CODES))}
 
 
 def _execute(runner: "_Runner", program: _Program, fast: bool) -> None:
@@ -992,25 +990,45 @@ def run_aim_trace(trace, device: Device, *, log: bool = True, fast: bool = True)
 
 
 def _result(runner: "_Runner", program: _Program, log: bool, start: float) -> AimTraceResult:
+    from sieve._core import aimrun
+
     tables = runner.tables
+    geo = runner.geo
     engine = runner.session.engine
-    totals = engine.command_totals()
-    issued = np.flatnonzero(totals)
-    commands = {tables.names[i]: int(totals[i]) for i in issued}
+    totals, per_channel, bank_counts = aimrun.engine_totals(engine, tables.span, geo.channels,
+                                                            tables.energy is not None)
+    issued = [(name, n) for name, n in zip(tables.names, totals.tolist()) if n]
+    commands = dict(issued)
     cycles_ticks = runner.end + runner.tpc  # the reference counts cycles from 1
     cycles = cycles_ticks // runner.tpc if cycles_ticks % runner.tpc == 0 else cycles_ticks / runner.tpc
-    mac_units = commands.get("MAC16", 0) + commands.get("MAC", 0) / runner.geo.banks_per_channel
-    nccdl = float(runner.device.standard.timing.get("nCCDL", 1.0))
-    capacity = cycles * runner.geo.channels / nccdl
-    energy = None
-    if tables.energy is not None:
-        per_issue = tables.energy.command_pj
-        energy = {tables.names[i]: float(totals[i] * per_issue[i]) for i in issued}
-    counts = engine.bank_counts()
+    mac_units = commands.get("MAC16", 0) + commands.get("MAC", 0) / geo.banks_per_channel
+    capacity = cycles * geo.channels / tables.nccdl
+    energy, channel_energy = _energy(runner, totals, bank_counts)
     return AimTraceResult(
         cycles=cycles, commands=commands, instructions=program.counts(), wall_s=time.perf_counter() - start,
-        tck_ns=float(runner.device.standard.tCK_ns), mac_peak_fraction=float(mac_units / capacity) if capacity else 0.0,
-        channel_commands=runner.channel_commands(counts, issued), channel_instructions=np.asarray(runner.touched),
-        channel_completion_cycle=runner.done / runner.tpc,
+        tck_ns=tables.tck_ns, mac_peak_fraction=float(mac_units / capacity) if capacity else 0.0,
+        channel_commands={tables.names[i]: per_channel[:, i] for i in np.flatnonzero(totals)},
+        channel_instructions=np.asarray(runner.touched), channel_completion_cycle=runner.done / runner.tpc,
         log=runner.device.log_of(engine) if log else None,
-        energy_by_command_pj=energy, channel_energy_pj=runner.channel_energy(counts))
+        energy_by_command_pj=energy, channel_energy_pj=channel_energy)
+
+
+def _energy(runner: "_Runner", totals: np.ndarray, bank_counts: np.ndarray | None):
+    """Energy of the commands issued by name, and per channel ``command_pj``, ``background_pj`` and
+    ``energy_pj`` (None, None without energy data): :func:`sieve.dram.energy.bank_energy_columns`
+    of the engine's banks up to the last completion, summed per channel."""
+    from sieve._core import aimrun
+
+    energy = runner.tables.energy
+    if energy is None:
+        return None, None
+    names = runner.tables.names
+    by_command = {names[i]: float(n * energy.command_pj[i]) for i, n in enumerate(totals.tolist()) if n}
+    end = int(runner.done.max())
+    bank = np.empty((3, len(bank_counts)))
+    np.matmul(bank_counts, energy.per_bank_pj, out=bank[0])
+    bank[1] = aimrun.bank_background_pj(runner.session.engine, end, runner.tables.tick_ns, energy.precharged_mw,
+                                        energy.active_mw)
+    np.add(bank[0], bank[1], out=bank[2])
+    per_channel = bank.reshape(3, runner.geo.channels, -1).sum(axis=2)
+    return by_command, dict(zip(("command_pj", "background_pj", "energy_pj"), per_channel))
