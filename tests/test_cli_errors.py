@@ -241,8 +241,9 @@ def test_ctrl_c_in_a_parallel_sweep_is_one_line_and_resumes_cleanly(tmp_path):
 
 
 def test_ctrl_c_in_a_run_is_one_line(tmp_path):
+    # enough decode steps that the run is still going when Ctrl-C arrives (8 steps take under a second)
     args = ["sieve.run", "+hw=aim", "+model=qwen3_30b_a3b", "num_gpus=1", "workload.batch_size=64",
-            "hydra.run.dir=out"]
+            "workload.decode_steps=400", "hydra.run.dir=out"]
     p = _interrupt(args, tmp_path, after="layer/s")
     assert p.returncode == 130, p.stderr
     assert p.stderr.strip().splitlines()[-1].startswith("interrupted")
