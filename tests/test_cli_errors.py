@@ -212,8 +212,11 @@ def _interrupt(args: list[str], cwd: Path, after: str, timeout: float = 240) -> 
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out, err = cwd / "stdout.txt", cwd / "stderr.txt"
     with open(out, "w") as o, open(err, "w") as e:
+        # as a shell starts a command: Ctrl-C at its default, whatever this process (a test worker, which
+        # an earlier test may have left ignoring it) does with it; Python installs its handler only then
         p = subprocess.Popen([sys.executable, "-m", *args], cwd=cwd, env=env, stdout=o, stderr=e,
-                             start_new_session=True)
+                             start_new_session=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         deadline = time.monotonic() + timeout
         while after not in out.read_text() + err.read_text():
             assert p.poll() is None and time.monotonic() < deadline, err.read_text()
