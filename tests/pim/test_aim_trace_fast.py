@@ -151,3 +151,25 @@ def _reference_traces() -> dict[str, str]:
 def test_reference_traces_match_the_python_runner(dev, name):
     text = _reference_traces()[name]
     assert_same(run_aim_trace(text, dev, fast=True), run_aim_trace(text, dev, fast=False))
+
+
+def test_compiled_background_energy_is_bank_energy_columns():
+    """The AiM result computes each bank's background energy in compiled code; it must stay bit for bit
+    the background of :func:`sieve.dram.energy.bank_energy_columns`, the request mode's and tables' path."""
+    from sieve._core import aimrun
+    from sieve.dram.energy import bank_energy_columns, load_energy
+
+    dev = Device("gddr6_aim")
+    std = dev.standard
+    names = ["ACT16", "MAC16", "PREA", "ACT", "RD", "ACT4"] * 30
+    rng = np.random.default_rng(3)
+    addr = np.stack([rng.integers(0, f, len(names)) for f in std.fanout], axis=1)
+    res = dev.execute(names, addr, rng.integers(0, 64, len(names)), auto_prereq=True)
+    eng, energy = res.engine, load_energy(std.name)
+    per_bank_mw = np.array([energy.precharged_mw, energy.active_mw]) / energy.banks_per_node
+    assert (eng.open_rows() >= 0).any()  # rows still open at the end are counted up to it
+    for end in (eng.last_issue_tick, eng.last_issue_tick + 37):
+        open_ns = eng.bank_open_ticks_until(end) * std.tick_ns
+        expected = bank_energy_columns(energy, eng.bank_counts(), open_ns, end * std.tick_ns)["background_pj"]
+        got = aimrun.bank_background_pj(eng, end, std.tick_ns, float(per_bank_mw[0]), float(per_bank_mw[1]))
+        assert (got == expected).all()
