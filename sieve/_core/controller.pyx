@@ -89,7 +89,7 @@ cdef inline int64_t imin(int64_t a, int64_t b) noexcept nogil:
 
 # A request waiting in a channel buffer, held by value so an entry moves with its request from queue
 # to active buffer. Only an entry whose bound has been reached is read; the bounds themselves sit in
-# their own array so that skipping an entry reads 8 bytes.
+# the buffer's array of positions (`Place`), so that skipping an entry reads 8 bytes.
 cdef struct Entry:
     int64_t r           # request id (trace order)
     int64_t bank        # flat bank id
@@ -104,14 +104,19 @@ cdef struct Entry:
     const int64_t* addr # the request's level indices: its row of the trace's [n, levels] array
 
 
+# One position of a buffer: what a scan reads of an entry before it knows the entry is due, and what
+# removing an entry shifts (one move of the positions behind it).
+cdef struct Place:
+    int64_t bound       # STALE, or a tick before which the entry's command cannot issue
+    int64_t bank        # the entry's flat bank id, swept when a bank changes
+    int64_t slot        # the entry's slot in `Buffer.ent`
+
+
 cdef struct Buffer:
     Entry* ent          # [cap] entries, each in a fixed slot while it stays in the buffer
-    int32_t* slot       # [cap] slot of the entry at each position, in buffer order: arrival order for
-                        # queues, ACT order for the active buffer
+    Place* at           # [cap] in buffer order: arrival order for queues, ACT order for the active buffer
     int32_t* free       # [cap] a stack of free slots
     int64_t nfree
-    int64_t* bound      # [cap] by position: STALE, or a tick before which the entry's command cannot issue
-    int64_t* bank       # [cap] by position: the entry's flat bank id, swept when a bank changes
     int64_t low         # at or below every entry's bound: while it lies ahead, a scan reads nothing
     int64_t len
     int64_t cap
@@ -143,25 +148,25 @@ cdef inline void pick_reset(Pick* p) noexcept nogil:
 
 
 cdef inline Entry* entry_at(Buffer* b, int64_t pos) noexcept nogil:
-    return &b.ent[b.slot[pos]]
+    return &b.ent[b.at[pos].slot]
 
 
 cdef inline void buffer_remove(Buffer* b, int64_t pos) noexcept nogil:
     cdef int64_t tail = b.len - 1 - pos
-    b.free[b.nfree] = b.slot[pos]
+    b.free[b.nfree] = b.at[pos].slot
     b.nfree += 1
-    memmove(&b.slot[pos], &b.slot[pos + 1], tail * sizeof(int32_t))
-    memmove(&b.bound[pos], &b.bound[pos + 1], tail * sizeof(int64_t))
-    memmove(&b.bank[pos], &b.bank[pos + 1], tail * sizeof(int64_t))
+    memmove(&b.at[pos], &b.at[pos + 1], tail * sizeof(Place))
     b.len -= 1
 
 
-cdef inline Entry* buffer_push(Buffer* b) noexcept nogil:
-    """Append a stale entry (the caller fills it) and return it."""
+cdef inline Entry* buffer_push(Buffer* b, int64_t bank) noexcept nogil:
+    """Append a stale entry to `bank` (the caller fills it) and return it."""
+    cdef Place* at = &b.at[b.len]
     b.nfree -= 1
-    b.slot[b.len] = b.free[b.nfree]
-    cdef Entry* e = &b.ent[b.slot[b.len]]
-    b.bound[b.len] = STALE
+    at.slot = b.free[b.nfree]
+    at.bank = bank
+    at.bound = STALE
+    cdef Entry* e = &b.ent[at.slot]
     b.low = STALE
     b.len += 1
     return e
@@ -214,10 +219,8 @@ cdef class Controller:
     # per-channel buffers: channel ch owns buffers [ch * NUM_BUFFERS, (ch + 1) * NUM_BUFFERS)
     cdef Buffer* buffers
     cdef Entry* ent_pool
-    cdef int32_t* slot_pool
+    cdef Place* place_pool
     cdef int32_t* free_pool
-    cdef int64_t* bound_pool
-    cdef int64_t* bank_pool
     cdef int64_t[:, ::1] prio          # refresh node ids (at ref_level)
     cdef int64_t[::1] prio_len
     cdef uint8_t[::1] write_mode
@@ -234,10 +237,8 @@ cdef class Controller:
     def __cinit__(self):
         self.buffers = NULL
         self.ent_pool = NULL
-        self.slot_pool = NULL
+        self.place_pool = NULL
         self.free_pool = NULL
-        self.bound_pool = NULL
-        self.bank_pool = NULL
         self.bank_rows = NULL
         self.cmd = NULL
 
@@ -246,10 +247,8 @@ cdef class Controller:
         free(self.cmd)
         free(self.buffers)
         free(self.ent_pool)
-        free(self.slot_pool)
+        free(self.place_pool)
         free(self.free_pool)
-        free(self.bound_pool)
-        free(self.bank_pool)
 
     def __init__(self, TimingEngine eng, tables, const int64_t[:, ::1] addr, const int64_t[::1] row,
                  const int64_t[::1] col, const uint8_t[::1] kind, const uint64_t[::1] key,
@@ -314,18 +313,15 @@ cdef class Controller:
         cdef int k
         self.buffers = <Buffer*>malloc(self.nch * NUM_BUFFERS * sizeof(Buffer))
         self.ent_pool = <Entry*>malloc(total * sizeof(Entry))
-        self.bound_pool = <int64_t*>malloc(total * sizeof(int64_t))
-        self.bank_pool = <int64_t*>malloc(total * sizeof(int64_t))
-        self.slot_pool = <int32_t*>malloc(total * sizeof(int32_t))
+        self.place_pool = <Place*>malloc(total * sizeof(Place))
         self.free_pool = <int32_t*>malloc(total * sizeof(int32_t))
-        if self.buffers == NULL or self.ent_pool == NULL or self.bound_pool == NULL or self.bank_pool == NULL \
-                or self.slot_pool == NULL or self.free_pool == NULL:
+        if self.buffers == NULL or self.ent_pool == NULL or self.place_pool == NULL or self.free_pool == NULL:
             raise MemoryError()
         for ch in range(self.nch):
             for k in range(NUM_BUFFERS):
                 self.buffers[ch * NUM_BUFFERS + k] = Buffer(
-                    ent=&self.ent_pool[at], slot=&self.slot_pool[at], free=&self.free_pool[at],
-                    nfree=caps[k], bound=&self.bound_pool[at], bank=&self.bank_pool[at],
+                    ent=&self.ent_pool[at], at=&self.place_pool[at], free=&self.free_pool[at],
+                    nfree=caps[k],
                     low=NEVER, len=0, cap=caps[k], in_age_order=k != ACTIVE)
                 for i in range(caps[k]):
                     self.free_pool[at + i] = caps[k] - 1 - i
@@ -440,14 +436,14 @@ cdef class Controller:
         slot is served, at the row winner; either way `next_tick` is not needed. Entries not reached
         keep their bounds, and `low` their old floor."""
         cdef int64_t i, t, nxt = NEVER, low_due = NEVER, last_t = 0
-        cdef int64_t* bound = b.bound
+        cdef Place* at = b.at
         cdef Entry* e
         cdef Entry* last = NULL
         cdef Pick* stop_at = column if column != NULL else row
         # Entries not due are only folded into `nxt`: each lies at or above the old `low`, so the new
         # floor is the lower of `nxt` and the bounds of the entries decided here (`low_due`).
         for i in range(b.len):
-            t = bound[i]
+            t = at[i].bound
             if t > clk:
                 if t < nxt:
                     nxt = t
@@ -458,19 +454,19 @@ cdef class Controller:
                 # legal before the same tick.
                 e.cmd = last.cmd
                 e.gate = last.gate
-                bound[i] = last_t
+                at[i].bound = last_t
             else:
                 if t == STALE:
                     e.cmd = prerequisite_on_bank(self.eng, e.final, e.bank, e.addr, e.row)
                     e.gate = -1
-                    bound[i] = 0
+                    at[i].bound = 0
                 self.decide(b, i, clk, column, row)
                 if b.in_age_order and stop_at.pos >= 0:
-                    b.low = imin(imin(low_due, bound[i]), b.low)
+                    b.low = imin(imin(low_due, at[i].bound), b.low)
                     return
                 last = e
-                last_t = bound[i]
-            t = bound[i]
+                last_t = at[i].bound
+            t = at[i].bound
             low_due = imin(low_due, t)
             if t > clk:
                 nxt = imin(nxt, t)
@@ -504,13 +500,13 @@ cdef class Controller:
             # the scans before the channel's next issue pass over it
             t = self.legal_from(e, clk)
             if t > clk:
-                b.bound[i] = t
+                b.at[i].bound = t
             return
         if e.arrive >= slot.arrive:
             return
         if self.closes_active(cmd, e):
             if self.cmd[cmd].one_bank:
-                b.bound[i] = NEVER  # until its bank's last active request leaves (issue_request)
+                b.at[i].bound = NEVER  # until its bank's last active request leaves (issue_request)
             return
         t = self.legal_from(e, clk)
         if t == clk:
@@ -518,7 +514,7 @@ cdef class Controller:
             slot.arrive = e.arrive
             slot.cmd = cmd
         else:
-            b.bound[i] = t
+            b.at[i].bound = t
 
     cdef void row_state_changed(self, int cmd, const int64_t* a) noexcept nogil:
         """Mark stale the entries of the banks `cmd` opened or closed: their next command changes."""
@@ -535,8 +531,8 @@ cdef class Controller:
         for k in range(NUM_BUFFERS):
             b = self.buffer(ch, k)
             for i in range(b.len):
-                if <uint64_t>(b.bank[i] - first) < <uint64_t>count:
-                    b.bound[i] = STALE
+                if <uint64_t>(b.at[i].bank - first) < <uint64_t>count:
+                    b.at[i].bound = STALE
                     b.low = STALE
 
     cdef bint update_write_mode(self, int64_t ch) noexcept nogil:
@@ -593,7 +589,7 @@ cdef class Controller:
         if one_bank and self.held_per_bank[e.bank] == 1:
             if self.cmd[cmd].opens or self.cmd[cmd].closes:
                 # the bank holds only this request: its next command is the only one that changes
-                b.bound[pos] = STALE
+                b.at[pos].bound = STALE
                 b.low = STALE
         else:
             self.row_state_changed(cmd, e.addr)
@@ -608,8 +604,7 @@ cdef class Controller:
         elif self.cmd[cmd].opens:
             self.active_per_bank[e.bank] += 1
             act = self.buffer(ch, ACTIVE)
-            act.bank[act.len] = e.bank
-            buffer_push(act)[0] = e[0]
+            buffer_push(act, e.bank)[0] = e[0]
             buffer_remove(b, pos)
 
     cdef bint try_refresh(self, int64_t ch, int bus, int64_t clk, int64_t* next_tick) noexcept nogil:
@@ -700,8 +695,7 @@ cdef class Controller:
         q = self.buffer(ch, READ_QUEUE if self.kind[r] == KIND_READ else WRITE_QUEUE)
         if q.len >= q.cap:
             return 0
-        q.bank[q.len] = self.bank[r]
-        e = buffer_push(q)
+        e = buffer_push(q, self.bank[r])
         self.held_per_bank[self.bank[r]] += 1
         e.final = self.read_cmd if self.kind[r] == KIND_READ else self.write_cmd
         e.r = r
