@@ -61,9 +61,11 @@ cdef extern from *:
     """
     #define SIEVE_CTL_NEVER INT64_MAX
     #define SIEVE_CTL_STALE (-1)
+    #define SIEVE_CTL_END INT64_MIN
     """
     const int64_t NEVER "SIEVE_CTL_NEVER"
     const int64_t STALE "SIEVE_CTL_STALE"  # an entry's bound when its bank changed: its next command must be recomputed
+    const int64_t END "SIEVE_CTL_END"      # the bound of the place after a buffer's last entry: due on every tick
 
 cdef enum:
     BUS_ROW = 0             # resolve.BUS_CODE
@@ -114,7 +116,8 @@ cdef struct Place:
 
 cdef struct Buffer:
     Entry* ent          # [cap] entries, each in a fixed slot while it stays in the buffer
-    Place* at           # [cap] in buffer order: arrival order for queues, ACT order for the active buffer
+    Place* at           # [cap + 1] in buffer order: arrival order for queues, ACT order for the active
+                        # buffer; at[len].bound is END, which ends a scan's run of entries not due
     int32_t* free       # [cap] a stack of free slots
     int64_t nfree
     int64_t low         # at or below every entry's bound: while it lies ahead, a scan reads nothing
@@ -155,7 +158,7 @@ cdef inline void buffer_remove(Buffer* b, int64_t pos) noexcept nogil:
     cdef int64_t tail = b.len - 1 - pos
     b.free[b.nfree] = b.at[pos].slot
     b.nfree += 1
-    memmove(&b.at[pos], &b.at[pos + 1], tail * sizeof(Place))
+    memmove(&b.at[pos], &b.at[pos + 1], (tail + 1) * sizeof(Place))  # and the END after them
     b.len -= 1
 
 
@@ -166,6 +169,7 @@ cdef inline Entry* buffer_push(Buffer* b, int64_t bank) noexcept nogil:
     at.slot = b.free[b.nfree]
     at.bank = bank
     at.bound = STALE
+    at[1].bound = END
     cdef Entry* e = &b.ent[at.slot]
     b.low = STALE
     b.len += 1
@@ -309,23 +313,25 @@ cdef class Controller:
         caps[WRITE_QUEUE] = self.qcap
         caps[ACTIVE] = self.banks_per_ch
         cdef int64_t per_ch = caps[0] + caps[1] + caps[2]
-        cdef int64_t total = self.nch * per_ch, at = 0, ch, i
+        cdef int64_t total = self.nch * per_ch, at = 0, places = 0, ch, i
         cdef int k
         self.buffers = <Buffer*>malloc(self.nch * NUM_BUFFERS * sizeof(Buffer))
         self.ent_pool = <Entry*>malloc(total * sizeof(Entry))
-        self.place_pool = <Place*>malloc(total * sizeof(Place))
+        self.place_pool = <Place*>malloc((total + self.nch * NUM_BUFFERS) * sizeof(Place))
         self.free_pool = <int32_t*>malloc(total * sizeof(int32_t))
         if self.buffers == NULL or self.ent_pool == NULL or self.place_pool == NULL or self.free_pool == NULL:
             raise MemoryError()
         for ch in range(self.nch):
             for k in range(NUM_BUFFERS):
                 self.buffers[ch * NUM_BUFFERS + k] = Buffer(
-                    ent=&self.ent_pool[at], at=&self.place_pool[at], free=&self.free_pool[at],
+                    ent=&self.ent_pool[at], at=&self.place_pool[places], free=&self.free_pool[at],
                     nfree=caps[k],
                     low=NEVER, len=0, cap=caps[k], in_age_order=k != ACTIVE)
+                self.place_pool[places].bound = END
                 for i in range(caps[k]):
                     self.free_pool[at + i] = caps[k] - 1 - i
                 at += caps[k]
+                places += caps[k] + 1
 
     def _index_ready_table(self, TimingEngine eng):
         cdef int64_t b, C = eng.num_commands
@@ -435,41 +441,46 @@ cdef class Controller:
         column winner (it issues, and the row slot is judged again after it) or, when only the row
         slot is served, at the row winner; either way `next_tick` is not needed. Entries not reached
         keep their bounds, and `low` their old floor."""
-        cdef int64_t i, t, nxt = NEVER, low_due = NEVER, last_t = 0
-        cdef Place* at = b.at
+        cdef int64_t t, nxt = NEVER, low_due = NEVER, last_t = 0
+        cdef Place* p = b.at
+        cdef Place* end = b.at + b.len
         cdef Entry* e
         cdef Entry* last = NULL
         cdef Pick* stop_at = column if column != NULL else row
         # Entries not due are only folded into `nxt`: each lies at or above the old `low`, so the new
         # floor is the lower of `nxt` and the bounds of the entries decided here (`low_due`).
-        for i in range(b.len):
-            t = at[i].bound
-            if t > clk:
-                if t < nxt:
-                    nxt = t
-                continue
-            e = entry_at(b, i)
+        while True:
+            # a run of entries not due, ended by a due one or by the END after the last entry
+            while p.bound > clk:
+                if p.bound < nxt:
+                    nxt = p.bound
+                p += 1
+            if p == end:
+                break
+            t = p.bound
+            e = &b.ent[p.slot]
             if last != NULL and last_t > clk and self.same_command(e, last):
                 # Neighbours often want the same command on one bank (streams, hot banks): not
                 # legal before the same tick.
                 e.cmd = last.cmd
                 e.gate = last.gate
-                at[i].bound = last_t
+                p.bound = last_t
             else:
                 if t == STALE:
                     e.cmd = prerequisite_on_bank(self.eng, e.final, e.bank, e.addr, e.row)
                     e.gate = -1
-                    at[i].bound = 0
-                self.decide(b, i, clk, column, row)
+                    p.bound = 0
+                self.decide(b, p, clk, column, row)
                 if b.in_age_order and stop_at.pos >= 0:
-                    b.low = imin(imin(low_due, at[i].bound), b.low)
+                    b.low = imin(imin(low_due, p.bound), b.low)
                     return
                 last = e
-                last_t = at[i].bound
-            t = at[i].bound
+                last_t = p.bound
+            t = p.bound
             low_due = imin(low_due, t)
             if t > clk:
                 nxt = imin(nxt, t)
+            p += 1
         b.low = imin(low_due, nxt)
         if next_tick != NULL and nxt < next_tick[0]:
             next_tick[0] = nxt
@@ -488,10 +499,10 @@ cdef class Controller:
         open_row = self.eng.open_row[e.bank]
         return open_row != e.row and open_row != other.row
 
-    cdef inline void decide(self, Buffer* b, int64_t i, int64_t clk, Pick* column, Pick* row) noexcept nogil:
-        """Entry i of `b` is due and knows its command: make it its slot's pick if it is legal now and
-        older than the pick, or move its bound on. An entry that cannot win here stays due."""
-        cdef Entry* e = entry_at(b, i)
+    cdef inline void decide(self, Buffer* b, Place* p, int64_t clk, Pick* column, Pick* row) noexcept nogil:
+        """The entry at place p of `b` is due and knows its command: make it its slot's pick if it is
+        legal now and older than the pick, or move its bound on. An entry that cannot win here stays due."""
+        cdef Entry* e = &b.ent[p.slot]
         cdef int cmd = e.cmd
         cdef Pick* slot = column if self.cmd[cmd].bus == BUS_COLUMN else row
         cdef int64_t t
@@ -500,21 +511,21 @@ cdef class Controller:
             # the scans before the channel's next issue pass over it
             t = self.legal_from(e, clk)
             if t > clk:
-                b.at[i].bound = t
+                p.bound = t
             return
         if e.arrive >= slot.arrive:
             return
         if self.closes_active(cmd, e):
             if self.cmd[cmd].one_bank:
-                b.at[i].bound = NEVER  # until its bank's last active request leaves (issue_request)
+                p.bound = NEVER  # until its bank's last active request leaves (issue_request)
             return
         t = self.legal_from(e, clk)
         if t == clk:
-            slot.pos = i
+            slot.pos = p - b.at
             slot.arrive = e.arrive
             slot.cmd = cmd
         else:
-            b.at[i].bound = t
+            p.bound = t
 
     cdef void row_state_changed(self, int cmd, const int64_t* a) noexcept nogil:
         """Mark stale the entries of the banks `cmd` opened or closed: their next command changes."""
