@@ -597,13 +597,15 @@ cdef class Controller:
             self.eng.apply(cmd, e.addr, e.row, e.col, clk)
         else:
             self.eng.issue(cmd, e.addr, e.row, e.col, clk)
-        if one_bank and self.held_per_bank[e.bank] == 1:
-            if self.cmd[cmd].opens or self.cmd[cmd].closes:
+        if not one_bank:
+            self.row_state_changed(cmd, e.addr)
+        elif self.cmd[cmd].opens or self.cmd[cmd].closes:
+            if self.held_per_bank[e.bank] == 1:
                 # the bank holds only this request: its next command is the only one that changes
                 b.at[pos].bound = STALE
                 b.low = STALE
-        else:
-            self.row_state_changed(cmd, e.addr)
+            else:
+                self.mark_stale(ch, e.bank, 1)
         if cmd == e.final:
             self.held_per_bank[e.bank] -= 1
             if k == ACTIVE:
