@@ -61,9 +61,11 @@ cdef extern from *:
     """
     #define SIEVE_CTL_NEVER INT64_MAX
     #define SIEVE_CTL_STALE (-1)
+    #define SIEVE_CTL_END INT64_MIN
     """
     const int64_t NEVER "SIEVE_CTL_NEVER"
     const int64_t STALE "SIEVE_CTL_STALE"  # an entry's bound when its bank changed: its next command must be recomputed
+    const int64_t END "SIEVE_CTL_END"      # the bound of the place after a buffer's last entry: due on every tick
 
 cdef enum:
     BUS_ROW = 0             # resolve.BUS_CODE
@@ -89,7 +91,7 @@ cdef inline int64_t imin(int64_t a, int64_t b) noexcept nogil:
 
 # A request waiting in a channel buffer, held by value so an entry moves with its request from queue
 # to active buffer. Only an entry whose bound has been reached is read; the bounds themselves sit in
-# their own array so that skipping an entry reads 8 bytes.
+# the buffer's array of positions (`Place`), so that skipping an entry reads 8 bytes.
 cdef struct Entry:
     int64_t r           # request id (trace order)
     int64_t bank        # flat bank id
@@ -104,14 +106,20 @@ cdef struct Entry:
     const int64_t* addr # the request's level indices: its row of the trace's [n, levels] array
 
 
+# One position of a buffer: what a scan reads of an entry before it knows the entry is due, and what
+# removing an entry shifts (one move of the positions behind it).
+cdef struct Place:
+    int64_t bound       # STALE, or a tick before which the entry's command cannot issue
+    int64_t bank        # the entry's flat bank id, swept when a bank changes
+    int64_t slot        # the entry's slot in `Buffer.ent`
+
+
 cdef struct Buffer:
     Entry* ent          # [cap] entries, each in a fixed slot while it stays in the buffer
-    int32_t* slot       # [cap] slot of the entry at each position, in buffer order: arrival order for
-                        # queues, ACT order for the active buffer
+    Place* at           # [cap + 1] in buffer order: arrival order for queues, ACT order for the active
+                        # buffer; at[len].bound is END, which ends a scan's run of entries not due
     int32_t* free       # [cap] a stack of free slots
     int64_t nfree
-    int64_t* bound      # [cap] by position: STALE, or a tick before which the entry's command cannot issue
-    int64_t* bank       # [cap] by position: the entry's flat bank id, swept when a bank changes
     int64_t low         # at or below every entry's bound: while it lies ahead, a scan reads nothing
     int64_t len
     int64_t cap
@@ -143,25 +151,26 @@ cdef inline void pick_reset(Pick* p) noexcept nogil:
 
 
 cdef inline Entry* entry_at(Buffer* b, int64_t pos) noexcept nogil:
-    return &b.ent[b.slot[pos]]
+    return &b.ent[b.at[pos].slot]
 
 
 cdef inline void buffer_remove(Buffer* b, int64_t pos) noexcept nogil:
     cdef int64_t tail = b.len - 1 - pos
-    b.free[b.nfree] = b.slot[pos]
+    b.free[b.nfree] = b.at[pos].slot
     b.nfree += 1
-    memmove(&b.slot[pos], &b.slot[pos + 1], tail * sizeof(int32_t))
-    memmove(&b.bound[pos], &b.bound[pos + 1], tail * sizeof(int64_t))
-    memmove(&b.bank[pos], &b.bank[pos + 1], tail * sizeof(int64_t))
+    memmove(&b.at[pos], &b.at[pos + 1], (tail + 1) * sizeof(Place))  # and the END after them
     b.len -= 1
 
 
-cdef inline Entry* buffer_push(Buffer* b) noexcept nogil:
-    """Append a stale entry (the caller fills it) and return it."""
+cdef inline Entry* buffer_push(Buffer* b, int64_t bank) noexcept nogil:
+    """Append a stale entry to `bank` (the caller fills it) and return it."""
+    cdef Place* at = &b.at[b.len]
     b.nfree -= 1
-    b.slot[b.len] = b.free[b.nfree]
-    cdef Entry* e = &b.ent[b.slot[b.len]]
-    b.bound[b.len] = STALE
+    at.slot = b.free[b.nfree]
+    at.bank = bank
+    at.bound = STALE
+    at[1].bound = END
+    cdef Entry* e = &b.ent[at.slot]
     b.low = STALE
     b.len += 1
     return e
@@ -214,10 +223,8 @@ cdef class Controller:
     # per-channel buffers: channel ch owns buffers [ch * NUM_BUFFERS, (ch + 1) * NUM_BUFFERS)
     cdef Buffer* buffers
     cdef Entry* ent_pool
-    cdef int32_t* slot_pool
+    cdef Place* place_pool
     cdef int32_t* free_pool
-    cdef int64_t* bound_pool
-    cdef int64_t* bank_pool
     cdef int64_t[:, ::1] prio          # refresh node ids (at ref_level)
     cdef int64_t[::1] prio_len
     cdef uint8_t[::1] write_mode
@@ -234,10 +241,8 @@ cdef class Controller:
     def __cinit__(self):
         self.buffers = NULL
         self.ent_pool = NULL
-        self.slot_pool = NULL
+        self.place_pool = NULL
         self.free_pool = NULL
-        self.bound_pool = NULL
-        self.bank_pool = NULL
         self.bank_rows = NULL
         self.cmd = NULL
 
@@ -246,10 +251,8 @@ cdef class Controller:
         free(self.cmd)
         free(self.buffers)
         free(self.ent_pool)
-        free(self.slot_pool)
+        free(self.place_pool)
         free(self.free_pool)
-        free(self.bound_pool)
-        free(self.bank_pool)
 
     def __init__(self, TimingEngine eng, tables, const int64_t[:, ::1] addr, const int64_t[::1] row,
                  const int64_t[::1] col, const uint8_t[::1] kind, const uint64_t[::1] key,
@@ -310,26 +313,25 @@ cdef class Controller:
         caps[WRITE_QUEUE] = self.qcap
         caps[ACTIVE] = self.banks_per_ch
         cdef int64_t per_ch = caps[0] + caps[1] + caps[2]
-        cdef int64_t total = self.nch * per_ch, at = 0, ch, i
+        cdef int64_t total = self.nch * per_ch, at = 0, places = 0, ch, i
         cdef int k
         self.buffers = <Buffer*>malloc(self.nch * NUM_BUFFERS * sizeof(Buffer))
         self.ent_pool = <Entry*>malloc(total * sizeof(Entry))
-        self.bound_pool = <int64_t*>malloc(total * sizeof(int64_t))
-        self.bank_pool = <int64_t*>malloc(total * sizeof(int64_t))
-        self.slot_pool = <int32_t*>malloc(total * sizeof(int32_t))
+        self.place_pool = <Place*>malloc((total + self.nch * NUM_BUFFERS) * sizeof(Place))
         self.free_pool = <int32_t*>malloc(total * sizeof(int32_t))
-        if self.buffers == NULL or self.ent_pool == NULL or self.bound_pool == NULL or self.bank_pool == NULL \
-                or self.slot_pool == NULL or self.free_pool == NULL:
+        if self.buffers == NULL or self.ent_pool == NULL or self.place_pool == NULL or self.free_pool == NULL:
             raise MemoryError()
         for ch in range(self.nch):
             for k in range(NUM_BUFFERS):
                 self.buffers[ch * NUM_BUFFERS + k] = Buffer(
-                    ent=&self.ent_pool[at], slot=&self.slot_pool[at], free=&self.free_pool[at],
-                    nfree=caps[k], bound=&self.bound_pool[at], bank=&self.bank_pool[at],
+                    ent=&self.ent_pool[at], at=&self.place_pool[places], free=&self.free_pool[at],
+                    nfree=caps[k],
                     low=NEVER, len=0, cap=caps[k], in_age_order=k != ACTIVE)
+                self.place_pool[places].bound = END
                 for i in range(caps[k]):
                     self.free_pool[at + i] = caps[k] - 1 - i
                 at += caps[k]
+                places += caps[k] + 1
 
     def _index_ready_table(self, TimingEngine eng):
         cdef int64_t b, C = eng.num_commands
@@ -439,41 +441,46 @@ cdef class Controller:
         column winner (it issues, and the row slot is judged again after it) or, when only the row
         slot is served, at the row winner; either way `next_tick` is not needed. Entries not reached
         keep their bounds, and `low` their old floor."""
-        cdef int64_t i, t, nxt = NEVER, low_due = NEVER, last_t = 0
-        cdef int64_t* bound = b.bound
+        cdef int64_t t, nxt = NEVER, low_due = NEVER, last_t = 0
+        cdef Place* p = b.at
+        cdef Place* end = b.at + b.len
         cdef Entry* e
         cdef Entry* last = NULL
         cdef Pick* stop_at = column if column != NULL else row
         # Entries not due are only folded into `nxt`: each lies at or above the old `low`, so the new
         # floor is the lower of `nxt` and the bounds of the entries decided here (`low_due`).
-        for i in range(b.len):
-            t = bound[i]
-            if t > clk:
-                if t < nxt:
-                    nxt = t
-                continue
-            e = entry_at(b, i)
+        while True:
+            # a run of entries not due, ended by a due one or by the END after the last entry
+            while p.bound > clk:
+                if p.bound < nxt:
+                    nxt = p.bound
+                p += 1
+            if p == end:
+                break
+            t = p.bound
+            e = &b.ent[p.slot]
             if last != NULL and last_t > clk and self.same_command(e, last):
                 # Neighbours often want the same command on one bank (streams, hot banks): not
                 # legal before the same tick.
                 e.cmd = last.cmd
                 e.gate = last.gate
-                bound[i] = last_t
+                p.bound = last_t
             else:
                 if t == STALE:
                     e.cmd = prerequisite_on_bank(self.eng, e.final, e.bank, e.addr, e.row)
                     e.gate = -1
-                    bound[i] = 0
-                self.decide(b, i, clk, column, row)
+                    p.bound = 0
+                self.decide(b, p, clk, column, row)
                 if b.in_age_order and stop_at.pos >= 0:
-                    b.low = imin(imin(low_due, bound[i]), b.low)
+                    b.low = imin(imin(low_due, p.bound), b.low)
                     return
                 last = e
-                last_t = bound[i]
-            t = bound[i]
+                last_t = p.bound
+            t = p.bound
             low_due = imin(low_due, t)
             if t > clk:
                 nxt = imin(nxt, t)
+            p += 1
         b.low = imin(low_due, nxt)
         if next_tick != NULL and nxt < next_tick[0]:
             next_tick[0] = nxt
@@ -492,10 +499,10 @@ cdef class Controller:
         open_row = self.eng.open_row[e.bank]
         return open_row != e.row and open_row != other.row
 
-    cdef inline void decide(self, Buffer* b, int64_t i, int64_t clk, Pick* column, Pick* row) noexcept nogil:
-        """Entry i of `b` is due and knows its command: make it its slot's pick if it is legal now and
-        older than the pick, or move its bound on. An entry that cannot win here stays due."""
-        cdef Entry* e = entry_at(b, i)
+    cdef inline void decide(self, Buffer* b, Place* p, int64_t clk, Pick* column, Pick* row) noexcept nogil:
+        """The entry at place p of `b` is due and knows its command: make it its slot's pick if it is
+        legal now and older than the pick, or move its bound on. An entry that cannot win here stays due."""
+        cdef Entry* e = &b.ent[p.slot]
         cdef int cmd = e.cmd
         cdef Pick* slot = column if self.cmd[cmd].bus == BUS_COLUMN else row
         cdef int64_t t
@@ -504,21 +511,21 @@ cdef class Controller:
             # the scans before the channel's next issue pass over it
             t = self.legal_from(e, clk)
             if t > clk:
-                b.bound[i] = t
+                p.bound = t
             return
         if e.arrive >= slot.arrive:
             return
         if self.closes_active(cmd, e):
             if self.cmd[cmd].one_bank:
-                b.bound[i] = NEVER  # until its bank's last active request leaves (issue_request)
+                p.bound = NEVER  # until its bank's last active request leaves (issue_request)
             return
         t = self.legal_from(e, clk)
         if t == clk:
-            slot.pos = i
+            slot.pos = p - b.at
             slot.arrive = e.arrive
             slot.cmd = cmd
         else:
-            b.bound[i] = t
+            p.bound = t
 
     cdef void row_state_changed(self, int cmd, const int64_t* a) noexcept nogil:
         """Mark stale the entries of the banks `cmd` opened or closed: their next command changes."""
@@ -535,8 +542,8 @@ cdef class Controller:
         for k in range(NUM_BUFFERS):
             b = self.buffer(ch, k)
             for i in range(b.len):
-                if <uint64_t>(b.bank[i] - first) < <uint64_t>count:
-                    b.bound[i] = STALE
+                if <uint64_t>(b.at[i].bank - first) < <uint64_t>count:
+                    b.at[i].bound = STALE
                     b.low = STALE
 
     cdef bint update_write_mode(self, int64_t ch) noexcept nogil:
@@ -590,13 +597,15 @@ cdef class Controller:
             self.eng.apply(cmd, e.addr, e.row, e.col, clk)
         else:
             self.eng.issue(cmd, e.addr, e.row, e.col, clk)
-        if one_bank and self.held_per_bank[e.bank] == 1:
-            if self.cmd[cmd].opens or self.cmd[cmd].closes:
-                # the bank holds only this request: its next command is the only one that changes
-                b.bound[pos] = STALE
-                b.low = STALE
-        else:
+        if not one_bank:
             self.row_state_changed(cmd, e.addr)
+        elif self.cmd[cmd].opens or self.cmd[cmd].closes:
+            if self.held_per_bank[e.bank] == 1:
+                # the bank holds only this request: its next command is the only one that changes
+                b.at[pos].bound = STALE
+                b.low = STALE
+            else:
+                self.mark_stale(ch, e.bank, 1)
         if cmd == e.final:
             self.held_per_bank[e.bank] -= 1
             if k == ACTIVE:
@@ -608,8 +617,7 @@ cdef class Controller:
         elif self.cmd[cmd].opens:
             self.active_per_bank[e.bank] += 1
             act = self.buffer(ch, ACTIVE)
-            act.bank[act.len] = e.bank
-            buffer_push(act)[0] = e[0]
+            buffer_push(act, e.bank)[0] = e[0]
             buffer_remove(b, pos)
 
     cdef bint try_refresh(self, int64_t ch, int bus, int64_t clk, int64_t* next_tick) noexcept nogil:
@@ -700,8 +708,7 @@ cdef class Controller:
         q = self.buffer(ch, READ_QUEUE if self.kind[r] == KIND_READ else WRITE_QUEUE)
         if q.len >= q.cap:
             return 0
-        q.bank[q.len] = self.bank[r]
-        e = buffer_push(q)
+        e = buffer_push(q, self.bank[r])
         self.held_per_bank[self.bank[r]] += 1
         e.final = self.read_cmd if self.kind[r] == KIND_READ else self.write_cmd
         e.r = r

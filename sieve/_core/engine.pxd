@@ -104,7 +104,7 @@ cdef class TimingEngine:
     cdef inline void _raise_rule(self, int level, int64_t node, int next_cmd, int64_t tick, bint sibling) noexcept nogil
     cdef void _apply_rules(self, int cmd, int level, int64_t idx, int64_t tick) noexcept nogil
     cdef void _feed_windows(self, int cmd, int level, int64_t idx, int64_t tick) noexcept nogil
-    cdef void _apply_own_rules(self, int cmd, const int64_t* flat, int64_t tick) noexcept nogil
+    cdef inline void _apply_own_rules(self, int cmd, const int64_t* flat, int64_t tick) noexcept nogil
     cdef bint _grow_log(self) noexcept nogil
     cdef void _log(self, int cmd, const int64_t* addr, int64_t row, int64_t col, int64_t tick) noexcept nogil
     cdef void _apply_below(self, int cmd, int scope, int64_t idx, int64_t tick) noexcept nogil

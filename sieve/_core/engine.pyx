@@ -360,7 +360,7 @@ cdef class TimingEngine:
             if j != node:
                 self._raise_ready(j, next_cmd, tick)
 
-    cdef void _apply_own_rules(self, int cmd, const int64_t* flat, int64_t tick) noexcept nogil:
+    cdef inline void _apply_own_rules(self, int cmd, const int64_t* flat, int64_t tick) noexcept nogil:
         """Apply the plain rules `cmd` precedes at its own nodes (levels 0 .. its scope); flat[l] is the
         flat id of its node at level l."""
         cdef const Rule* r = &self.rules[self.rule_start[cmd]]
