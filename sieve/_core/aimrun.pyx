@@ -113,17 +113,27 @@ cdef int64_t _issue(TimingEngine eng, _State* s, int c, int64_t* addr, int64_t r
     """One command with the row commands it needs first, each at its earliest tick (the stream
     session's auto_prereq, refresh off). Returns the command's issue tick."""
     cdef int64_t ch = addr[0]
-    cdef int p
+    cdef int p = eng.prerequisite(c, addr, row)
     cdef int64_t t
     while True:
-        p = eng.prerequisite(c, addr, row)
         t = eng.earliest_at_or_after(p, addr, s.floor[ch])
         eng.apply(p, addr, row, col, t)
         s.floor[ch] = t
         if p == c:
             break
+        if _opens_for(eng, p, c):
+            p = c  # `p` opened `row` on exactly c's banks: c's row state is now right
+        else:
+            p = eng.prerequisite(c, addr, row)
     _issued(s, c, ch, t)
     return t
+
+
+cdef inline bint _opens_for(TimingEngine eng, int p, int c) noexcept nogil:
+    """Whether `p`, just applied at c's address and row, leaves c's banks as c needs them: p is c's
+    opener at c's own scope (it opened the row on every bank c covers) and c needs its row open."""
+    return eng.cmd_needs[c] == 1 and p == eng.cmd_opener[c] and eng.cmd_opens[p] != 0 \
+        and eng.cmd_scope[p] == eng.cmd_scope[c]
 
 
 cdef int64_t _issue_ready(TimingEngine eng, _State* s, int c, int64_t* addr, int64_t row, int64_t col) noexcept nogil:
