@@ -120,6 +120,51 @@ def test_the_compiled_reader_reads_what_the_python_parser_reads(dev, seed, layou
     assert [program.instruction(i) for i in range(len(program))] == parse_aim_trace(text)
 
 
+def _mutated_repeats(seed: int) -> str:
+    """Lines that mostly repeat one opcode in one layout (the reader compares each with the last one up
+    to its opcode), one of them with a single-byte edit near the opcode's end, where the comparison
+    must tell it from the line before: a field that goes on (``WR_ABK00``), a new cell, a comment."""
+    rng = np.random.default_rng(seed)
+    layouts = ["AiM WR_ABK 0 0x1 {r}", ",AiM,WR_ABK,0,0x1,{r},,", "  AiM\tWR_ABK 0 0x1 {r} # w",
+               ",AiM,MAC_ABK,2,0x1,{r}", "AiM ISR_MAC_ABK 2 0x1 {r}", "W CFR 0 {r}", ",W,CFR,1,{r}"]
+    usual = int(rng.integers(len(layouts)))
+    lines = [layouts[usual if rng.random() < 0.8 else int(rng.integers(len(layouts)))].format(r=k)
+             for k in range(12)]
+    k = int(rng.integers(1, len(lines)))
+    end = len(lines[k].split("ABK")[0]) + 3 if "ABK" in lines[k] else lines[k].index("CFR") + 3
+    at = int(rng.integers(end - 2, end + 3))
+    edit = str(rng.choice([",", " ", "\t", "#", "0", "7", "X", "\r", ""]))
+    lines[k] = lines[k][:at] + edit + lines[k][at + int(rng.random() < 0.5):]
+    return "\n".join(lines) + "\nAiM EOC\n"
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_the_compiled_reader_tells_apart_lines_that_begin_alike(seed):
+    from sieve.pim.aim_trace import _Program, parse_aim_trace
+
+    text = _mutated_repeats(seed)
+    if _compiled_read(text) is not None:
+        program = _Program.read(text)
+        assert [program.instruction(i) for i in range(len(program))] == parse_aim_trace(text)
+
+
+def _compiled_read(text: str):
+    """The program as the compiled reader reads it, None when it leaves the text to the Python parser."""
+    from sieve.pim.aim_trace import AimTraceError, _Program
+
+    try:
+        program = _Program.read(text)
+    except AimTraceError:  # the Python parser's: the compiled reader did not take the text
+        return None
+    return program if program._parsed is None else None
+
+
+def test_mutated_repeats_reach_both_readers():
+    """The edits above leave some texts to the compiled reader and send others to the Python parser."""
+    taken = sum(_compiled_read(_mutated_repeats(seed)) is not None for seed in range(200))
+    assert 20 <= taken <= 180
+
+
 @pytest.mark.parametrize("text", [
     "AiM MAC_ABK +2 0x1 0\nAiM EOC\n",        # Python's int() takes a sign: the Python parser decides
     "AiM MAC_ABK 1_0 0x1 0\nAiM EOC\n",
