@@ -342,42 +342,47 @@ def run_lines(TimingEngine eng, program, codes, state, Py_ssize_t start):
 
 # ---- what a run's result reads from the engine ------------------------------------------------------
 
-def engine_totals(TimingEngine eng, const int64_t[::1] span, int64_t channels, bint bank_counts):
-    """The engine's statistics as a run's result needs them, read in one pass: commands issued by id
-    ``[C]``; per channel, commands issued by id ``[channels, C]`` (the engine counts an issue on every
-    bank it touches, `span` per command); with `bank_counts`, the per bank counts as float64
-    ``[banks, C]`` (for energy), else None. Returns the three arrays in that order."""
-    cdef int64_t C = eng.num_commands, banks = eng.num_banks, per_channel = banks // channels
-    cdef int64_t ch, b, c
-    if channels <= 0 or banks % channels or span.shape[0] != C:
-        raise ValueError(f"{banks} banks of {C} commands do not split into {channels} channels with {span.shape[0]} spans")
+def engine_totals(TimingEngine eng, int64_t channels, bint bank_counts):
+    """The engine's statistics as a run's result needs them, read in one pass over the per-node counts
+    of the commands issued: commands issued by id ``[C]``; per channel, commands issued by id
+    ``[channels, C]`` (channels split the engine's first level evenly); with `bank_counts`, the
+    commands that touched each bank as float64 ``[banks, C]`` (:meth:`TimingEngine.bank_counts`, for
+    energy), else None. Returns the three arrays in that order."""
+    cdef int64_t C = eng.num_commands, banks = eng.num_banks
+    cdef int64_t c
+    if channels <= 0 or eng.level_count[0] % channels:
+        raise ValueError(f"{eng.level_count[0]} nodes at the engine's first level do not split into {channels} channels")
     totals_arr = np.empty(C, dtype=np.int64)
     channel_arr = np.zeros((channels, C), dtype=np.int64)
-    counts_arr = np.empty((banks, C), dtype=np.float64) if bank_counts else None
+    counts_arr = np.zeros((banks, C), dtype=np.float64) if bank_counts else None
     cdef int64_t[::1] totals = totals_arr
     cdef int64_t[:, ::1] per = channel_arr
     cdef double[:, ::1] counts
-    cdef int64_t* bank = <int64_t*>malloc(banks * C * sizeof(int64_t))  # [bank * C + command]
-    if bank == NULL:
-        raise MemoryError()
-    try:
-        eng.fill_bank_counts(bank)
-        for c in range(C):
-            totals[c] = eng.cmd_total[c]
-        for ch in range(channels):
-            for b in range(ch * per_channel, (ch + 1) * per_channel):
-                for c in range(C):
-                    per[ch, c] += bank[b * C + c]
-            for c in range(C):
-                per[ch, c] //= span[c]
-        if bank_counts:
-            counts = counts_arr
-            for b in range(banks):
-                for c in range(C):
-                    counts[b, c] = <double>bank[b * C + c]
-    finally:
-        free(bank)
+    if bank_counts:
+        counts = counts_arr
+    for c in range(C):
+        totals[c] = eng.cmd_total[c]
+        if totals[c]:
+            _command_counts(eng, <int>c, channels, per, counts if bank_counts else None)
     return totals_arr, channel_arr, counts_arr
+
+
+cdef void _command_counts(TimingEngine eng, int c, int64_t channels, int64_t[:, ::1] per,
+                          double[:, ::1] counts) noexcept:
+    """Command c's issues per channel into per[:, c] and, unless `counts` is None, per bank into
+    counts[:, c]: every issue is counted at one node of the command's scope (a node's count, an integer,
+    is exact in a double)."""
+    cdef int scope = <int>eng.cmd_scope[c]
+    cdef int64_t C = eng.num_commands, nodes = eng.level_count[scope], span = eng.span_below[scope]
+    cdef int64_t per_channel = nodes // channels, i, b, n
+    cdef const int64_t* count = &eng.node_count_p[eng.level_offset[scope] * C + c]
+    for i in range(nodes):
+        n = count[i * C]
+        if n:
+            per[i // per_channel, c] += n
+            if counts is not None:
+                for b in range(i * span, (i + 1) * span):
+                    counts[b, c] = <double>n
 
 
 def bank_background_pj(TimingEngine eng, int64_t end, double tick_ns, double precharged_mw, double active_mw):

@@ -828,8 +828,6 @@ class _DeviceTables:
     tick_ns: float
     latency: np.ndarray
     """Per command: ticks from issue to completion (:data:`COMMAND_LATENCY`)."""
-    span: np.ndarray
-    """Per command: banks one issue counts on in the engine's per bank counts."""
     codes: _Codes
     energy: _EnergyTables | None
     tck_ns: float
@@ -861,10 +859,8 @@ class _DeviceTables:
                 ck = evaluate_latency(expr, timing, f"latency of {name}")
             latency[index[name]] = int(round(ck * tpc))
         command_id = {n: index[n] for n in set(_COMMAND.values()) | {"TMOD", "ACT", "PRE", "PREA"}}
-        banks_below = [int(np.prod(std.fanout[l + 1:])) for l in range(len(std.levels))]
-        span = np.array([banks_below[int(s)] for s in device.tables.cmd_scope], dtype=np.int64)
         return cls(geo=geo, names=names, id=command_id, ticks_per_ck=tpc, tick_ns=std.tick_ns, latency=latency,
-                   span=span, codes=_Codes.of(command_id),
+                   codes=_Codes.of(command_id),
                    energy=_EnergyTables.of(load_energy(std)) if has_energy(std) else None,
                    tck_ns=float(std.tCK_ns), nccdl=float(std.timing.get("nCCDL", 1.0)))
 
@@ -995,8 +991,7 @@ def _result(runner: "_Runner", program: _Program, log: bool, start: float) -> Ai
     tables = runner.tables
     geo = runner.geo
     engine = runner.session.engine
-    totals, per_channel, bank_counts = aimrun.engine_totals(engine, tables.span, geo.channels,
-                                                            tables.energy is not None)
+    totals, per_channel, bank_counts = aimrun.engine_totals(engine, geo.channels, tables.energy is not None)
     issued = [(name, n) for name, n in zip(tables.names, totals.tolist()) if n]
     commands = dict(issued)
     cycles_ticks = runner.end + runner.tpc  # the reference counts cycles from 1

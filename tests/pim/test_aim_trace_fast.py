@@ -218,3 +218,27 @@ def test_compiled_background_energy_is_bank_energy_columns():
         expected = bank_energy_columns(energy, eng.bank_counts(), open_ns, end * std.tick_ns)["background_pj"]
         got = aimrun.bank_background_pj(eng, end, std.tick_ns, float(per_bank_mw[0]), float(per_bank_mw[1]))
         assert (got == expected).all()
+
+
+def test_compiled_totals_are_the_engines_counts():
+    """The AiM result reads the engine's counts in compiled code: totals by command, per channel (the
+    issues to each channel's nodes) and per bank (as :meth:`TimingEngine.bank_counts`), with commands of
+    every scope on several channels."""
+    from sieve._core import aimrun
+
+    dev = Device("gddr6_aim")
+    std = dev.standard
+    names = ["ACT16", "MAC16", "PREA", "ACT", "RD", "ACT4", "PRE"] * 40
+    rng = np.random.default_rng(5)
+    addr = np.stack([rng.integers(0, f, len(names)) for f in std.fanout], axis=1)
+    eng = dev.execute(names, addr, rng.integers(0, 64, len(names)), auto_prereq=True).engine
+    totals, per_channel, bank = aimrun.engine_totals(eng, std.fanout[0], True)
+    expected_bank = eng.bank_counts()
+    assert bank.dtype == np.float64 and (bank == expected_bank).all()
+    assert (totals == eng.command_totals()).all()
+    scope_banks = np.array([np.prod(std.fanout[s + 1:]) for s in dev.tables.cmd_scope])
+    by_channel = expected_bank.reshape(std.fanout[0], -1, len(totals)).sum(axis=1) // scope_banks
+    assert (per_channel == by_channel).all() and (per_channel.sum(axis=0) == totals).all()
+    assert np.count_nonzero(per_channel.sum(axis=1)) > 1
+    with pytest.raises(ValueError, match="do not split into 5 channels"):
+        aimrun.engine_totals(eng, 5, False)
