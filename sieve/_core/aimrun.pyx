@@ -344,8 +344,8 @@ def run_lines(TimingEngine eng, program, codes, state, Py_ssize_t start):
 
 def engine_totals(TimingEngine eng, int64_t channels, bint bank_counts):
     """The engine's statistics as a run's result needs them, read in one pass over the per-node counts
-    of the commands issued: commands issued by id ``[C]``; per channel, commands issued by id
-    ``[channels, C]`` (channels split the engine's first level evenly); with `bank_counts`, the
+    of the commands issued: commands issued by id ``[C]``; by id, commands issued per channel
+    ``[C, channels]`` (channels split the engine's first level evenly); with `bank_counts`, the
     commands that touched each bank as float64 ``[banks, C]`` (:meth:`TimingEngine.bank_counts`, for
     energy), else None. Returns the three arrays in that order."""
     cdef int64_t C = eng.num_commands, banks = eng.num_banks
@@ -353,7 +353,7 @@ def engine_totals(TimingEngine eng, int64_t channels, bint bank_counts):
     if channels <= 0 or eng.level_count[0] % channels:
         raise ValueError(f"{eng.level_count[0]} nodes at the engine's first level do not split into {channels} channels")
     totals_arr = np.empty(C, dtype=np.int64)
-    channel_arr = np.zeros((channels, C), dtype=np.int64)
+    channel_arr = np.zeros((C, channels), dtype=np.int64)
     counts_arr = np.zeros((banks, C), dtype=np.float64) if bank_counts else None
     cdef int64_t[::1] totals = totals_arr
     cdef int64_t[:, ::1] per = channel_arr
@@ -369,7 +369,7 @@ def engine_totals(TimingEngine eng, int64_t channels, bint bank_counts):
 
 cdef void _command_counts(TimingEngine eng, int c, int64_t channels, int64_t[:, ::1] per,
                           double[:, ::1] counts) noexcept:
-    """Command c's issues per channel into per[:, c] and, unless `counts` is None, per bank into
+    """Command c's issues per channel into per[c] and, unless `counts` is None, per bank into
     counts[:, c]: every issue is counted at one node of the command's scope (a node's count, an integer,
     is exact in a double)."""
     cdef int scope = <int>eng.cmd_scope[c]
@@ -379,20 +379,25 @@ cdef void _command_counts(TimingEngine eng, int c, int64_t channels, int64_t[:, 
     for i in range(nodes):
         n = count[i * C]
         if n:
-            per[i // per_channel, c] += n
+            per[c, i // per_channel] += n
             if counts is not None:
                 for b in range(i * span, (i + 1) * span):
                     counts[b, c] = <double>n
 
 
-def bank_background_pj(TimingEngine eng, int64_t end, double tick_ns, double precharged_mw, double active_mw):
+def bank_background_pj(TimingEngine eng, int64_t end, double tick_ns, double precharged_mw, double active_mw,
+                       out=None):
     """Per bank background energy (pJ) up to tick `end`: ``precharged_mw`` while its row is closed and
     ``active_mw`` while one is open (per bank powers), rows still open counted up to `end`. The
-    operations are those of :func:`sieve.dram.energy.bank_energy_columns`, one rounding each."""
+    operations are those of :func:`sieve.dram.energy.bank_energy_columns`, one rounding each. Written
+    into `out` (float64 ``[banks]``) if given; returns the array."""
     cdef int64_t b, ticks
     cdef double open_ns, elapsed_ns = <double>end * tick_ns, closed_ns, closed_pj, open_pj
-    out = np.empty(eng.num_banks, dtype=np.float64)
+    if out is None:
+        out = np.empty(eng.num_banks, dtype=np.float64)
     cdef double[::1] bg = out
+    if bg.shape[0] != eng.num_banks:
+        raise ValueError(f"out holds {bg.shape[0]} banks, the engine has {eng.num_banks}")
     for b in range(eng.num_banks):
         ticks = eng.bank_open_ticks[b]
         if eng.open_row[b] >= 0:

@@ -218,6 +218,9 @@ def test_compiled_background_energy_is_bank_energy_columns():
         expected = bank_energy_columns(energy, eng.bank_counts(), open_ns, end * std.tick_ns)["background_pj"]
         got = aimrun.bank_background_pj(eng, end, std.tick_ns, float(per_bank_mw[0]), float(per_bank_mw[1]))
         assert (got == expected).all()
+        out = np.full(len(got), np.nan)
+        assert aimrun.bank_background_pj(eng, end, std.tick_ns, float(per_bank_mw[0]), float(per_bank_mw[1]), out) is out
+        assert (out == expected).all()
 
 
 def test_compiled_totals_are_the_engines_counts():
@@ -238,7 +241,7 @@ def test_compiled_totals_are_the_engines_counts():
     assert (totals == eng.command_totals()).all()
     scope_banks = np.array([np.prod(std.fanout[s + 1:]) for s in dev.tables.cmd_scope])
     by_channel = expected_bank.reshape(std.fanout[0], -1, len(totals)).sum(axis=1) // scope_banks
-    assert (per_channel == by_channel).all() and (per_channel.sum(axis=0) == totals).all()
-    assert np.count_nonzero(per_channel.sum(axis=1)) > 1
+    assert (per_channel.T == by_channel).all() and (per_channel.sum(axis=1) == totals).all()
+    assert np.count_nonzero(per_channel.sum(axis=0)) > 1
     with pytest.raises(ValueError, match="do not split into 5 channels"):
         aimrun.engine_totals(eng, 5, False)
