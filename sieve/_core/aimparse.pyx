@@ -11,9 +11,10 @@ the Python parser, whose error messages are the project's.
 Each byte is looked at once, through its class (:data:`_class`): a line's fields are the runs of
 field bytes; when the line has a comma before its comment, its fields must be in consecutive
 comma-separated cells (one field per cell, none empty between the first and the last), as the Python
-parser's ``split(",")`` then ``strip()`` demands. A line whose bytes up to the end of its opcode are
-those of the last instruction line (programs repeat their opcodes) is compared with it at once and
-read on from there, the scan standing where it stood then.
+parser's ``split(",")`` then ``strip()`` demands. Programs repeat their lines but for a field or
+two: a line whose bytes up to the end of the last instruction line's last field but one (else up to
+the end of its opcode) are that line's is compared with it at once and read on from there, the scan
+standing where it stood then, with the values read then.
 """
 
 from libc.stdint cimport int64_t, uint64_t
@@ -125,7 +126,17 @@ cdef struct _Line:
     Py_ssize_t start[2]           # line type and opcode (or region)
     Py_ssize_t end[2]
     int64_t value[MAX_VALUES]     # the numbers after them
-    _Scan head                    # the scan just after the opcode (whose field ends at end[1])
+    Py_ssize_t mark[MAX_VALUES + 3]   # from field 2 on: where the scan stood after each field it read,
+    _Scan mark_scan[MAX_VALUES + 3]   # and how
+
+
+cdef struct _Last:
+    # the last instruction line, to read the lines after it that begin alike from where they differ
+    Py_ssize_t at                 # where it starts in the text
+    int fields                    # its fields, 0: none yet
+    Py_ssize_t mark[MAX_VALUES + 3]   # from field 2 on: bytes from its start to the end of each field,
+    _Scan mark_scan[MAX_VALUES + 3]   # and the scan there
+    int64_t value[MAX_VALUES]
 
 
 cdef inline Py_ssize_t _value(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, int64_t* value) noexcept nogil:
@@ -179,8 +190,8 @@ cdef Py_ssize_t _read_line(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, _
             scan.consecutive = scan.consecutive and (scan.fields == 0 or scan.cells == scan.cell_of_last + 1)
             scan.cell_of_last = scan.cells
             scan.fields += 1
-            if scan.fields == 2:
-                line.head = scan
+            if scan.fields >= 2:
+                line.mark[scan.fields], line.mark_scan[scan.fields] = i, scan
         elif k == _BLANK:
             i += 1
         elif k == _COMMA:
@@ -201,6 +212,24 @@ cdef Py_ssize_t _read_line(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, _
     if scan.cells == 0 or scan.consecutive:
         line.fields = scan.fields
     return i
+
+
+cdef inline bint _begins_alike(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, Py_ssize_t at,
+                               Py_ssize_t length) noexcept nogil:
+    """Whether the line at s[i] holds the `length` bytes at s[at] and its field there ends with them."""
+    return i + length < n and _class[s[i + length]] != _FIELD and memcmp(s + at, s + i, length) == 0
+
+
+cdef void _remember(_Last* last, const _Line* line, Py_ssize_t begin, int resumed) noexcept nogil:
+    """Keep an accepted line (starting at s[begin], its scan resumed after field `resumed`, 0: read
+    whole) as the last one. Its fields up to `resumed` are the last line's bytes: their marks stay."""
+    cdef int j
+    last.at = begin
+    last.fields = line.fields
+    for j in range(line.fields - 2):
+        last.value[j] = line.value[j]
+    for j in range(resumed + 1 if resumed >= 2 else 2, line.fields + 1):
+        last.mark[j], last.mark_scan[j] = line.mark[j] - begin, line.mark_scan[j]
 
 
 cdef Py_ssize_t _breaks(const unsigned char* s, Py_ssize_t n) noexcept nogil:
@@ -304,8 +333,10 @@ cdef class Reader:
         """Returns (status, line_no, code, operand [fields, n]) of the lines up to and including EOC;
         status != 0 (and None for the arrays) when the text needs the Python parser."""
         cdef Py_ssize_t n = 0, i = 0, m = 0, cap
-        cdef Py_ssize_t begin, same_at = 0, same_len = 0  # the last instruction line's bytes up to its opcode
-        cdef _Scan fresh, same_scan
+        cdef Py_ssize_t begin
+        cdef _Scan fresh
+        cdef _Last last
+        cdef int resumed
         cdef const unsigned char* s
         cdef int64_t line_no = 0
         cdef int64_t* out
@@ -316,6 +347,7 @@ cdef class Reader:
         if not text.isascii():
             return _UNUSUAL, None, None, None
         fresh.fields, fresh.cells, fresh.cell_of_last, fresh.consecutive = 0, 0, -1, True
+        last.fields = 0
         s = <const unsigned char*>PyUnicode_AsUTF8AndSize(text, &n)
         cap = _breaks(s, n) + 1
         out_arr = np.empty((2 + self.fields, cap), dtype=np.int64)  # line number, code, operands
@@ -326,19 +358,24 @@ cdef class Reader:
                 _fill(out + (2 + j) * cap, cap, self.defaults[j])
             while i < n and code != self.eoc:
                 line_no += 1
-                if same_len and i + same_len < n and _class[s[i + same_len]] != _FIELD \
-                        and memcmp(s + same_at, s + i, same_len) == 0:
-                    # The line begins as the last instruction line did, up to the end of its opcode:
-                    # the scan stands there as it stood then, and the opcode is the same.
-                    i = _read_line(s, i + same_len, n, &line, same_scan)
+                begin = i
+                # A line that begins as the last instruction line did is read on from where it may
+                # differ: after that line's last field but one, else after its opcode (same opcode).
+                resumed = 0
+                if last.fields >= 3 and _begins_alike(s, i, n, last.at, last.mark[last.fields - 1]):
+                    resumed = last.fields - 1
+                elif last.fields >= 2 and _begins_alike(s, i, n, last.at, last.mark[2]):
+                    resumed = 2
+                if resumed:
+                    for j in range(resumed - 2):
+                        line.value[j] = last.value[j]
+                    i = _read_line(s, i + last.mark[resumed], n, &line, last.mark_scan[resumed])
                 else:
-                    begin = i
                     i = _read_line(s, i, n, &line, fresh)
                     if line.fields == 0:
                         continue
                     if line.fields >= 2:
                         code = self._code(s, &line, code)
-                        same_at, same_len, same_scan = begin, line.end[1] - begin, line.head
                 if line.fields < 2:
                     break
                 values = line.fields - 2
@@ -349,6 +386,7 @@ cdef class Reader:
                 for j in range(values):
                     out[(2 + form[j]) * cap + m] = line.value[j]
                 m += 1
+                _remember(&last, &line, begin, resumed)
         if code != self.eoc or m == 0 or out[cap + m - 1] != self.eoc:
             return _UNUSUAL, None, None, None
         return _OK, out_arr[0, :m], out_arr[1, :m], out_arr[2:, :m]
