@@ -11,7 +11,10 @@ the Python parser, whose error messages are the project's.
 Each byte is looked at once, through its class (:data:`_class`): a line's fields are the runs of
 field bytes; when the line has a comma before its comment, its fields must be in consecutive
 comma-separated cells (one field per cell, none empty between the first and the last), as the Python
-parser's ``split(",")`` then ``strip()`` demands.
+parser's ``split(",")`` then ``strip()`` demands. Programs repeat their lines but for a field or
+two: a line whose bytes up to the end of the last instruction line's last field but one (else up to
+the end of its opcode) are that line's is compared with it at once and read on from there, the scan
+standing where it stood then, with the values read then.
 """
 
 from libc.stdint cimport int64_t, uint64_t
@@ -110,11 +113,30 @@ cdef inline bint _same(const unsigned char* s, Py_ssize_t a, Py_ssize_t b, const
     return True
 
 
+cdef struct _Scan:
+    # where the scan of a line stands: the fields read so far and the cells they are in
+    int fields
+    int cells                     # commas passed
+    int cell_of_last              # the cell of the last field, -1: none yet
+    bint consecutive              # every field in the cell after the previous field's
+
+
 cdef struct _Line:
     int fields                    # fields of the line (0: blank or comment only), -1: unusual
     Py_ssize_t start[2]           # line type and opcode (or region)
     Py_ssize_t end[2]
     int64_t value[MAX_VALUES]     # the numbers after them
+    Py_ssize_t mark[MAX_VALUES + 3]   # from field 2 on: where the scan stood after each field it read,
+    _Scan mark_scan[MAX_VALUES + 3]   # and how
+
+
+cdef struct _Last:
+    # the last instruction line, to read the lines after it that begin alike from where they differ
+    Py_ssize_t at                 # where it starts in the text
+    int fields                    # its fields, 0: none yet
+    Py_ssize_t mark[MAX_VALUES + 3]   # from field 2 on: bytes from its start to the end of each field,
+    _Scan mark_scan[MAX_VALUES + 3]   # and the scan there
+    int64_t value[MAX_VALUES]
 
 
 cdef inline Py_ssize_t _value(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, int64_t* value) noexcept nogil:
@@ -144,35 +166,36 @@ cdef inline Py_ssize_t _value(const unsigned char* s, Py_ssize_t i, Py_ssize_t n
     return i
 
 
-cdef Py_ssize_t _read_line(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, _Line* line) noexcept nogil:
-    """Reads the line starting at s[i]; returns where the next one starts."""
+cdef Py_ssize_t _read_line(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, _Line* line, _Scan scan) noexcept nogil:
+    """Reads the line from s[i] on, where the scan stands as `scan` says (a line's start: no field, no
+    cell); returns where the next line starts."""
     cdef Py_ssize_t a
-    cdef int nf = 0, cells = 0, cell_of_last = -1
-    cdef bint consecutive = True  # every field in the cell after the previous field's
     cdef unsigned char k
     line.fields = -1
     while i < n:
         k = _class[s[i]]
         if k == _FIELD:
-            if nf < 2:
+            if scan.fields < 2:
                 a = i
                 i += 1
                 while i < n and _class[s[i]] == _FIELD:
                     i += 1
-                line.start[nf], line.end[nf] = a, i
-            elif nf - 2 < MAX_VALUES:
-                i = _value(s, i, n, &line.value[nf - 2])
-                if line.value[nf - 2] < 0:
+                line.start[scan.fields], line.end[scan.fields] = a, i
+            elif scan.fields - 2 < MAX_VALUES:
+                i = _value(s, i, n, &line.value[scan.fields - 2])
+                if line.value[scan.fields - 2] < 0:
                     return i
             else:
                 return i
-            consecutive = consecutive and (nf == 0 or cells == cell_of_last + 1)
-            cell_of_last = cells
-            nf += 1
+            scan.consecutive = scan.consecutive and (scan.fields == 0 or scan.cells == scan.cell_of_last + 1)
+            scan.cell_of_last = scan.cells
+            scan.fields += 1
+            if scan.fields >= 2:
+                line.mark[scan.fields], line.mark_scan[scan.fields] = i, scan
         elif k == _BLANK:
             i += 1
         elif k == _COMMA:
-            cells += 1
+            scan.cells += 1
             i += 1
         elif k == _HASH:
             i += 1
@@ -186,9 +209,27 @@ cdef Py_ssize_t _read_line(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, _
             return i
     if i < n:  # a line break: CR LF, LF or CR
         i += 2 if s[i] == 13 and i + 1 < n and s[i + 1] == 10 else 1
-    if cells == 0 or consecutive:
-        line.fields = nf
+    if scan.cells == 0 or scan.consecutive:
+        line.fields = scan.fields
     return i
+
+
+cdef inline bint _begins_alike(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, Py_ssize_t at,
+                               Py_ssize_t length) noexcept nogil:
+    """Whether the line at s[i] holds the `length` bytes at s[at] and its field there ends with them."""
+    return i + length < n and _class[s[i + length]] != _FIELD and memcmp(s + at, s + i, length) == 0
+
+
+cdef void _remember(_Last* last, const _Line* line, Py_ssize_t begin, int resumed) noexcept nogil:
+    """Keep an accepted line (starting at s[begin], its scan resumed after field `resumed`, 0: read
+    whole) as the last one. Its fields up to `resumed` are the last line's bytes: their marks stay."""
+    cdef int j
+    last.at = begin
+    last.fields = line.fields
+    for j in range(line.fields - 2):
+        last.value[j] = line.value[j]
+    for j in range(resumed + 1 if resumed >= 2 else 2, line.fields + 1):
+        last.mark[j], last.mark_scan[j] = line.mark[j] - begin, line.mark_scan[j]
 
 
 cdef Py_ssize_t _breaks(const unsigned char* s, Py_ssize_t n) noexcept nogil:
@@ -292,7 +333,10 @@ cdef class Reader:
         """Returns (status, line_no, code, operand [fields, n]) of the lines up to and including EOC;
         status != 0 (and None for the arrays) when the text needs the Python parser."""
         cdef Py_ssize_t n = 0, i = 0, m = 0, cap
-        cdef Py_ssize_t head = 0, head_len = 0  # the previous line's bytes from its type to its opcode
+        cdef Py_ssize_t begin
+        cdef _Scan fresh
+        cdef _Last last
+        cdef int resumed
         cdef const unsigned char* s
         cdef int64_t line_no = 0
         cdef int64_t* out
@@ -302,6 +346,8 @@ cdef class Reader:
         cdef _Line line
         if not text.isascii():
             return _UNUSUAL, None, None, None
+        fresh.fields, fresh.cells, fresh.cell_of_last, fresh.consecutive = 0, 0, -1, True
+        last.fields = 0
         s = <const unsigned char*>PyUnicode_AsUTF8AndSize(text, &n)
         cap = _breaks(s, n) + 1
         out_arr = np.empty((2 + self.fields, cap), dtype=np.int64)  # line number, code, operands
@@ -312,14 +358,26 @@ cdef class Reader:
                 _fill(out + (2 + j) * cap, cap, self.defaults[j])
             while i < n and code != self.eoc:
                 line_no += 1
-                i = _read_line(s, i, n, &line)
-                if line.fields == 0:
-                    continue
+                begin = i
+                # A line that begins as the last instruction line did is read on from where it may
+                # differ: after that line's last field but one, else after its opcode (same opcode).
+                resumed = 0
+                if last.fields >= 3 and _begins_alike(s, i, n, last.at, last.mark[last.fields - 1]):
+                    resumed = last.fields - 1
+                elif last.fields >= 2 and _begins_alike(s, i, n, last.at, last.mark[2]):
+                    resumed = 2
+                if resumed:
+                    for j in range(resumed - 2):
+                        line.value[j] = last.value[j]
+                    i = _read_line(s, i + last.mark[resumed], n, &line, last.mark_scan[resumed])
+                else:
+                    i = _read_line(s, i, n, &line, fresh)
+                    if line.fields == 0:
+                        continue
+                    if line.fields >= 2:
+                        code = self._code(s, &line, code)
                 if line.fields < 2:
                     break
-                if line.end[1] - line.start[0] != head_len or memcmp(s + head, s + line.start[0], head_len) != 0:
-                    code = self._code(s, &line, code)
-                    head, head_len = line.start[0], line.end[1] - line.start[0]
                 values = line.fields - 2
                 if code < 0 or self.form[code][values][0] == -2:
                     break
@@ -328,6 +386,7 @@ cdef class Reader:
                 for j in range(values):
                     out[(2 + form[j]) * cap + m] = line.value[j]
                 m += 1
+                _remember(&last, &line, begin, resumed)
         if code != self.eoc or m == 0 or out[cap + m - 1] != self.eoc:
             return _UNUSUAL, None, None, None
         return _OK, out_arr[0, :m], out_arr[1, :m], out_arr[2:, :m]

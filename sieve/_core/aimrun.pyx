@@ -113,17 +113,27 @@ cdef int64_t _issue(TimingEngine eng, _State* s, int c, int64_t* addr, int64_t r
     """One command with the row commands it needs first, each at its earliest tick (the stream
     session's auto_prereq, refresh off). Returns the command's issue tick."""
     cdef int64_t ch = addr[0]
-    cdef int p
+    cdef int p = eng.prerequisite(c, addr, row)
     cdef int64_t t
     while True:
-        p = eng.prerequisite(c, addr, row)
         t = eng.earliest_at_or_after(p, addr, s.floor[ch])
         eng.apply(p, addr, row, col, t)
         s.floor[ch] = t
         if p == c:
             break
+        if _opens_for(eng, p, c):
+            p = c  # `p` opened `row` on exactly c's banks: c's row state is now right
+        else:
+            p = eng.prerequisite(c, addr, row)
     _issued(s, c, ch, t)
     return t
+
+
+cdef inline bint _opens_for(TimingEngine eng, int p, int c) noexcept nogil:
+    """Whether `p`, just applied at c's address and row, leaves c's banks as c needs them: p is c's
+    opener at c's own scope (it opened the row on every bank c covers) and c needs its row open."""
+    return eng.cmd_needs[c] == 1 and p == eng.cmd_opener[c] and eng.cmd_opens[p] != 0 \
+        and eng.cmd_scope[p] == eng.cmd_scope[c]
 
 
 cdef int64_t _issue_ready(TimingEngine eng, _State* s, int c, int64_t* addr, int64_t row, int64_t col) noexcept nogil:
@@ -332,52 +342,62 @@ def run_lines(TimingEngine eng, program, codes, state, Py_ssize_t start):
 
 # ---- what a run's result reads from the engine ------------------------------------------------------
 
-def engine_totals(TimingEngine eng, const int64_t[::1] span, int64_t channels, bint bank_counts):
-    """The engine's statistics as a run's result needs them, read in one pass: commands issued by id
-    ``[C]``; per channel, commands issued by id ``[channels, C]`` (the engine counts an issue on every
-    bank it touches, `span` per command); with `bank_counts`, the per bank counts as float64
-    ``[banks, C]`` (for energy), else None. Returns the three arrays in that order."""
-    cdef int64_t C = eng.num_commands, banks = eng.num_banks, per_channel = banks // channels
-    cdef int64_t ch, b, c
-    if channels <= 0 or banks % channels or span.shape[0] != C:
-        raise ValueError(f"{banks} banks of {C} commands do not split into {channels} channels with {span.shape[0]} spans")
+def engine_totals(TimingEngine eng, int64_t channels, bint bank_counts):
+    """The engine's statistics as a run's result needs them, read in one pass over the per-node counts
+    of the commands issued: commands issued by id ``[C]``; by id, commands issued per channel
+    ``[C, channels]`` (channels split the engine's first level evenly); with `bank_counts`, the
+    commands that touched each bank as float64 ``[banks, C]`` (:meth:`TimingEngine.bank_counts`, for
+    energy), else None. Returns the three arrays in that order."""
+    cdef int64_t C = eng.num_commands, banks = eng.num_banks
+    cdef int64_t c
+    if channels <= 0 or eng.level_count[0] % channels:
+        raise ValueError(f"{eng.level_count[0]} nodes at the engine's first level do not split into {channels} channels")
     totals_arr = np.empty(C, dtype=np.int64)
-    channel_arr = np.zeros((channels, C), dtype=np.int64)
-    counts_arr = np.empty((banks, C), dtype=np.float64) if bank_counts else None
+    channel_arr = np.zeros((C, channels), dtype=np.int64)
+    counts_arr = np.zeros((banks, C), dtype=np.float64) if bank_counts else None
     cdef int64_t[::1] totals = totals_arr
     cdef int64_t[:, ::1] per = channel_arr
     cdef double[:, ::1] counts
-    cdef int64_t* bank = <int64_t*>malloc(banks * C * sizeof(int64_t))  # [bank * C + command]
-    if bank == NULL:
-        raise MemoryError()
-    try:
-        eng.fill_bank_counts(bank)
-        for c in range(C):
-            totals[c] = eng.cmd_total[c]
-        for ch in range(channels):
-            for b in range(ch * per_channel, (ch + 1) * per_channel):
-                for c in range(C):
-                    per[ch, c] += bank[b * C + c]
-            for c in range(C):
-                per[ch, c] //= span[c]
-        if bank_counts:
-            counts = counts_arr
-            for b in range(banks):
-                for c in range(C):
-                    counts[b, c] = <double>bank[b * C + c]
-    finally:
-        free(bank)
+    if bank_counts:
+        counts = counts_arr
+    for c in range(C):
+        totals[c] = eng.cmd_total[c]
+        if totals[c]:
+            _command_counts(eng, <int>c, channels, per, counts if bank_counts else None)
     return totals_arr, channel_arr, counts_arr
 
 
-def bank_background_pj(TimingEngine eng, int64_t end, double tick_ns, double precharged_mw, double active_mw):
+cdef void _command_counts(TimingEngine eng, int c, int64_t channels, int64_t[:, ::1] per,
+                          double[:, ::1] counts) noexcept:
+    """Command c's issues per channel into per[c] and, unless `counts` is None, per bank into
+    counts[:, c]: every issue is counted at one node of the command's scope (a node's count, an integer,
+    is exact in a double)."""
+    cdef int scope = <int>eng.cmd_scope[c]
+    cdef int64_t C = eng.num_commands, nodes = eng.level_count[scope], span = eng.span_below[scope]
+    cdef int64_t per_channel = nodes // channels, i, b, n
+    cdef const int64_t* count = &eng.node_count_p[eng.level_offset[scope] * C + c]
+    for i in range(nodes):
+        n = count[i * C]
+        if n:
+            per[c, i // per_channel] += n
+            if counts is not None:
+                for b in range(i * span, (i + 1) * span):
+                    counts[b, c] = <double>n
+
+
+def bank_background_pj(TimingEngine eng, int64_t end, double tick_ns, double precharged_mw, double active_mw,
+                       out=None):
     """Per bank background energy (pJ) up to tick `end`: ``precharged_mw`` while its row is closed and
     ``active_mw`` while one is open (per bank powers), rows still open counted up to `end`. The
-    operations are those of :func:`sieve.dram.energy.bank_energy_columns`, one rounding each."""
+    operations are those of :func:`sieve.dram.energy.bank_energy_columns`, one rounding each. Written
+    into `out` (float64 ``[banks]``) if given; returns the array."""
     cdef int64_t b, ticks
     cdef double open_ns, elapsed_ns = <double>end * tick_ns, closed_ns, closed_pj, open_pj
-    out = np.empty(eng.num_banks, dtype=np.float64)
+    if out is None:
+        out = np.empty(eng.num_banks, dtype=np.float64)
     cdef double[::1] bg = out
+    if bg.shape[0] != eng.num_banks:
+        raise ValueError(f"out holds {bg.shape[0]} banks, the engine has {eng.num_banks}")
     for b in range(eng.num_banks):
         ticks = eng.bank_open_ticks[b]
         if eng.open_row[b] >= 0:

@@ -77,6 +77,8 @@ cdef class TimingEngine:
     # --- statistics ---
     cdef int64_t[::1] node_cmd_count        # [total_nodes * C] commands issued to each node (at their scope)
     cdef int64_t* node_count_p              # &node_cmd_count[0] (owned, see _zeroed_table)
+    cdef unsigned char* touched             # [level_count[0]] first-level nodes commands were addressed to
+    cdef bint touched_all                   # a sibling rule at the first level wrote other nodes too
     cdef int64_t[::1] bank_open_ticks       # [num_banks] ticks spent with a row open (closed rows only)
     cdef int64_t[::1] cmd_total             # [C]
     cdef public bint logging
@@ -90,6 +92,8 @@ cdef class TimingEngine:
     cdef bint log_failed                   # a growth of the log failed: logging stopped
     cdef int64_t last_tick
 
+    cdef void _release_state(self, int64_t* table) noexcept
+    cdef void _clear_written(self, int64_t* table) noexcept
     cdef int _gather_own_rules(self) except -1
     cdef int64_t _own_node_rules(self, int64_t group) noexcept
     cdef void _start_dense_row(self, int64_t row, int level) noexcept

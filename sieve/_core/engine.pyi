@@ -4,6 +4,8 @@ import numpy as np
 
 ROW_STATES: dict[int, str]
 
+def free_spare_tables() -> None: ...
+
 class TimingEngine:
     num_levels: int
     num_commands: int

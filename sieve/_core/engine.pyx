@@ -37,7 +37,8 @@ cdef _copy(const int64_t* src, int64_t n):
 # Spare state tables. A run makes a fresh engine and drops it at the end; freeing its two largest tables
 # would return their pages to the system and a new engine of the same device would fault them in again,
 # which costs more than a short run itself. Up to SPARES freed tables of at most SPARE_MAX bytes are kept
-# for the next engine that needs one of that size (zeroed again before reuse).
+# for the next engine that needs one of that size. A spare holds zeros: its engine zeroes what it wrote
+# (the nodes of the channels it drove, often few) when it lets the table go, while that part is in cache.
 DEF SPARES = 4
 DEF SPARE_MAX = 1 << 22
 cdef void* _spare_ptr[SPARES]
@@ -45,7 +46,7 @@ cdef size_t _spare_size[SPARES]
 
 
 cdef int64_t* _zeroed_table(size_t n) except NULL:
-    """A table of n int64 zeros, reusing a spare of that size if there is one."""
+    """A table of n int64 zeros, a spare of that size if there is one."""
     cdef size_t size = (n if n > 0 else 1) * sizeof(int64_t)
     cdef void* p
     cdef int i
@@ -53,7 +54,6 @@ cdef int64_t* _zeroed_table(size_t n) except NULL:
         if _spare_ptr[i] != NULL and _spare_size[i] == size:
             p = _spare_ptr[i]
             _spare_ptr[i] = NULL
-            memset(p, 0, size)
             return <int64_t*>p
     p = calloc(n if n > 0 else 1, sizeof(int64_t))
     if p == NULL:
@@ -61,19 +61,23 @@ cdef int64_t* _zeroed_table(size_t n) except NULL:
     return <int64_t*>p
 
 
-cdef void _release_table(int64_t* p, size_t n) noexcept:
-    """Keep a table from `_zeroed_table` as a spare, or free it."""
-    cdef size_t size = (n if n > 0 else 1) * sizeof(int64_t)
+def free_spare_tables():
+    """Free the state tables kept for later engines (a process that is done with engines can give the
+    memory back; the next engine then allocates afresh)."""
     cdef int i
-    if p == NULL:
-        return
-    if size <= SPARE_MAX:
+    for i in range(SPARES):
+        free(_spare_ptr[i])
+        _spare_ptr[i] = NULL
+
+
+cdef int _spare_slot(size_t n) noexcept:
+    """Where a released table of n int64 would be kept, -1: nowhere (too large, or no room)."""
+    cdef int i
+    if (n if n > 0 else 1) * sizeof(int64_t) <= SPARE_MAX:
         for i in range(SPARES):
             if _spare_ptr[i] == NULL:
-                _spare_ptr[i] = p
-                _spare_size[i] = size
-                return
-    free(p)
+                return i
+    return -1
 
 
 cdef class TimingEngine:
@@ -92,14 +96,17 @@ cdef class TimingEngine:
         self.win_levels = NULL
         self.ready_p = NULL
         self.node_count_p = NULL
+        self.touched = NULL
+        self.touched_all = False
         self.below_levels = NULL
         self.dense_start = NULL
         self.dense_level = NULL
         self.dense_lat = NULL
 
     def __dealloc__(self):
-        _release_table(self.ready_p, self.total_nodes * self.num_commands)
-        _release_table(self.node_count_p, self.total_nodes * self.num_commands)
+        self._release_state(self.ready_p)
+        self._release_state(self.node_count_p)
+        free(self.touched)
         free(self.rules)
         free(self.rule_start)
         free(self.win_levels)
@@ -173,11 +180,42 @@ cdef class TimingEngine:
         self.open_row = np.full(self.num_banks, -1, dtype=np.int64)
         self.opened_at = np.zeros(self.num_banks, dtype=np.int64)
         self.node_count_p = _zeroed_table(self.total_nodes * self.num_commands)
+        self.touched = <unsigned char*>calloc(self.level_count[0], 1)
+        if self.touched == NULL:
+            raise MemoryError()
         self.node_cmd_count = <int64_t[:self.total_nodes * self.num_commands]>self.node_count_p
         self.bank_open_ticks = np.zeros(self.num_banks, dtype=np.int64)
         self.cmd_total = np.zeros(self.num_commands, dtype=np.int64)
         self.logging = logging
         self.last_tick = 0
+
+    cdef void _release_state(self, int64_t* table) noexcept:
+        """Let a state table go: kept as a spare, zeroed where this engine wrote it, or freed."""
+        cdef size_t n = self.total_nodes * self.num_commands
+        cdef int i = _spare_slot(n)
+        if table == NULL:
+            return
+        if i < 0:
+            free(table)
+            return
+        self._clear_written(table)
+        _spare_ptr[i] = table
+        _spare_size[i] = (n if n > 0 else 1) * sizeof(int64_t)
+
+    cdef void _clear_written(self, int64_t* table) noexcept:
+        """Zero what the engine may have written in a state table: the nodes under the first-level nodes
+        its commands were addressed to (`apply` notes them), or the whole table once a sibling rule at
+        the first level wrote to nodes other than the command's own."""
+        cdef int64_t C = self.num_commands, top = self.level_count[0], per, ch
+        cdef int l
+        if self.touched == NULL or self.touched_all:
+            memset(table, 0, self.total_nodes * C * sizeof(int64_t))
+            return
+        for ch in range(top):
+            if self.touched[ch]:
+                for l in range(self.num_levels):
+                    per = self.level_count[l] // top
+                    memset(&table[(self.level_offset[l] + ch * per) * C], 0, per * C * sizeof(int64_t))
 
     cdef int _gather_own_rules(self) except -1:
         """Lay out, command after command, the plain rules each command precedes at its scope and the
@@ -355,6 +393,8 @@ cdef class TimingEngine:
         if not sibling:
             self._raise_ready(node, next_cmd, tick)
             return
+        if level == 0:
+            self.touched_all = True  # other first-level nodes than the command's own
         first = node - (node - self.level_offset[level]) % self.fanout[level]
         for j in range(first, first + self.fanout[level]):
             if j != node:
@@ -466,6 +506,7 @@ cdef class TimingEngine:
         for l in range(scope + 1):
             idx = idx * self.fanout[l] + addr[l]
             flat[l] = self.level_offset[l] + idx
+        self.touched[addr[0]] = 1
         self._apply_own_rules(cmd, flat, tick)
         if self.win_levels[cmd]:
             for l in range(scope + 1):

@@ -828,8 +828,6 @@ class _DeviceTables:
     tick_ns: float
     latency: np.ndarray
     """Per command: ticks from issue to completion (:data:`COMMAND_LATENCY`)."""
-    span: np.ndarray
-    """Per command: banks one issue counts on in the engine's per bank counts."""
     codes: _Codes
     energy: _EnergyTables | None
     tck_ns: float
@@ -861,10 +859,8 @@ class _DeviceTables:
                 ck = evaluate_latency(expr, timing, f"latency of {name}")
             latency[index[name]] = int(round(ck * tpc))
         command_id = {n: index[n] for n in set(_COMMAND.values()) | {"TMOD", "ACT", "PRE", "PREA"}}
-        banks_below = [int(np.prod(std.fanout[l + 1:])) for l in range(len(std.levels))]
-        span = np.array([banks_below[int(s)] for s in device.tables.cmd_scope], dtype=np.int64)
         return cls(geo=geo, names=names, id=command_id, ticks_per_ck=tpc, tick_ns=std.tick_ns, latency=latency,
-                   span=span, codes=_Codes.of(command_id),
+                   codes=_Codes.of(command_id),
                    energy=_EnergyTables.of(load_energy(std)) if has_energy(std) else None,
                    tck_ns=float(std.tCK_ns), nccdl=float(std.timing.get("nCCDL", 1.0)))
 
@@ -995,26 +991,27 @@ def _result(runner: "_Runner", program: _Program, log: bool, start: float) -> Ai
     tables = runner.tables
     geo = runner.geo
     engine = runner.session.engine
-    totals, per_channel, bank_counts = aimrun.engine_totals(engine, tables.span, geo.channels,
-                                                            tables.energy is not None)
-    issued = [(name, n) for name, n in zip(tables.names, totals.tolist()) if n]
-    commands = dict(issued)
+    totals, per_channel, bank_counts = aimrun.engine_totals(engine, geo.channels, tables.energy is not None)
+    counts = totals.tolist()
+    issued = [i for i, n in enumerate(counts) if n]  # command ids, in id order
+    commands = {tables.names[i]: counts[i] for i in issued}
     cycles_ticks = runner.end + runner.tpc  # the reference counts cycles from 1
     cycles = cycles_ticks // runner.tpc if cycles_ticks % runner.tpc == 0 else cycles_ticks / runner.tpc
     mac_units = commands.get("MAC16", 0) + commands.get("MAC", 0) / geo.banks_per_channel
     capacity = cycles * geo.channels / tables.nccdl
-    energy, channel_energy = _energy(runner, totals, bank_counts)
+    energy, channel_energy = _energy(runner, issued, counts, bank_counts)
     return AimTraceResult(
         cycles=cycles, commands=commands, instructions=program.counts(), wall_s=time.perf_counter() - start,
         tck_ns=tables.tck_ns, mac_peak_fraction=float(mac_units / capacity) if capacity else 0.0,
-        channel_commands={tables.names[i]: per_channel[:, i] for i in np.flatnonzero(totals)},
+        channel_commands={tables.names[i]: per_channel[i] for i in issued},
         channel_instructions=np.asarray(runner.touched), channel_completion_cycle=runner.done / runner.tpc,
         log=runner.device.log_of(engine) if log else None,
         energy_by_command_pj=energy, channel_energy_pj=channel_energy)
 
 
-def _energy(runner: "_Runner", totals: np.ndarray, bank_counts: np.ndarray | None):
-    """Energy of the commands issued by name, and per channel ``command_pj``, ``background_pj`` and
+def _energy(runner: "_Runner", issued: list[int], counts: list[int], bank_counts: np.ndarray | None):
+    """Energy of the commands issued (`issued` ids, `counts` by id) by name, and per channel
+    ``command_pj``, ``background_pj`` and
     ``energy_pj`` (None, None without energy data): :func:`sieve.dram.energy.bank_energy_columns`
     of the engine's banks up to the last completion, summed per channel."""
     from sieve._core import aimrun
@@ -1023,12 +1020,12 @@ def _energy(runner: "_Runner", totals: np.ndarray, bank_counts: np.ndarray | Non
     if energy is None:
         return None, None
     names = runner.tables.names
-    by_command = {names[i]: float(n * energy.command_pj[i]) for i, n in enumerate(totals.tolist()) if n}
-    end = int(runner.done.max())
+    by_command = {names[i]: float(counts[i] * energy.command_pj[i]) for i in issued}
+    end = max(runner.done.tolist())
     bank = np.empty((3, len(bank_counts)))
     np.matmul(bank_counts, energy.per_bank_pj, out=bank[0])
-    bank[1] = aimrun.bank_background_pj(runner.session.engine, end, runner.tables.tick_ns, energy.precharged_mw,
-                                        energy.active_mw)
+    aimrun.bank_background_pj(runner.session.engine, end, runner.tables.tick_ns, energy.precharged_mw,
+                              energy.active_mw, bank[1])
     np.add(bank[0], bank[1], out=bank[2])
     per_channel = bank.reshape(3, runner.geo.channels, -1).sum(axis=2)
     return by_command, dict(zip(("command_pj", "background_pj", "energy_pj"), per_channel))

@@ -128,6 +128,9 @@ def test_all_bank_activate_that_needs_every_bank_closed():
 def test_a_new_engine_starts_clean_after_others_were_dropped():
     """Dropped engines leave their state tables for the next engine of that size: it must start with
     no history (every command legal at tick 0, no counts) and repeat a run tick for tick."""
+    from sieve._core.engine import free_spare_tables
+
+    free_spare_tables()  # so that the engines below take each other's tables
     dev = Device("gddr6_aim")
     names = ["ACT16", "MAC16", "PREA", "ACT", "RD", "PRE"] * 20
     addr = np.zeros((len(names), 3), dtype=np.int64)
@@ -136,10 +139,45 @@ def test_a_new_engine_starts_clean_after_others_were_dropped():
     for _ in range(5):
         dropped = dev.execute(names[::-1], addr, auto_prereq=True)
         del dropped
-    eng = dev.engine()
-    for cmd in range(dev.tables.cmd_scope.shape[0]):
-        assert eng.ready_tick(cmd, [0, 0, 0]) == 0
-    assert not eng.bank_counts().any()
+    _assert_clean(dev, dev.engine())
     again = dev.execute(names, addr, auto_prereq=True)
     assert (again.ticks == first.ticks).all()
     assert (again.engine.bank_counts() == first.engine.bank_counts()).all()
+
+
+def _assert_clean(dev: Device, eng) -> None:
+    """No history: every command legal at tick 0 at every bank (so at every node above it), no counts."""
+    for bank in np.ndindex(*dev.standard.fanout):
+        for cmd in range(dev.tables.cmd_scope.shape[0]):
+            assert eng.ready_tick(cmd, list(bank)) == 0, (cmd, bank)
+    assert not eng.bank_counts().any()
+
+
+def test_a_new_engine_starts_clean_after_a_sibling_rule_at_the_first_level():
+    """Standards have no sibling rule at the first level (the spec refuses one), but the engine takes any
+    tables: such a rule writes the ready ticks of channels no command was addressed to, and a dropped
+    engine must leave those clean too."""
+    import dataclasses
+
+    from sieve._core.engine import TimingEngine, free_spare_tables
+
+    free_spare_tables()  # so that the engines below take each other's tables
+    dev = Device("gddr6")
+    tables = dev.tables
+    act = dev.cmd_id("ACT")
+    first_level = np.flatnonzero(tables.ent_level == 0)
+    rule = first_level[(first_level >= tables.ent_start[act * 3]) & (first_level < tables.ent_start[act * 3 + 1])][0]
+    sibling = tables.ent_sibling.copy()
+    sibling[rule] = 1
+    tables = dataclasses.replace(tables, ent_sibling=sibling)
+    nxt = int(tables.ent_next[rule])
+    for _ in range(5):
+        eng = TimingEngine(tables)
+        eng.issue_at(act, [0, 0, 0], 0)
+        assert eng.ready_tick(nxt, [7, 0, 0]) == tables.ent_lat[rule]  # the rule reached channel 7
+        del eng
+    eng = TimingEngine(tables)  # its two state tables are the last engine's, either way round
+    for bank in np.ndindex(*dev.standard.fanout):
+        for cmd in range(tables.cmd_scope.shape[0]):
+            assert eng.ready_tick(cmd, list(bank)) == 0, (cmd, bank)
+    assert not eng.bank_counts().any()

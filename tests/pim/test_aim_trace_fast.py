@@ -120,6 +120,70 @@ def test_the_compiled_reader_reads_what_the_python_parser_reads(dev, seed, layou
     assert [program.instruction(i) for i in range(len(program))] == parse_aim_trace(text)
 
 
+def _mutated_repeats(seed: int) -> str:
+    """Lines that mostly repeat one opcode in one layout, differing in their last field or two (the reader
+    compares each with the last one up to its last field but one, or up to its opcode), one of them
+    with a single-byte edit near a field's end, where the comparison must tell it from the line
+    before: a field that goes on (``WR_ABK00``, ``0x10``), a new cell, a comment, a line break."""
+    rng = np.random.default_rng(seed)
+    layouts = ["AiM WR_ABK 0 0x1 {r}", ",AiM,WR_ABK,0,0x1,{r},,", "  AiM\tWR_ABK 0 0x1 {r} # w",
+               ",AiM,MAC_ABK,{s},0x1,{r}", "AiM ISR_MAC_ABK {s} 0x1 {r}", "W CFR 0 {r}", ",W,CFR,1,{r}",
+               "AiM MAC_SBK {s} 0x3 {s} {r}", "AiM EOC_NOT 1", "AiM SYNC"]
+    usual = int(rng.integers(len(layouts)))
+    lines = [layouts[usual if rng.random() < 0.8 else int(rng.integers(len(layouts)))].format(
+        r=k, s=int(rng.integers(1, 3))) for k in range(12)]
+    k = int(rng.integers(1, len(lines)))
+    ends = [j for j in range(1, len(lines[k]) + 1) if j == len(lines[k]) or lines[k][j] in " ,\t#"]
+    end = int(rng.choice(ends))
+    at = int(rng.integers(max(end - 2, 0), end + 2))
+    edit = str(rng.choice([",", " ", "\t", "#", "0", "7", "X", "\r", "\n", ""]))
+    lines[k] = lines[k][:at] + edit + lines[k][at + int(rng.random() < 0.5):]
+    return "\n".join(lines) + "\nAiM EOC\n"
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_the_compiled_reader_tells_apart_lines_that_begin_alike(seed):
+    from sieve.pim.aim_trace import _Program, parse_aim_trace
+
+    text = _mutated_repeats(seed)
+    if _compiled_read(text) is not None:
+        program = _Program.read(text)
+        assert [program.instruction(i) for i in range(len(program))] == parse_aim_trace(text)
+
+
+@pytest.mark.parametrize("lines", [
+    ["AiM WR_SBK 1 0 0x1 2 5", "AiM WR_SBK 1 0 0x1 2", "AiM WR_SBK 1 0 0x1 2 7", "AiM WR_SBK 1 0 0x1 2 7"],
+    ["AiM WR_SBK 1 0 0x1 2", "AiM WR_SBK 1 0 0x1 2 5", "AiM WR_SBK 1 0 0x1 2", "AiM WR_SBK 1 0 0x1 3"],
+    [",AiM,WR_SBK,1,0,0x1,2,5", ",AiM,WR_SBK,1,0,0x1,2", ",AiM,WR_SBK,1,0,0x1,2,7", "AiM WR_SBK 1 0 0x1 2 7"],
+])
+def test_the_compiled_reader_follows_a_form_with_fewer_fields(lines):
+    """WR_SBK takes four or five values: a line that ends where the last one's last field but one did
+    is read whole, and the next line is compared with it, not with the one before."""
+    from sieve.pim.aim_trace import parse_aim_trace
+
+    text = "\n".join(lines) + "\nAiM EOC\n"
+    program = _compiled_read(text)
+    assert program is not None
+    assert [program.instruction(i) for i in range(len(program))] == parse_aim_trace(text)
+
+
+def _compiled_read(text: str):
+    """The program as the compiled reader reads it, None when it leaves the text to the Python parser."""
+    from sieve.pim.aim_trace import AimTraceError, _Program
+
+    try:
+        program = _Program.read(text)
+    except AimTraceError:  # the Python parser's: the compiled reader did not take the text
+        return None
+    return program if program._parsed is None else None
+
+
+def test_mutated_repeats_reach_both_readers():
+    """The edits above leave some texts to the compiled reader and send others to the Python parser."""
+    taken = sum(_compiled_read(_mutated_repeats(seed)) is not None for seed in range(300))
+    assert 30 <= taken <= 270
+
+
 @pytest.mark.parametrize("text", [
     "AiM MAC_ABK +2 0x1 0\nAiM EOC\n",        # Python's int() takes a sign: the Python parser decides
     "AiM MAC_ABK 1_0 0x1 0\nAiM EOC\n",
@@ -173,3 +237,30 @@ def test_compiled_background_energy_is_bank_energy_columns():
         expected = bank_energy_columns(energy, eng.bank_counts(), open_ns, end * std.tick_ns)["background_pj"]
         got = aimrun.bank_background_pj(eng, end, std.tick_ns, float(per_bank_mw[0]), float(per_bank_mw[1]))
         assert (got == expected).all()
+        out = np.full(len(got), np.nan)
+        assert aimrun.bank_background_pj(eng, end, std.tick_ns, float(per_bank_mw[0]), float(per_bank_mw[1]), out) is out
+        assert (out == expected).all()
+
+
+def test_compiled_totals_are_the_engines_counts():
+    """The AiM result reads the engine's counts in compiled code: totals by command, per channel (the
+    issues to each channel's nodes) and per bank (as :meth:`TimingEngine.bank_counts`), with commands of
+    every scope on several channels."""
+    from sieve._core import aimrun
+
+    dev = Device("gddr6_aim")
+    std = dev.standard
+    names = ["ACT16", "MAC16", "PREA", "ACT", "RD", "ACT4", "PRE"] * 40
+    rng = np.random.default_rng(5)
+    addr = np.stack([rng.integers(0, f, len(names)) for f in std.fanout], axis=1)
+    eng = dev.execute(names, addr, rng.integers(0, 64, len(names)), auto_prereq=True).engine
+    totals, per_channel, bank = aimrun.engine_totals(eng, std.fanout[0], True)
+    expected_bank = eng.bank_counts()
+    assert bank.dtype == np.float64 and (bank == expected_bank).all()
+    assert (totals == eng.command_totals()).all()
+    scope_banks = np.array([np.prod(std.fanout[s + 1:]) for s in dev.tables.cmd_scope])
+    by_channel = expected_bank.reshape(std.fanout[0], -1, len(totals)).sum(axis=1) // scope_banks
+    assert (per_channel.T == by_channel).all() and (per_channel.sum(axis=1) == totals).all()
+    assert np.count_nonzero(per_channel.sum(axis=0)) > 1
+    with pytest.raises(ValueError, match="do not split into 5 channels"):
+        aimrun.engine_totals(eng, 5, False)
