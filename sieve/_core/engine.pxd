@@ -58,6 +58,11 @@ cdef class TimingEngine:
     cdef int64_t* rule_start                # [C+1] command c's rules are rules[rule_start[c]:rule_start[c+1]]
     cdef int64_t* win_levels                # [C] bit l set when c feeds a window at level l <= its scope
     cdef int64_t* below_levels              # [C] bit l set when c precedes a rule or feeds a window at level l > its scope
+    cdef bint owns_rules                    # rules .. dense_lat are this engine's (else its `prepared` engine's)
+    cdef TimingEngine prepared              # the engine without state whose tables and rules this one shares
+    cdef object tables_ref                  # (a prepared engine) a weak reference to its tables
+    cdef int64_t ring_len                   # entries of `ring` and of `ring_count`
+    cdef int64_t ring_count_len
     # Dense rows: the plain rules one command precedes at one level of its own nodes, as a latency to
     # every command (NO_RULE where it precedes none), applied in one pass over that node's ready ticks.
     # Used where a command precedes most commands at a level (every command at a GDDR6-AiM channel);
@@ -94,6 +99,8 @@ cdef class TimingEngine:
 
     cdef void _release_state(self, int64_t* table) noexcept
     cdef void _clear_written(self, int64_t* table) noexcept
+    cdef int _read_tables(self, tables) except -1
+    cdef void _take_tables(self, TimingEngine prepared) noexcept
     cdef int _gather_own_rules(self) except -1
     cdef int64_t _own_node_rules(self, int64_t group) noexcept
     cdef void _start_dense_row(self, int64_t row, int level) noexcept

@@ -10,6 +10,8 @@ from libc.stdint cimport int64_t
 from libc.stdlib cimport malloc, calloc, realloc, free
 from libc.string cimport memcpy, memset
 
+import weakref
+
 import numpy as np
 
 cdef extern from *:
@@ -80,6 +82,24 @@ cdef int _spare_slot(size_t n) noexcept:
     return -1
 
 
+# What derives from a `Tables` object alone, per object while it lives: an engine without state whose
+# views and rules the engines made from those tables share (acquiring ~20 views and laying out the
+# rules costs more than the rest of a short run's engine set-up). Tables keep read-only arrays.
+_PREPARED = {}  # id(tables) -> the engine prepared from them (dropped with them)
+
+
+cdef TimingEngine _prepared(tables):
+    cdef object key = id(tables)
+    cdef TimingEngine engine = _PREPARED.get(key)
+    if engine is not None and engine.tables_ref() is tables:
+        return engine
+    engine = TimingEngine.__new__(TimingEngine)
+    engine._read_tables(tables)
+    engine.tables_ref = weakref.ref(tables, lambda _, key=key: _PREPARED.pop(key, None))
+    _PREPARED[key] = engine
+    return engine
+
+
 cdef class TimingEngine:
 
     def __cinit__(self):
@@ -102,18 +122,20 @@ cdef class TimingEngine:
         self.dense_start = NULL
         self.dense_level = NULL
         self.dense_lat = NULL
+        self.owns_rules = False
 
     def __dealloc__(self):
         self._release_state(self.ready_p)
         self._release_state(self.node_count_p)
         free(self.touched)
-        free(self.rules)
-        free(self.rule_start)
-        free(self.win_levels)
-        free(self.below_levels)
-        free(self.dense_start)
-        free(self.dense_level)
-        free(self.dense_lat)
+        if self.owns_rules:
+            free(self.rules)
+            free(self.rule_start)
+            free(self.win_levels)
+            free(self.below_levels)
+            free(self.dense_start)
+            free(self.dense_level)
+            free(self.dense_lat)
         free(self.log_tick)
         free(self.log_cmd)
         free(self.log_addr)
@@ -121,7 +143,29 @@ cdef class TimingEngine:
         free(self.log_col)
 
     def __init__(self, tables, bint logging=True):
-        cdef int l
+        """A fresh engine (all banks closed, no history) over `tables` (:func:`sieve.dram.resolve.resolve`).
+        What derives from the tables alone (views of them, the rules laid out per command) is prepared
+        once per tables object and shared by its engines."""
+        self._take_tables(_prepared(tables))
+        self.ring = np.zeros(max(self.ring_len, 1), dtype=np.int64)
+        self.ring_count = np.zeros(max(self.ring_count_len, 1), dtype=np.int64)
+        self.ready_p = _zeroed_table(self.total_nodes * self.num_commands)
+        self.ready = <int64_t[:self.total_nodes * self.num_commands]>self.ready_p
+        self.open_row = np.full(self.num_banks, -1, dtype=np.int64)
+        self.opened_at = np.zeros(self.num_banks, dtype=np.int64)
+        self.node_count_p = _zeroed_table(self.total_nodes * self.num_commands)
+        self.touched = <unsigned char*>calloc(self.level_count[0], 1)
+        if self.touched == NULL:
+            raise MemoryError()
+        self.node_cmd_count = <int64_t[:self.total_nodes * self.num_commands]>self.node_count_p
+        self.bank_open_ticks = np.zeros(self.num_banks, dtype=np.int64)
+        self.cmd_total = np.zeros(self.num_commands, dtype=np.int64)
+        self.logging = logging
+        self.last_tick = 0
+
+    cdef int _read_tables(self, tables) except -1:
+        """The part of an engine that derives from its tables alone (see `_prepared`)."""
+        cdef int l, w
         self.num_levels = len(tables.fanout)
         if self.num_levels > MAX_LEVELS:
             raise ValueError(f"at most {MAX_LEVELS} levels are supported, got {self.num_levels}")
@@ -163,31 +207,56 @@ cdef class TimingEngine:
         nwin = len(tables.win_level)
         ring_offset = np.zeros(nwin, dtype=np.int64)
         count_offset = np.zeros(nwin, dtype=np.int64)
-        ring_len = 0
-        count_len = 0
+        self.ring_len = 0
+        self.ring_count_len = 0
         for w in range(nwin):
-            ring_offset[w] = ring_len
-            count_offset[w] = count_len
-            ring_len += self.level_count[tables.win_level[w]] * tables.win_size[w]
-            count_len += self.level_count[tables.win_level[w]]
+            ring_offset[w] = self.ring_len
+            count_offset[w] = self.ring_count_len
+            self.ring_len += self.level_count[tables.win_level[w]] * tables.win_size[w]
+            self.ring_count_len += self.level_count[tables.win_level[w]]
         self.win_ring_offset = ring_offset
         self.win_count_offset = count_offset
-        self.ring = np.zeros(max(ring_len, 1), dtype=np.int64)
-        self.ring_count = np.zeros(max(count_len, 1), dtype=np.int64)
-        self.ready_p = _zeroed_table(self.total_nodes * self.num_commands)
-        self.ready = <int64_t[:self.total_nodes * self.num_commands]>self.ready_p
         self._gather_own_rules()
-        self.open_row = np.full(self.num_banks, -1, dtype=np.int64)
-        self.opened_at = np.zeros(self.num_banks, dtype=np.int64)
-        self.node_count_p = _zeroed_table(self.total_nodes * self.num_commands)
-        self.touched = <unsigned char*>calloc(self.level_count[0], 1)
-        if self.touched == NULL:
-            raise MemoryError()
-        self.node_cmd_count = <int64_t[:self.total_nodes * self.num_commands]>self.node_count_p
-        self.bank_open_ticks = np.zeros(self.num_banks, dtype=np.int64)
-        self.cmd_total = np.zeros(self.num_commands, dtype=np.int64)
-        self.logging = logging
-        self.last_tick = 0
+        self.owns_rules = True
+        return 0
+
+    cdef void _take_tables(self, TimingEngine prepared) noexcept:
+        """Share what `prepared` (see `_prepared`) derived from the tables: sizes, views and rules."""
+        cdef int l
+        self.prepared = prepared
+        self.num_levels, self.num_commands, self.ticks_per_ck = prepared.num_levels, prepared.num_commands, prepared.ticks_per_ck
+        self.num_banks, self.total_nodes = prepared.num_banks, prepared.total_nodes
+        for l in range(MAX_LEVELS):
+            self.fanout[l], self.level_count[l] = prepared.fanout[l], prepared.level_count[l]
+            self.level_offset[l], self.span_below[l] = prepared.level_offset[l], prepared.span_below[l]
+        self.cmd_scope = prepared.cmd_scope
+        self.cmd_opens = prepared.cmd_opens
+        self.cmd_closes = prepared.cmd_closes
+        self.cmd_access = prepared.cmd_access
+        self.cmd_needs = prepared.cmd_needs
+        self.cmd_phase = prepared.cmd_phase
+        self.cmd_opener = prepared.cmd_opener
+        self.cmd_closer = prepared.cmd_closer
+        self.cmd_next_levels = prepared.cmd_next_levels
+        self.ent_start = prepared.ent_start
+        self.ent_level = prepared.ent_level
+        self.ent_next = prepared.ent_next
+        self.ent_lat = prepared.ent_lat
+        self.ent_sibling = prepared.ent_sibling
+        self.win_level = prepared.win_level
+        self.win_size = prepared.win_size
+        self.win_lat = prepared.win_lat
+        self.win_feed_start = prepared.win_feed_start
+        self.win_feed = prepared.win_feed
+        self.win_next_start = prepared.win_next_start
+        self.win_next = prepared.win_next
+        self.win_ring_offset = prepared.win_ring_offset
+        self.win_count_offset = prepared.win_count_offset
+        self.ring_len, self.ring_count_len = prepared.ring_len, prepared.ring_count_len
+        self.rules, self.rule_start = prepared.rules, prepared.rule_start
+        self.win_levels, self.below_levels = prepared.win_levels, prepared.below_levels
+        self.dense_start, self.dense_level, self.dense_lat = prepared.dense_start, prepared.dense_level, prepared.dense_lat
+        self.owns_rules = False
 
     cdef void _release_state(self, int64_t* table) noexcept:
         """Let a state table go: kept as a spare, zeroed where this engine wrote it, or freed."""

@@ -64,6 +64,13 @@ class Tables:
     refresh_level: int
     refresh_interval_ticks: int
 
+    def __post_init__(self) -> None:
+        # Read-only, as the dataclass is frozen: engines prepare their rules from these arrays once per
+        # Tables and share them, so the arrays must not change under them.
+        for value in vars(self).values():
+            if isinstance(value, np.ndarray):
+                value.flags.writeable = False
+
     @property
     def num_commands(self) -> int:
         return len(self.cmd_scope)

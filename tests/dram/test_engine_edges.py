@@ -181,3 +181,49 @@ def test_a_new_engine_starts_clean_after_a_sibling_rule_at_the_first_level():
         for cmd in range(tables.cmd_scope.shape[0]):
             assert eng.ready_tick(cmd, list(bank)) == 0, (cmd, bank)
     assert not eng.bank_counts().any()
+
+
+def test_engines_share_only_their_own_tables_preparation():
+    """What an engine derives from its tables is prepared once per tables object and shared: tables made
+    afresh (which may reuse a dropped object's address) get their own, and the arrays are read-only so
+    that nothing prepared goes stale."""
+    import gc
+
+    from sieve._core import engine as engine_module
+    from sieve._core.engine import TimingEngine
+    from sieve.dram.resolve import resolve
+    from sieve.dram.spec import load_standard
+
+    gc.collect()
+    kept = len(engine_module._PREPARED)
+    for name in ["gddr6", "hbm3", "gddr6_aim", "hbm3", "gddr6"] * 2:
+        tables = resolve(load_standard(name))
+        with pytest.raises(ValueError, match="read-only"):
+            tables.ent_lat[0] = 1
+        eng = TimingEngine(tables)
+        assert (eng.num_commands, eng.num_levels, eng.num_banks) == (
+            tables.num_commands, tables.num_levels, int(np.prod(tables.fanout)))
+        act, rd, addr = tables.cmd_id("ACT"), tables.cmd_id("RD"), [0] * tables.num_levels
+        other = Device(name).engine()  # over its own tables object
+        for e in (eng, other):
+            e.issue_at(act, addr, e.earliest(act, addr))
+        assert eng.ready_tick(rd, addr) == other.ready_tick(rd, addr) > 0
+        del eng, tables
+        gc.collect()
+    assert len(engine_module._PREPARED) <= kept  # dropped with their tables
+
+
+def test_a_prepared_engine_serves_only_the_tables_object_it_came_from():
+    """An address of dropped tables can come back for new ones: what is kept under it is not theirs."""
+    from sieve._core import engine as engine_module
+    from sieve._core.engine import TimingEngine
+    from sieve.dram.resolve import resolve
+    from sieve.dram.spec import load_standard
+
+    small, large = resolve(load_standard("gddr6")), resolve(load_standard("hbm3"))
+    TimingEngine(small)
+    engine_module._PREPARED[id(large)] = engine_module._PREPARED[id(small)]  # as if `large` took its address
+    try:
+        assert TimingEngine(large).num_commands == large.num_commands != small.num_commands
+    finally:
+        engine_module._PREPARED.pop(id(large), None)
