@@ -195,12 +195,15 @@ cdef int _channels(_State* s, int64_t mask, int64_t* chans) noexcept nogil:
 cdef void _af_rows(_State* s, int64_t* chans, int nch, int flags, int64_t bank, int64_t row) noexcept nogil:
     cdef int k
     cdef int64_t b
+    cdef int64_t held = row if flags & _AF else -1
+    cdef int64_t* banks
     for k in range(nch):
+        banks = &s.af_row[chans[k] * s.banks_per_channel]
         if flags & _ONE_BANK:
-            s.af_row[chans[k] * s.banks_per_channel + bank] = -1
+            banks[bank] = -1
         else:
-            for b in range(s.banks_per_channel):
-                s.af_row[chans[k] * s.banks_per_channel + b] = row if flags & _AF else -1
+            for b in range(s.banks_per_channel):  # one value to every bank: vector stores
+                banks[b] = held
 
 
 cdef bint _valid(_State* s, int flags, bint commands, int64_t opsize, int64_t mask, int64_t bank, int64_t row,
