@@ -330,8 +330,9 @@ cdef class Reader:
         return -1
 
     def parse(self, str text):
-        """Returns (status, line_no, code, operand [fields, n]) of the lines up to and including EOC;
-        status != 0 (and None for the arrays) when the text needs the Python parser."""
+        """Returns (status, line_no, code, operand [fields, n], counts) of the lines up to and including
+        EOC, ``counts`` as :func:`opcode_counts` gives them; status != 0 (and None for the rest) when the
+        text needs the Python parser."""
         cdef Py_ssize_t n = 0, i = 0, m = 0, cap
         cdef Py_ssize_t begin
         cdef _Scan fresh
@@ -344,8 +345,11 @@ cdef class Reader:
         cdef int j, values, code = -1
         cdef const int* form
         cdef _Line line
+        cdef int64_t count[MAX_CODES]     # lines per code
+        cdef int first[MAX_CODES]         # codes in the order of their first lines
+        cdef int ncodes = 0
         if not text.isascii():
-            return _UNUSUAL, None, None, None
+            return _UNUSUAL, None, None, None, None
         fresh.fields, fresh.cells, fresh.cell_of_last, fresh.consecutive = 0, 0, -1, True
         last.fields = 0
         s = <const unsigned char*>PyUnicode_AsUTF8AndSize(text, &n)
@@ -354,6 +358,8 @@ cdef class Reader:
         out_view = out_arr
         out = &out_view[0, 0]
         with nogil:
+            for j in range(self.codes):
+                count[j] = 0
             for j in range(self.fields):  # fields a line does not give keep their defaults
                 _fill(out + (2 + j) * cap, cap, self.defaults[j])
             while i < n and code != self.eoc:
@@ -386,10 +392,14 @@ cdef class Reader:
                 for j in range(values):
                     out[(2 + form[j]) * cap + m] = line.value[j]
                 m += 1
+                if count[code] == 0:
+                    first[ncodes] = code
+                    ncodes += 1
+                count[code] += 1
                 _remember(&last, &line, begin, resumed)
         if code != self.eoc or m == 0 or out[cap + m - 1] != self.eoc:
-            return _UNUSUAL, None, None, None
-        return _OK, out_arr[0, :m], out_arr[1, :m], out_arr[2:, :m]
+            return _UNUSUAL, None, None, None, None
+        return _OK, out_arr[0, :m], out_arr[1, :m], out_arr[2:, :m], [(first[j], count[first[j]]) for j in range(ncodes)]
 
 
 def opcode_counts(const int64_t[::1] code, int ncodes):

@@ -902,6 +902,8 @@ class _Program:
     operand: dict[str, np.ndarray]
     _parsed: list[AimInstruction] | None = None
     _text_lines: list[str] | None = None
+    _counts: list[tuple[int, int]] | None = None
+    """(opcode, lines) in order of first appearance, when the reader counted them."""
 
     @classmethod
     def of(cls, text: str, instructions: list[AimInstruction]) -> "_Program":
@@ -916,10 +918,10 @@ class _Program:
     def read(cls, trace) -> "_Program":
         """The compiled reader's parse; the Python parser's (with its errors) when the text is unusual."""
         text = _read_text(trace)
-        status, line_no, code, operand = _reader().parse(text)
+        status, line_no, code, operand, counts = _reader().parse(text)
         if status:
             return cls.of(text, _parse_text(text))
-        return cls(text, line_no, code, dict(zip(_DEFAULTS, operand)))
+        return cls(text, line_no, code, dict(zip(_DEFAULTS, operand)), _counts=counts)
 
     def __len__(self) -> int:
         return len(self.code)
@@ -937,7 +939,8 @@ class _Program:
         """Lines by opcode, in order of first appearance."""
         from sieve._core import aimparse
 
-        return {_CODES[c]: n for c, n in aimparse.opcode_counts(self.code, len(_CODES))}
+        counts = self._counts if self._counts is not None else aimparse.opcode_counts(self.code, len(_CODES))
+        return {_CODES[c]: n for c, n in counts}
 
 
 def _execute(runner: "_Runner", program: _Program, fast: bool) -> None:

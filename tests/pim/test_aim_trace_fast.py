@@ -118,6 +118,15 @@ def test_the_compiled_reader_reads_what_the_python_parser_reads(dev, seed, layou
     program = _Program.read(text)
     assert program._parsed is None  # the compiled reader took it
     assert [program.instruction(i) for i in range(len(program))] == parse_aim_trace(text)
+    _assert_counts(program)
+
+
+def _assert_counts(program) -> None:
+    """The reader's lines per opcode are those of the codes it read, in order of first appearance."""
+    from sieve._core import aimparse
+    from sieve.pim.aim_trace import _CODES
+
+    assert program._counts == aimparse.opcode_counts(program.code, len(_CODES))
 
 
 def _mutated_repeats(seed: int) -> str:
@@ -149,6 +158,7 @@ def test_the_compiled_reader_tells_apart_lines_that_begin_alike(seed):
     if _compiled_read(text) is not None:
         program = _Program.read(text)
         assert [program.instruction(i) for i in range(len(program))] == parse_aim_trace(text)
+        _assert_counts(program)
 
 
 @pytest.mark.parametrize("lines", [
