@@ -445,9 +445,10 @@ def run_sensitivity(model: str, param: str, values: Sequence, out: str | os.Path
 
 
 def run_paper(out: str | os.PathLike = ".", *, quick: bool = False, jobs: int = 1, progress: bool = True,
-              readme: str | os.PathLike | None = None) -> Path:
+              readme: str | os.PathLike | None = None, plots: bool = True) -> Path:
     """Run (or resume) every sweep the comparison with the paper needs; write ``paper_comparison.csv`` and
-    ``.md`` into ``out`` (and the table into ``readme``'s markers); returns the CSV path."""
+    ``.md`` into ``out`` (and the table into ``readme``'s markers), and each sweep's figure unless
+    ``plots`` is false or the run is ``quick``; returns the CSV path."""
     import pandas as pd
 
     from sieve.results.paper import compare, markdown
@@ -461,10 +462,11 @@ def run_paper(out: str | os.PathLike = ".", *, quick: bool = False, jobs: int = 
     out = Path(out)
     variants = [] if quick else [parse_variant(v) for v in PAPER_VARIANTS]
     sizes = QUICK_BATCH_SIZES if quick else BATCH_SIZES
-    fig9 = {m: pd.read_csv(run_figure("fig9", m, out, batch_sizes=sizes, jobs=jobs, plots=not quick,
+    plots = plots and not quick
+    fig9 = {m: pd.read_csv(run_figure("fig9", m, out, batch_sizes=sizes, jobs=jobs, plots=plots,
                                       progress=progress, variants=variants))
             for m in paper_models()}
-    fig11 = pd.read_csv(run_figure("fig11", None, out, batch_sizes=(16, 32), jobs=jobs, plots=not quick,
+    fig11 = pd.read_csv(run_figure("fig11", None, out, batch_sizes=(16, 32), jobs=jobs, plots=plots,
                                    progress=progress))
     table = compare(fig9, fig11)
     csv = out / "paper_comparison.csv"
@@ -582,7 +584,7 @@ def _check_arguments(parser: argparse.ArgumentParser, args) -> list[int]:
 def _run(args, sizes: list[int]) -> Path:
     """Run what the arguments ask for; returns the CSV written."""
     if args.figure == "paper":
-        return run_paper(args.out, quick=args.quick, jobs=args.jobs, readme=args.readme)
+        return run_paper(args.out, quick=args.quick, jobs=args.jobs, readme=args.readme, plots=not args.no_plot)
     scheds = [x.strip() for x in args.scheds.split(",") if x.strip()] if args.scheds else None
     common = dict(num_gpus=args.gpus, batch_sizes=sizes, jobs=args.jobs, extra=args.set, plots=not args.no_plot,
                   scheds=scheds, variants=[parse_variant(v) for v in args.variant])

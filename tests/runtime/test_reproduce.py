@@ -103,3 +103,21 @@ def test_a_variant_is_one_more_labelled_curve(tmp_path):
     for b, n in ((1, 8), (8, 64)):
         assert t[label, b] > t["sieve", b] + 47 * (20e-6 - (2e-6 + 18e-6 * n / 256))
     assert reproduce.parse_variant("pimoe:sched.params.overhead_s=2e-5").label == "pimoe[overhead_s=2e-5]"
+
+
+@pytest.mark.parametrize("flags, plots", [([], True), (["--no-plot"], False)])
+def test_paper_draws_its_figures_unless_told_not_to(tmp_path, monkeypatch, flags, plots):
+    """`paper --no-plot` writes the CSVs only, as for one figure: each sweep is asked for no figure."""
+    asked = []
+
+    class Stop(Exception):
+        pass
+
+    def run_figure(*args, plots=True, **kwargs):
+        asked.append(plots)
+        raise Stop  # the sweep itself is not what is tested
+
+    monkeypatch.setattr(reproduce, "run_figure", run_figure)
+    with pytest.raises(Stop):
+        reproduce.main(["paper", "--out", str(tmp_path), *flags])
+    assert asked == [plots]
