@@ -16,7 +16,7 @@ from libc.stdlib cimport free, malloc
 
 import numpy as np
 
-from sieve._core.engine cimport TimingEngine, MAX_LEVELS
+from sieve._core.engine cimport TimingEngine, MAX_LEVELS, scope_counts
 
 cdef extern from *:
     """
@@ -378,7 +378,7 @@ cdef void _command_counts(TimingEngine eng, int c, int64_t channels, int64_t[:, 
     cdef int scope = <int>eng.cmd_scope[c]
     cdef int64_t C = eng.num_commands, nodes = eng.level_count[scope], span = eng.span_below[scope]
     cdef int64_t per_channel = nodes // channels, i, b, n
-    cdef const int64_t* count = &eng.node_count_p[eng.level_offset[scope] * C + c]
+    cdef const int64_t* count = scope_counts(eng, c)
     for i in range(nodes):
         n = count[i * C]
         if n:

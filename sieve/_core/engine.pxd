@@ -119,12 +119,17 @@ cdef class TimingEngine:
     cdef bint _grow_log(self) noexcept nogil
     cdef void _log(self, int cmd, const int64_t* addr, int64_t row, int64_t col, int64_t tick) noexcept nogil
     cdef void _apply_below(self, int cmd, int scope, int64_t idx, int64_t tick) noexcept nogil
-    cdef int fill_bank_counts(self, int64_t* out) except -1
-    cdef void _add_parents(self, int level, int64_t* out, const int64_t* above) noexcept nogil
+    cdef void fill_bank_counts(self, int64_t* out) noexcept nogil
     cdef void _open_rows(self, int64_t first, int64_t last, int64_t row, int64_t tick) noexcept nogil
     cdef void _close_rows(self, int64_t first, int64_t last, int64_t tick) noexcept nogil
     cdef void apply(self, int cmd, const int64_t* addr, int64_t row, int64_t col, int64_t tick) noexcept nogil
     cdef int issue(self, int cmd, const int64_t* addr, int64_t row, int64_t col, int64_t tick) noexcept nogil
+
+
+cdef inline const int64_t* scope_counts(TimingEngine eng, int cmd) noexcept nogil:
+    """Issues of `cmd` at each node of its scope, node i at [i * num_commands]: `apply` counts an issue
+    once, at the node of its scope it was addressed to (`TimingEngine.bank_counts` spreads them)."""
+    return &eng.node_count_p[eng.level_offset[eng.cmd_scope[cmd]] * eng.num_commands + cmd]
 
 
 # The two questions the request controller asks for every waiting request, inline so that it calls no

@@ -712,41 +712,24 @@ cdef class TimingEngine:
         self.fill_bank_counts(&view[0, 0])
         return out
 
-    cdef int fill_bank_counts(self, int64_t* out) except -1:
-        """out[bank * C + cmd]: `bank_counts` into a caller's buffer of num_banks * C."""
-        cdef int64_t C = self.num_commands
-        cdef int L = self.num_levels, l
-        if L == 1:
-            memcpy(out, self.node_count_p, self.num_banks * C * sizeof(int64_t))
-            return 0
-        # commands issued to each node above the banks or to a node above it
-        cdef int64_t* above = <int64_t*>malloc(self.level_offset[L - 1] * C * sizeof(int64_t))
-        if above == NULL:
-            raise MemoryError()
-        memcpy(above, self.node_count_p, self.level_count[0] * C * sizeof(int64_t))
-        for l in range(1, L):
-            self._add_parents(l, &above[self.level_offset[l] * C] if l < L - 1 else out, above)
-        free(above)
-        return 0
-
-    cdef void _add_parents(self, int level, int64_t* out, const int64_t* above) noexcept nogil:
-        """out[i * C + cmd] for node i of `level`: its own count plus its parent's in `above` (parents
-        without commands, most of them on a PIM device that drives few channels, are skipped)."""
-        cdef int64_t C = self.num_commands, p, i, k
-        cdef int64_t fan = self.fanout[level]
-        cdef const int64_t* parent
-        cdef bint any_count
-        memcpy(out, &self.node_cmd_count[self.level_offset[level] * C], self.level_count[level] * C * sizeof(int64_t))
-        for p in range(self.level_count[level - 1]):
-            parent = &above[(self.level_offset[level - 1] + p) * C]
-            any_count = False
-            for k in range(C):
-                any_count = any_count or parent[k] != 0
-            if not any_count:
+    cdef void fill_bank_counts(self, int64_t* out) noexcept nogil:
+        """out[bank * C + cmd]: `bank_counts` into a caller's buffer of num_banks * C. Only commands
+        issued are visited, each at the nodes of its scope (most of them idle on a PIM device that
+        drives few channels)."""
+        cdef int64_t C = self.num_commands, span, i, b, n
+        cdef const int64_t* count
+        cdef int c
+        memset(out, 0, self.num_banks * C * sizeof(int64_t))
+        for c in range(C):
+            if self.cmd_total[c] == 0:
                 continue
-            for i in range(p * fan, (p + 1) * fan):
-                for k in range(C):
-                    out[i * C + k] += parent[k]
+            count = scope_counts(self, c)
+            span = self.span_below[self.cmd_scope[c]]
+            for i in range(self.level_count[self.cmd_scope[c]]):
+                n = count[i * C]
+                if n:
+                    for b in range(i * span, (i + 1) * span):
+                        out[b * C + c] = n
 
     def bank_open_ticks_until(self, int64_t tick):
         """[num_banks] ticks each bank had a row open, counting rows still open up to `tick`."""
