@@ -60,6 +60,10 @@ def _first(cfg: Mapping[str, Any], keys: tuple[str, ...], source: str, *, requir
     return default
 
 
+MAX_LAYERS = 10_000
+"""Deepest model a config may describe; published MoE models have fewer than 100 layers."""
+
+
 def _int(cfg: Mapping[str, Any], keys: tuple[str, ...], source: str, *, required: bool = True,
          default: Any = None) -> int:
     """The first of ``keys`` that is set, as an integer; names the file and the field when it is not one."""
@@ -262,6 +266,8 @@ def _spec(cfg: Mapping[str, Any], source: str, name: str) -> ModelSpec:
 
     hidden = _int(cfg, ("hidden_size",), source)
     num_layers = _int(cfg, ("num_hidden_layers",), source)
+    if num_layers > MAX_LAYERS:  # per-layer lists follow: a depth beyond this is a malformed config
+        raise HFConfigError(f"{source}: num_hidden_layers={num_layers} is invalid; allowed: at most {MAX_LAYERS}")
     vocab = _int(cfg, ("vocab_size",), source)
     heads = _int(cfg, ("num_attention_heads",), source)
     kv_heads = _int(cfg, ("num_key_value_heads",), source, required=False)

@@ -182,6 +182,14 @@ def test_non_integer_fields_name_file_and_field(tmp_path, field, value):
         from_hf_config(path)
 
 
+def test_an_absurd_depth_is_refused_before_anything_is_built_per_layer(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg(num_experts=8, num_experts_per_tok=2, moe_intermediate_size=24,
+                                   num_hidden_layers=10 ** 12)))
+    with pytest.raises(HFConfigError, match="num_hidden_layers=1000000000000 is invalid; allowed: at most 10000"):
+        from_hf_config(path)
+
+
 def test_a_run_is_named_after_its_config_file(tmp_path):
     for stem in ("small", "large"):
         (tmp_path / f"{stem}.json").write_text(json.dumps(cfg(num_experts=8, num_experts_per_tok=2,
