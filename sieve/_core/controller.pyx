@@ -40,7 +40,9 @@ ticks of its command at its bank's nodes through rows precomputed per bank. A du
 the same command on the same bank as the entry decided just before it in the scan (the same row, or
 a bank whose open row is neither's) takes that entry's bound. A due entry whose slot the scan does
 not serve (a read while the row slot is judged after the column slot issued) has its bound moved
-on too. A command that opens or closes rows marks the entries of the banks it touches stale, so they
+on too. Requests to one row of one bank that join a queue one after another form a group, which the
+scan sees as one entry, its oldest: the others want the same command, legal on the same ticks, so they
+cannot win before it (a stream's queue is one or two groups, not 32 entries). A command that opens or closes rows marks the entries of the banks it touches stale, so they
 recompute their next command. Queues keep arrival order, so the first legal entry of a slot is its
 oldest and the scan of that slot stops.
 """
@@ -103,6 +105,8 @@ cdef struct Entry:
     int32_t cmd         # next command towards `final` (valid unless the bound is STALE)
     int32_t final       # read or write command
     int32_t judged      # first command issued (hit / miss / conflict decided)
+    int32_t next_member # slot of the next younger entry of its group, -1: none (see `Buffer`)
+    int32_t last_member # (a group's first entry) slot of its youngest entry
     const int64_t* addr # the request's level indices: its row of the trace's [n, levels] array
 
 
@@ -114,6 +118,10 @@ cdef struct Place:
     int64_t slot        # the entry's slot in `Buffer.ent`
 
 
+# A queue keeps requests to one row of one bank that arrived one after another as one group: they want
+# the same command and it is legal for all of them at once, so only the oldest, the group's first entry,
+# can win a slot and only it has a place. The others follow it in a chain of slots (`next_member`); as
+# no other request of the queue arrived between them, the next one takes the place when it leaves.
 cdef struct Buffer:
     Entry* ent          # [cap] entries, each in a fixed slot while it stays in the buffer
     Place* at           # [cap + 1] in buffer order: arrival order for queues, ACT order for the active
@@ -121,8 +129,10 @@ cdef struct Buffer:
     int32_t* free       # [cap] a stack of free slots
     int64_t nfree
     int64_t low         # at or below every entry's bound: while it lies ahead, a scan reads nothing
-    int64_t len
+    int64_t len         # places (groups' first entries)
+    int64_t count       # entries
     int64_t cap
+    int64_t last_group  # slot of the first entry of the group the last entry joined, -1: none
     bint in_age_order   # a queue: arrival order; the active buffer is in ACT order
 
 
@@ -155,25 +165,65 @@ cdef inline Entry* entry_at(Buffer* b, int64_t pos) noexcept nogil:
 
 
 cdef inline void buffer_remove(Buffer* b, int64_t pos) noexcept nogil:
-    cdef int64_t tail = b.len - 1 - pos
-    b.free[b.nfree] = b.at[pos].slot
+    """Remove the entry at place `pos`; the next entry of its group, if any, takes the place (stale)."""
+    cdef int32_t slot = b.at[pos].slot
+    cdef Entry* e = &b.ent[slot]
+    cdef int32_t m = e.next_member
+    b.free[b.nfree] = slot
     b.nfree += 1
-    memmove(&b.at[pos], &b.at[pos + 1], (tail + 1) * sizeof(Place))  # and the END after them
-    b.len -= 1
+    b.count -= 1
+    if m < 0:
+        memmove(&b.at[pos], &b.at[pos + 1], (b.len - pos) * sizeof(Place))  # and the END after them
+        b.len -= 1
+        if b.last_group == slot:
+            b.last_group = -1
+        return
+    b.ent[m].last_member = e.last_member
+    if b.last_group == slot:
+        b.last_group = m
+    b.at[pos].slot = m
+    b.at[pos].bound = STALE
+    b.low = STALE
+
+
+cdef inline Entry* new_entry(Buffer* b) noexcept nogil:
+    cdef Entry* e
+    b.nfree -= 1
+    e = &b.ent[b.free[b.nfree]]
+    e.next_member = -1
+    e.last_member = b.free[b.nfree]
+    b.count += 1
+    return e
 
 
 cdef inline Entry* buffer_push(Buffer* b, int64_t bank) noexcept nogil:
-    """Append a stale entry to `bank` (the caller fills it) and return it."""
+    """Append a stale entry to `bank` with a place of its own (the caller fills it) and return it."""
     cdef Place* at = &b.at[b.len]
-    b.nfree -= 1
-    at.slot = b.free[b.nfree]
+    at.slot = b.free[b.nfree - 1]
     at.bank = bank
     at.bound = STALE
     at[1].bound = END
-    cdef Entry* e = &b.ent[at.slot]
     b.low = STALE
     b.len += 1
-    return e
+    b.last_group = at.slot
+    return new_entry(b)
+
+
+cdef inline Entry* queue_push(Buffer* b, int64_t bank, int64_t row) noexcept nogil:
+    """Append an entry to `bank` and `row` (the caller fills it in): to the group the last entry
+    joined when that group is to the same row of the same bank, else with a place of its own."""
+    cdef Entry* first
+    cdef Entry* e
+    cdef int32_t slot
+    if b.last_group >= 0:
+        first = &b.ent[b.last_group]
+        if first.bank == bank and first.row == row:
+            slot = b.free[b.nfree - 1]
+            e = new_entry(b)
+            b.ent[first.last_member].next_member = slot
+            first.last_member = slot
+            return e
+    return buffer_push(b, bank)
 
 
 cdef _flat_banks(TimingEngine eng, const int64_t[:, ::1] addr):
@@ -326,7 +376,7 @@ cdef class Controller:
                 self.buffers[ch * NUM_BUFFERS + k] = Buffer(
                     ent=&self.ent_pool[at], at=&self.place_pool[places], free=&self.free_pool[at],
                     nfree=caps[k],
-                    low=NEVER, len=0, cap=caps[k], in_age_order=k != ACTIVE)
+                    low=NEVER, len=0, count=0, cap=caps[k], last_group=-1, in_age_order=k != ACTIVE)
                 self.place_pool[places].bound = END
                 for i in range(caps[k]):
                     self.free_pool[at + i] = caps[k] - 1 - i
@@ -548,8 +598,8 @@ cdef class Controller:
 
     cdef bint update_write_mode(self, int64_t ch) noexcept nogil:
         """Returns True if the channel serves its write queue."""
-        cdef int64_t wq = self.buffer(ch, WRITE_QUEUE).len
-        cdef int64_t rq = self.buffer(ch, READ_QUEUE).len
+        cdef int64_t wq = self.buffer(ch, WRITE_QUEUE).count
+        cdef int64_t rq = self.buffer(ch, READ_QUEUE).count
         if not self.write_mode[ch]:
             if wq >= self.write_enter or rq == 0:
                 self.write_mode[ch] = 1
@@ -587,6 +637,8 @@ cdef class Controller:
         """Issue `cmd` for the entry at `pos` of buffer `k` of channel ch."""
         cdef Buffer* b = self.buffer(ch, k)
         cdef Buffer* act
+        cdef Entry* f
+        cdef int32_t m
         cdef Entry* e = entry_at(b, pos)
         cdef bint one_bank = self.cmd[cmd].one_bank
         if not e.judged:
@@ -617,7 +669,11 @@ cdef class Controller:
         elif self.cmd[cmd].opens:
             self.active_per_bank[e.bank] += 1
             act = self.buffer(ch, ACTIVE)
-            buffer_push(act, e.bank)[0] = e[0]
+            f = buffer_push(act, e.bank)
+            m = f.last_member  # its own slot
+            f[0] = e[0]
+            f.next_member = -1
+            f.last_member = m
             buffer_remove(b, pos)
 
     cdef bint try_refresh(self, int64_t ch, int bus, int64_t clk, int64_t* next_tick) noexcept nogil:
@@ -701,14 +757,18 @@ cdef class Controller:
         cdef Buffer* q
         cdef Entry* e
         cdef int64_t i
+        cdef int32_t m
         for i in range(wq.len):
-            if entry_at(wq, i).key == self.key[r]:
-                self.absorb(r, clk)
-                return 1
+            m = wq.at[i].slot
+            while m >= 0:
+                if wq.ent[m].key == self.key[r]:
+                    self.absorb(r, clk)
+                    return 1
+                m = wq.ent[m].next_member
         q = self.buffer(ch, READ_QUEUE if self.kind[r] == KIND_READ else WRITE_QUEUE)
-        if q.len >= q.cap:
+        if q.count >= q.cap:
             return 0
-        e = buffer_push(q, self.bank[r])
+        e = queue_push(q, self.bank[r], self.row[r])
         self.held_per_bank[self.bank[r]] += 1
         e.final = self.read_cmd if self.kind[r] == KIND_READ else self.write_cmd
         e.r = r
@@ -785,7 +845,7 @@ cdef class Controller:
         cdef int k
         for ch in range(self.nch):
             for k in range(NUM_BUFFERS):
-                if self.buffer(ch, k).len:
+                if self.buffer(ch, k).count:
                     return False
         return True
 

@@ -129,14 +129,39 @@ def _mixed_trace(std, rng, n):
     return Trace.from_arrays(addr, np.concatenate([p[1] for p in parts])[:n])
 
 
-def _check_against_reference(case: int) -> None:
-    rng = np.random.default_rng(7000 + case)
+def _row_runs(std, rng, n):
+    """Runs of 1 to 12 requests to one row of one bank (which a queue keeps as one group), the runs to a
+    few banks and rows of one channel, so a run often follows, interrupts or repeats another; reads and
+    writes mixed in runs, so writes merge into and reads forward from any member of a run."""
+    L = len(std.levels)
+    fan = np.asarray(std.fanout)
+    banks = rng.choice(int(np.prod(fan[1:])), size=int(rng.integers(1, 4)), replace=False)
+    parts = []
+    while sum(len(p[0]) for p in parts) < n:
+        m = int(rng.integers(1, 13))
+        flat = int(rng.choice(banks))
+        fields = []
+        for l in range(L - 1, 0, -1):
+            fields.insert(0, flat % fan[l])
+            flat //= fan[l]
+        value = int(rng.integers(0, 3))
+        for l in range(1, L):
+            value = value * std.fanout[l] + int(fields[l - 1])
+        col = rng.integers(0, 4, size=m)
+        writes = rng.random(m) < rng.choice([0.0, 0.3, 0.9])
+        parts.append(((value * std.columns + col) * std.fanout[0] * std.column_bytes, writes))
+    return Trace.from_arrays(np.concatenate([p[0] for p in parts])[:n],
+                             np.concatenate([p[1] for p in parts])[:n])
+
+
+def _check_against_reference(case: int, make_trace=_mixed_trace, seed: int = 7000) -> None:
+    rng = np.random.default_rng(seed + case)
     std = load_standard(("hbm3", "gddr6", "hbm3e_pim")[case % 3])
     refresh = bool(rng.integers(0, 2))
     dev = Device(_short_refresh(std) if refresh else std)
     queue = int(rng.choice([1, 2, 3, 5, 8, 32]))
     completion = ("issue", "data")[int(rng.integers(0, 2))]
-    trace = _mixed_trace(dev.standard, rng, int(rng.integers(60, 220)))
+    trace = make_trace(dev.standard, rng, int(rng.integers(60, 220)))
     res, log = run_requests(dev, trace, refresh="allbank" if refresh else "off", queue_size=queue,
                             write_completion=completion, log=True)
     addr, row, col = map_addresses(dev, trace)
@@ -173,3 +198,10 @@ def test_controller_matches_reference_on_mixed_traces(case):
 @pytest.mark.parametrize("case", range(9, 209))
 def test_controller_matches_reference_on_many_mixed_traces(case):
     _check_against_reference(case)
+
+
+@pytest.mark.parametrize("case", range(12))
+def test_controller_matches_reference_on_runs_to_one_row(case):
+    """As above, on runs of requests to one row of one bank: a queue keeps each run as one group whose
+    oldest request stands for the others until it leaves."""
+    _check_against_reference(case, _row_runs, seed=9100)
