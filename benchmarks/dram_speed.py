@@ -8,8 +8,9 @@
 * Request mode: requests/s on the streaming trace of the reference figures (2,097,152 loads) and on a
   uniform random trace, against the plain reference controller on a prefix of the same trace.
 * Request mode against Ramulator 2.1 on the 2M-request traces (``--ramulator``): the loop
-  (``RequestResult.wall_s``) and ``python -m sieve.dram`` end to end, as ratios to Ramulator's loop
-  and process seconds measured on the project's VM (REFERENCE_S below).
+  (``RequestResult.wall_s``, best of two) and ``python -m sieve.dram`` end to end (best of three
+  processes), as ratios to Ramulator's loop and process seconds measured on the project's VM
+  (REFERENCE_S below).
 * ``TimingEngine.log()`` on a 1M-command log, as a fraction of the time to simulate those commands.
 * Start-up: ``python -m sieve.dram`` and ``python -m sieve.pim`` on 10-line traces, beside
   ``python -c "import numpy"`` (wall and CPU seconds, best of five, with Python's bytecode cache).
@@ -135,7 +136,7 @@ def bench_ramulator(device: Device, tmp: Path) -> None:
         n = REFERENCE_N[kind]
         path = write_trace(tmp / f"{kind}.trace", kind, n, device)
         res = min((run_requests(device, path) for _ in range(2)), key=lambda r: r.wall_s)
-        wall, cpu = _cli(["-m", "sieve.dram", str(path), "--json"])
+        wall, cpu = _cli(["-m", "sieve.dram", str(path), "--json"], repeat=3)
         print(f"vs Ramulator {kind:<8} {n:>9,} requests  loop {res.wall_s:6.2f} s = {n / res.wall_s / 1e6:5.2f} M/s "
               f"x{ref_loop / res.wall_s:5.1f}   CLI {wall:6.2f} s (CPU {cpu:5.2f}) x{ref_process / wall:5.1f}")
 
