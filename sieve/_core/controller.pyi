@@ -4,6 +4,8 @@ import numpy as np
 
 from .engine import TimingEngine
 
+def bank_levels(eng: TimingEngine) -> np.ndarray: ...
+
 class Controller:
     hits: int
     misses: int
@@ -16,7 +18,7 @@ class Controller:
     last_completion: int
     ticks: int
     deadlocked: bool
-    def __init__(self, eng: TimingEngine, tables: Any, addr: np.ndarray, row: np.ndarray, col: np.ndarray,
+    def __init__(self, eng: TimingEngine, tables: Any, bank: np.ndarray, row: np.ndarray, col: np.ndarray,
                  kind: np.ndarray, key: np.ndarray, queue_size: int = ..., priority_size: int = ...,
                  wr_high: float = ..., wr_low: float = ..., refresh: bool = ...,
                  write_done_at_issue: bool = ...) -> None: ...

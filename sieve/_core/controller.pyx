@@ -107,7 +107,7 @@ cdef struct Entry:
     int32_t judged      # first command issued (hit / miss / conflict decided)
     int32_t next_member # slot of the next younger entry of its group, -1: none (see `Buffer`)
     int32_t last_member # (a group's first entry) slot of its youngest entry
-    const int64_t* addr # the request's level indices: its row of the trace's [n, levels] array
+    const int64_t* addr # the level indices of the request's bank (its row of `Controller.bank_levels`)
 
 
 # One position of a buffer: what a scan reads of an entry before it knows the entry is due, and what
@@ -226,18 +226,17 @@ cdef inline Entry* queue_push(Buffer* b, int64_t bank, int64_t row) noexcept nog
     return buffer_push(b, bank)
 
 
-cdef _flat_banks(TimingEngine eng, const int64_t[:, ::1] addr):
-    """The flat bank id of each row of `addr` (levels from the channel down), in one pass."""
-    cdef int64_t n = addr.shape[0], i, b
+def bank_levels(TimingEngine eng):
+    """[num_banks, levels]: the level indices (from the channel down) of each flat bank id."""
+    out = np.empty((eng.num_banks, eng.num_levels), dtype=np.int64)
+    cdef int64_t[:, ::1] lv = out
+    cdef int64_t b, rest
     cdef int l
-    out = np.empty(n, dtype=np.int64)
-    cdef int64_t[::1] flat = out
-    with nogil:
-        for i in range(n):
-            b = 0
-            for l in range(eng.num_levels):
-                b = b * eng.fanout[l] + addr[i, l]
-            flat[i] = b
+    for b in range(eng.num_banks):
+        rest = b
+        for l in range(eng.num_levels - 1, -1, -1):
+            lv[b, l] = rest % eng.fanout[l]
+            rest = rest // eng.fanout[l]
     return out
 
 
@@ -260,12 +259,12 @@ cdef class Controller:
     cdef int64_t write_enter            # write mode starts with this many queued writes (above the high watermark)
     cdef int64_t write_leave            # and ends below this many (below the low watermark) while reads wait
     # requests (trace order), read on offer
-    cdef const int64_t[:, ::1] addr
+    cdef const int64_t[::1] bank       # flat bank id of each request
     cdef const int64_t[::1] row
     cdef const int64_t[::1] col
     cdef const uint8_t[::1] kind
     cdef const uint64_t[::1] key
-    cdef const int64_t[::1] bank       # flat bank id of each request
+    cdef const int64_t[:, ::1] bank_levels  # [num_banks, levels] level indices of each flat bank id
     # results (trace order)
     cdef int64_t[::1] arrive
     cdef int64_t[::1] complete
@@ -304,11 +303,18 @@ cdef class Controller:
         free(self.place_pool)
         free(self.free_pool)
 
-    def __init__(self, TimingEngine eng, tables, const int64_t[:, ::1] addr, const int64_t[::1] row,
+    def __init__(self, TimingEngine eng, tables, const int64_t[::1] bank, const int64_t[::1] row,
                  const int64_t[::1] col, const uint8_t[::1] kind, const uint64_t[::1] key,
                  int queue_size=32, int priority_size=1568, double wr_high=0.8, double wr_low=0.2,
                  bint refresh=False, bint write_done_at_issue=True):
-        n = addr.shape[0]
+        """`bank`: each request's flat bank id (levels from the channel down, in 0 .. num_banks - 1);
+        `row`, `col`, `kind` (0 read, 1 write) and `key` (its address, for forwarding and merging) per
+        request, in trace order."""
+        n = bank.shape[0]
+        if row.shape[0] != n or col.shape[0] != n or kind.shape[0] != n or key.shape[0] != n:
+            raise ValueError("Controller: request arrays of different lengths")
+        if n and not (0 <= np.min(bank) and np.max(bank) < eng.num_banks):
+            raise ValueError(f"Controller: bank ids must lie in 0..{eng.num_banks - 1}")
         self.eng = eng
         self.L = eng.num_levels
         self.nch = tables.fanout[0]
@@ -335,12 +341,12 @@ cdef class Controller:
         # the fewest writes above wr_high * queue_size, and the fewest not below wr_low * queue_size
         self.write_enter = math.floor(wr_high * queue_size) + 1
         self.write_leave = math.ceil(wr_low * queue_size)
-        self.addr = addr
+        self.bank = bank
+        self.bank_levels = bank_levels(eng)
         self.row = row
         self.col = col
         self.kind = kind
         self.key = key
-        self.bank = _flat_banks(eng, addr)
         self.arrive = np.zeros(n, dtype=np.int64)
         self.complete = np.full(n, -1, dtype=np.int64)
         self.outcome = np.zeros(n, dtype=np.uint8)
@@ -752,7 +758,7 @@ cdef class Controller:
 
     cdef int offer(self, int64_t r, int64_t clk) noexcept nogil:
         """Offer request r to its channel. Returns 0 if refused (queue full)."""
-        cdef int64_t ch = self.addr[r, 0]
+        cdef int64_t ch = self.bank_levels[self.bank[r], 0]
         cdef Buffer* wq = self.buffer(ch, WRITE_QUEUE)
         cdef Buffer* q
         cdef Entry* e
@@ -779,7 +785,7 @@ cdef class Controller:
         e.arrive = clk
         e.gate = -1
         e.judged = False
-        e.addr = &self.addr[r, 0]
+        e.addr = &self.bank_levels[self.bank[r], 0]
         self.arrive[r] = clk
         self.dirty[ch] = 1
         return 1
@@ -788,7 +794,7 @@ cdef class Controller:
         """Request r finds its address queued for writing: a read is forwarded, a write merged."""
         self.arrive[r] = clk
         if self.kind[r] == KIND_READ:
-            self.complete[r] = imax(clk + 1, self.read_depart[self.addr[r, 0]])
+            self.complete[r] = imax(clk + 1, self.read_depart[self.bank_levels[self.bank[r], 0]])
             self.outcome[r] = 3
             self.forwarded += 1
             self.reads += 1
@@ -801,7 +807,7 @@ cdef class Controller:
             self.writes += 1
 
     def run(self):
-        cdef int64_t n = self.addr.shape[0]
+        cdef int64_t n = self.bank.shape[0]
         cdef int64_t clk = 0, next_req = 0, ch, target, k
         cdef bint any_dirty, refresh_due
         cdef bint refresh = self.ref_cmd >= 0

@@ -105,13 +105,9 @@ def read_trace(path: str | Path) -> Trace:
     return Trace(w, a, line, str(path))
 
 
-def map_addresses(device: Device, trace: Trace, mapping: str = "RoBaRaCoCh"):
-    """Split byte addresses into [n, levels] level indices, rows and columns.
-
-    Fields are peeled off from the least significant end in mapping order, in one compiled pass: bit
-    slicing where a field is a power of two (HBM3), division and remainder where it is not (24 banks as
-    6 groups of 4 stay dense).
-    """
+def _field_layout(device: Device, trace: Trace, mapping: str) -> tuple[np.ndarray, np.ndarray]:
+    """The mapping's fields, least significant first: their sizes and where each goes (-1 nowhere, a level,
+    L the row, L + 1 the column), after checking the mapping and every address against the device."""
     if mapping not in MAPPINGS:
         raise StandardError(f"unknown address mapping {mapping!r}; available: {', '.join(MAPPINGS)}")
     std = device.standard
@@ -126,12 +122,37 @@ def map_addresses(device: Device, trace: Trace, mapping: str = "RoBaRaCoCh"):
     # LSB first: offset (dropped), channel, column, the levels below the channel from the top, row
     sizes = np.array([std.column_bytes, std.fanout[0], std.columns, *std.fanout[1:], std.rows], dtype=np.int64)
     dest = np.array([-1, 0, L + 1, *range(1, L), L], dtype=np.int64)  # -1: nowhere, L: row, L + 1: column
+    return sizes, dest
+
+
+def map_addresses(device: Device, trace: Trace, mapping: str = "RoBaRaCoCh"):
+    """Split byte addresses into [n, levels] level indices, rows and columns.
+
+    Fields are peeled off from the least significant end in mapping order, in one compiled pass: bit
+    slicing where a field is a power of two (HBM3), division and remainder where it is not (24 banks as
+    6 groups of 4 stay dense).
+    """
+    sizes, dest = _field_layout(device, trace, mapping)
     n = len(trace.addr)
-    out = np.empty((n, L), dtype=np.int64)
+    out = np.empty((n, len(device.standard.levels)), dtype=np.int64)
     row = np.empty(n, dtype=np.int64)
     col = np.empty(n, dtype=np.int64)
     _addrmap.split_fields(np.ascontiguousarray(trace.addr, dtype=np.uint64), sizes, dest, out, row, col)
     return out, row, col
+
+
+def _map_banks(device: Device, trace: Trace, mapping: str):
+    """:func:`map_addresses` with each request's levels as one flat bank id (levels from the channel
+    down), in one compiled pass: the controller's input, without the [n, levels] array."""
+    sizes, dest = _field_layout(device, trace, mapping)
+    fanout = np.asarray(device.standard.fanout, dtype=np.int64)
+    weights = np.array([np.prod(fanout[l + 1:], dtype=np.int64) for l in range(len(fanout))], dtype=np.int64)
+    n = len(trace.addr)
+    bank = np.empty(n, dtype=np.int64)
+    row = np.empty(n, dtype=np.int64)
+    col = np.empty(n, dtype=np.int64)
+    _addrmap.split_banks(np.ascontiguousarray(trace.addr, dtype=np.uint64), sizes, dest, weights, bank, row, col)
+    return bank, row, col
 
 
 @dataclass
@@ -158,7 +179,7 @@ class RequestResult:
     outcome_code: np.ndarray = field(repr=False)
     """Per request: an index into ``OUTCOMES`` (hit, miss, conflict, forwarded, merged)."""
     _trace: Trace = field(repr=False)
-    _mapped: tuple = field(repr=False)  # (levels [n, L], row, col) from map_addresses
+    _mapped: tuple = field(repr=False)  # (flat bank id, row, col) from _map_banks
     _device: Device = field(repr=False)
     _engine: object = field(repr=False)
     _until_tick: int = field(repr=False)
@@ -168,7 +189,8 @@ class RequestResult:
         """One row per request: its line, address fields, arrival, completion (CK) and outcome."""
         import pandas as pd
 
-        levels, row, col = self._mapped
+        bank, row, col = self._mapped
+        levels = _controller.bank_levels(self._engine)[bank]
         return pd.DataFrame({
             "line": self._trace.line,
             "write": self._trace.is_write.astype(bool),
@@ -259,9 +281,9 @@ def run_requests(
         raise StandardError(f"queue_size must be a positive integer, got {queue_size!r}")
     if write_completion not in WRITE_COMPLETIONS:
         raise StandardError(f"write_completion {write_completion!r} is not one of {', '.join(WRITE_COMPLETIONS)}")
-    addr, row, col = map_addresses(device, trace, mapping)
+    bank, row, col = _map_banks(device, trace, mapping)
     eng = device.engine(logging=log)
-    ctl = _controller.Controller(eng, tables, addr, row, col, trace.is_write, trace.addr,
+    ctl = _controller.Controller(eng, tables, bank, row, col, trace.is_write, trace.addr,
                                  queue_size=queue_size, refresh=refresh != "off",
                                  write_done_at_issue=write_completion == "issue")
     t0 = time.perf_counter()
@@ -293,7 +315,7 @@ def run_requests(
         complete_tick=complete,
         outcome_code=outcome,
         _trace=trace,
-        _mapped=(addr, row, col),
+        _mapped=(bank, row, col),
         _device=device,
         _engine=eng,
         _until_tick=ctl.last_completion,

@@ -66,3 +66,23 @@ def test_address_at_the_capacity_is_refused():
     dev = Device("hbm3e_pim")
     with pytest.raises(TraceError, match="beyond the device"):
         map_addresses(dev, Trace.from_arrays([0, dev.standard.capacity_bytes]))
+
+
+@pytest.mark.parametrize("name", ["hbm3", "hbm3e_pim", "gddr6"])
+def test_flat_bank_ids_are_the_level_fields(name):
+    """Request mode maps straight to flat bank ids (levels from the channel down); the controller's
+    table of each bank's levels gives back the fields `map_addresses` splits, row and column alike."""
+    from sieve._core.controller import bank_levels
+    from sieve.dram.requests import _map_banks
+
+    dev = Device(name)
+    std = dev.standard
+    a = np.random.default_rng(11).integers(0, std.capacity_bytes, size=30_000, dtype=np.uint64)
+    trace = Trace.from_arrays(np.concatenate([a, np.array([0, std.capacity_bytes - 1], dtype=np.uint64)]))
+    levels, row, col = map_addresses(dev, trace)
+    bank, brow, bcol = _map_banks(dev, trace, "RoBaRaCoCh")
+    assert bank.min() == 0 and bank.max() == int(np.prod(std.fanout)) - 1
+    assert np.array_equal(bank_levels(dev.engine(logging=False))[bank], levels)
+    assert np.array_equal(brow, row) and np.array_equal(bcol, col)
+    with pytest.raises(TraceError, match="beyond the device"):
+        _map_banks(dev, Trace.from_arrays([std.capacity_bytes]), "RoBaRaCoCh")

@@ -144,3 +144,18 @@ def test_writes_to_the_two_stack_ids_are_spaced_by_nbl(hbm3):
 def test_unknown_write_completion_is_a_clear_error(hbm3):
     with pytest.raises(StandardError, match="write_completion 'late' is not one of issue, data"):
         run_requests(hbm3, Trace.from_arrays([0], [1]), write_completion="late")
+
+
+def test_controller_refuses_bank_ids_outside_the_device():
+    from sieve._core.controller import Controller
+
+    dev = Device("hbm3")
+    eng = dev.engine(logging=False)
+    ones = np.ones(2, dtype=np.int64)
+    for bad in (-1, eng.num_banks):
+        with pytest.raises(ValueError, match=rf"bank ids must lie in 0\.\.{eng.num_banks - 1}"):
+            Controller(eng, dev.tables, np.array([0, bad], dtype=np.int64), ones, ones,
+                       np.zeros(2, dtype=np.uint8), np.arange(2, dtype=np.uint64))
+    with pytest.raises(ValueError, match="different lengths"):
+        Controller(eng, dev.tables, np.zeros(3, dtype=np.int64), ones, ones,
+                   np.zeros(2, dtype=np.uint8), np.arange(2, dtype=np.uint64))
