@@ -50,6 +50,9 @@ oldest and the scan of that slot stops.
 cimport cython
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport malloc, free
+
+cdef extern from "stdlib.h" nogil:
+    int posix_memalign(void** memptr, size_t alignment, size_t size)
 from libc.string cimport memmove
 
 from sieve._core.engine cimport TimingEngine, MAX_LEVELS, prerequisite_on_bank, ready_gate
@@ -93,29 +96,29 @@ cdef inline int64_t imin(int64_t a, int64_t b) noexcept nogil:
 
 # A request waiting in a channel buffer, held by value so an entry moves with its request from queue
 # to active buffer. Only an entry whose bound has been reached is read; the bounds themselves sit in
-# the buffer's array of positions (`Place`), so that skipping an entry reads 8 bytes.
+# the buffer's array of positions (`Place`), so that skipping an entry reads 8 bytes. An entry fills
+# one 64-byte cache line (the pools are aligned to one): deciding a due entry reads one line.
 cdef struct Entry:
     int64_t r           # request id (trace order)
-    int64_t bank        # flat bank id
-    int64_t row
-    int64_t col
     int64_t arrive
+    int64_t row
     uint64_t key        # full address, for forwarding and merging
-    int64_t gate        # ready-table entry that set the bound (TimingEngine.timing_ready_from), -1: none
+    int32_t bank        # flat bank id (its level indices: `Controller.levels_of`)
+    int32_t col
+    int32_t gate        # ready-table entry that set the bound (TimingEngine.timing_ready_from), -1: none
     int32_t cmd         # next command towards `final` (valid unless the bound is STALE)
     int32_t final       # read or write command
     int32_t judged      # first command issued (hit / miss / conflict decided)
     int32_t next_member # slot of the next younger entry of its group, -1: none (see `Buffer`)
     int32_t last_member # (a group's first entry) slot of its youngest entry
-    const int64_t* addr # the level indices of the request's bank (its row of `Controller.bank_levels`)
 
 
 # One position of a buffer: what a scan reads of an entry before it knows the entry is due, and what
 # removing an entry shifts (one move of the positions behind it).
 cdef struct Place:
     int64_t bound       # STALE, or a tick before which the entry's command cannot issue
-    int64_t bank        # the entry's flat bank id, swept when a bank changes
-    int64_t slot        # the entry's slot in `Buffer.ent`
+    int32_t bank        # the entry's flat bank id, swept when a bank changes
+    int32_t slot        # the entry's slot in `Buffer.ent`
 
 
 # A queue keeps requests to one row of one bank that arrived one after another as one group: they want
@@ -252,7 +255,7 @@ cdef class Controller:
     cdef int64_t tpc                    # ticks per CK
     cdef int64_t tpc_mask               # tpc - 1 when tpc is a power of two, else -1
     cdef const int64_t* ready           # the engine's ready table (fixed size, never reallocated)
-    cdef int64_t* bank_rows             # [num_banks * MAX_LEVELS]: first ready-table entry of each level's
+    cdef int32_t* bank_rows             # [num_banks * MAX_LEVELS]: first ready-table entry of each level's
                                         # node above the bank (the command id is added to it)
     cdef int read_cmd, write_cmd, ref_cmd, ref_level
     cdef int64_t read_lat, write_lat, ref_interval, ref_per_ch
@@ -265,6 +268,7 @@ cdef class Controller:
     cdef const uint8_t[::1] kind
     cdef const uint64_t[::1] key
     cdef const int64_t[:, ::1] bank_levels  # [num_banks, levels] level indices of each flat bank id
+    cdef const int64_t* levels_p        # &bank_levels[0, 0]
     # results (trace order)
     cdef int64_t[::1] arrive
     cdef int64_t[::1] complete
@@ -343,6 +347,7 @@ cdef class Controller:
         self.write_leave = math.ceil(wr_low * queue_size)
         self.bank = bank
         self.bank_levels = bank_levels(eng)
+        self.levels_p = &self.bank_levels[0, 0]
         self.row = row
         self.col = col
         self.kind = kind
@@ -372,7 +377,10 @@ cdef class Controller:
         cdef int64_t total = self.nch * per_ch, at = 0, places = 0, ch, i
         cdef int k
         self.buffers = <Buffer*>malloc(self.nch * NUM_BUFFERS * sizeof(Buffer))
-        self.ent_pool = <Entry*>malloc(total * sizeof(Entry))
+        cdef void* pool = NULL
+        if posix_memalign(&pool, 64, max(total, 1) * sizeof(Entry)) != 0:
+            raise MemoryError()
+        self.ent_pool = <Entry*>pool
         self.place_pool = <Place*>malloc((total + self.nch * NUM_BUFFERS) * sizeof(Place))
         self.free_pool = <int32_t*>malloc(total * sizeof(int32_t))
         if self.buffers == NULL or self.ent_pool == NULL or self.place_pool == NULL or self.free_pool == NULL:
@@ -392,7 +400,9 @@ cdef class Controller:
     def _index_ready_table(self, TimingEngine eng):
         cdef int64_t b, C = eng.num_commands
         cdef int l
-        self.bank_rows = <int64_t*>malloc(eng.num_banks * MAX_LEVELS * sizeof(int64_t))
+        if eng.total_nodes * C >= 2 ** 31 or eng.num_banks >= 2 ** 31:
+            raise ValueError("Controller: a device of more than 2^31 banks or ready-table entries")
+        self.bank_rows = <int32_t*>malloc(eng.num_banks * MAX_LEVELS * sizeof(int32_t))
         if self.bank_rows == NULL:
             raise MemoryError()
         for b in range(eng.num_banks):
@@ -425,6 +435,10 @@ cdef class Controller:
             return tick + (phase - r)
         return tick + self.tpc - r + phase
 
+    cdef inline const int64_t* levels_of(self, int64_t bank) noexcept nogil:
+        """The level indices (from the channel down) of flat bank `bank`."""
+        return &self.levels_p[bank * self.L]
+
     cdef inline Buffer* buffer(self, int64_t ch, int k) noexcept nogil:
         return &self.buffers[ch * NUM_BUFFERS + k]
 
@@ -446,27 +460,28 @@ cdef class Controller:
             return False
         if self.cmd[cmd].one_bank:
             return self.active_per_bank[e.bank] != 0
-        return self.would_close_active(cmd, e.addr)
+        return self.would_close_active(cmd, self.levels_of(e.bank))
 
     cdef inline int64_t legal_from(self, Entry* e, int64_t clk) noexcept nogil:
         """The first tick >= clk at which e.cmd may issue, or, while the gate that held it back last
         time is still shut at clk, a tick before which it cannot."""
-        cdef int64_t t
+        cdef int64_t t, gate = -1
         if e.gate >= 0:
             t = self.ready[e.gate]
             if t > clk:
                 return self.align(e.cmd, t)
         if self.cmd[e.cmd].gate_levels:
-            t = self.ready_on_bank(e.cmd, e.bank, &e.gate)
+            t = self.ready_on_bank(e.cmd, e.bank, &gate)
         else:
-            t = ready_gate(self.eng, e.cmd, e.addr, &e.gate)
+            t = ready_gate(self.eng, e.cmd, self.levels_of(e.bank), &gate)
+        e.gate = <int32_t>gate
         return self.align(e.cmd, imax(t, clk))
 
     cdef inline int64_t ready_on_bank(self, int cmd, int64_t bank, int64_t* gate) noexcept nogil:
         """The engine's `ready_gate` for a command whose rules all lie at or above its scope, read
         through the bank's ready-table rows: the earliest tick the rules allow `cmd` on `bank`, and in
         `gate` the entry that sets it (the highest level's on a tie)."""
-        cdef const int64_t* rows = &self.bank_rows[bank * MAX_LEVELS]
+        cdef const int32_t* rows = &self.bank_rows[bank * MAX_LEVELS]
         cdef int64_t t = -1, k
         cdef int l
         for l in range(self.cmd[cmd].gate_levels):
@@ -523,7 +538,7 @@ cdef class Controller:
                 p.bound = last_t
             else:
                 if t == STALE:
-                    e.cmd = prerequisite_on_bank(self.eng, e.final, e.bank, e.addr, e.row)
+                    e.cmd = prerequisite_on_bank(self.eng, e.final, e.bank, self.levels_of(e.bank), e.row)
                     e.gate = -1
                     p.bound = 0
                 self.decide(b, p, clk, column, row)
@@ -646,17 +661,18 @@ cdef class Controller:
         cdef Entry* f
         cdef int32_t m
         cdef Entry* e = entry_at(b, pos)
+        cdef const int64_t* addr = self.levels_of(e.bank)
         cdef bint one_bank = self.cmd[cmd].one_bank
         if not e.judged:
             self.judge(e)
         if one_bank:
             # `cmd` came from its bank's row state, and every change of that state since marked the
             # entry stale: the state is as the command needs it, so it is applied without asking again.
-            self.eng.apply(cmd, e.addr, e.row, e.col, clk)
+            self.eng.apply(cmd, addr, e.row, e.col, clk)
         else:
-            self.eng.issue(cmd, e.addr, e.row, e.col, clk)
+            self.eng.issue(cmd, addr, e.row, e.col, clk)
         if not one_bank:
-            self.row_state_changed(cmd, e.addr)
+            self.row_state_changed(cmd, addr)
         elif self.cmd[cmd].opens or self.cmd[cmd].closes:
             if self.held_per_bank[e.bank] == 1:
                 # the bank holds only this request: its next command is the only one that changes
@@ -778,14 +794,13 @@ cdef class Controller:
         self.held_per_bank[self.bank[r]] += 1
         e.final = self.read_cmd if self.kind[r] == KIND_READ else self.write_cmd
         e.r = r
-        e.bank = self.bank[r]
+        e.bank = <int32_t>self.bank[r]
         e.row = self.row[r]
-        e.col = self.col[r]
+        e.col = <int32_t>self.col[r]
         e.key = self.key[r]
         e.arrive = clk
         e.gate = -1
         e.judged = False
-        e.addr = &self.bank_levels[self.bank[r], 0]
         self.arrive[r] = clk
         self.dirty[ch] = 1
         return 1
