@@ -46,17 +46,20 @@ cdef Py_ssize_t _count_lines(const unsigned char* p, Py_ssize_t n) noexcept nogi
 
 
 def parse(const unsigned char[::1] data):
-    """Return (is_write uint8[n], addr uint64[n], line int64[n]) or raise ValueError(line_no, text)."""
+    """Return (is_write uint8[n], addr uint64[n], line int64[n] or None) or raise ValueError(line_no, text).
+    The line numbers are None when they are 1 .. n (no blank or comment line before the last request):
+    they are only made once a request's line number differs from its position."""
     cdef Py_ssize_t n = data.shape[0]
     cdef const unsigned char* base = &data[0] if n > 0 else NULL
     cdef Py_ssize_t est = _count_lines(base, n) if n > 0 else 1
     is_write = np.empty(est, dtype=np.uint8)
     addr = np.empty(est, dtype=np.uint64)
-    lines = np.empty(est, dtype=np.int64)
+    lines = None
     cdef unsigned char[::1] w = is_write
     cdef uint64_t[::1] a = addr
-    cdef int64_t[::1] ln = lines
-    cdef Py_ssize_t i = 0, start, count = 0
+    cdef int64_t[::1] ln
+    cdef bint numbered = False
+    cdef Py_ssize_t i = 0, start, count = 0, j
     cdef int64_t line_no = 0
     cdef int kind, digits
     cdef unsigned char ch, d, radix
@@ -121,7 +124,15 @@ def parse(const unsigned char[::1] data):
                 break
             w[count] = kind
             a[count] = value
-            ln[count] = line_no
+            if not numbered and line_no != count + 1:
+                with gil:
+                    lines = np.empty(est, dtype=np.int64)
+                    ln = lines
+                for j in range(count):
+                    ln[j] = j + 1
+                numbered = True
+            if numbered:
+                ln[count] = line_no
             count += 1
             i += 1
     if err_start >= 0:
@@ -130,4 +141,4 @@ def parse(const unsigned char[::1] data):
             end += 1
         text = bytes(data[err_start:end]).decode("utf-8", "replace").rstrip("\r")
         raise ValueError(err_line, text)
-    return is_write[:count], addr[:count], lines[:count]
+    return is_write[:count], addr[:count], None if lines is None else lines[:count]

@@ -22,7 +22,9 @@ When a write counts as complete is a choice of the controller model (``write_com
 
 from __future__ import annotations
 
+import mmap
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -58,11 +60,16 @@ class TraceError(ValueError):
 class Trace:
     is_write: np.ndarray  # uint8 [n]
     addr: np.ndarray  # uint64 [n] byte addresses
-    line: np.ndarray  # int64 [n] line number of each request in its file (1-based)
+    lines: np.ndarray | None = field(default=None, repr=False)  # int64 [n] line numbers; None: 1 .. n
     source: str = "<array>"
 
     def __len__(self) -> int:
         return len(self.addr)
+
+    @cached_property
+    def line(self) -> np.ndarray:
+        """int64 [n]: the line number of each request in its file (1-based)."""
+        return np.arange(1, len(self.addr) + 1, dtype=np.int64) if self.lines is None else self.lines
 
     @classmethod
     def from_arrays(cls, addr, is_write=None, source: str = "<array>") -> "Trace":
@@ -76,22 +83,43 @@ class Trace:
         w = np.zeros(len(addr), dtype=np.uint8) if is_write is None else np.asarray(is_write, dtype=np.uint8)
         if w.shape != addr.shape:
             raise TraceError(f"is_write has shape {w.shape}, addresses {addr.shape}")
-        return cls(w, addr, np.arange(1, len(addr) + 1, dtype=np.int64), source)
+        return cls(w, addr, None, source)
 
 
 def read_trace(path: str | Path) -> Trace:
     path = Path(path)
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as f, _mapped_file(f) as data:
+            return _parse_trace(data, path)
     except FileNotFoundError:
         raise TraceError(f"trace file {str(path)!r} does not exist") from None
     except IsADirectoryError:
         raise TraceError(f"trace path {str(path)!r} is a directory") from None
     except OSError as e:
         raise TraceError(f"cannot read trace file {str(path)!r}: {e.strerror or e}") from None
-    problem = binary_content(data)
-    if problem is not None:
-        raise TraceError(f"trace file {str(path)!r} {problem}; expected lines 'LD <addr>' or 'ST <addr>'")
+
+
+@contextmanager
+def _mapped_file(f):
+    """The file's bytes, mapped rather than copied where the file can be mapped (a regular, non-empty
+    file): the parser reads a long trace once, from the page cache."""
+    try:
+        data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except (ValueError, OSError):  # empty, or a pipe or device that cannot be mapped
+        yield f.read()
+        return
+    try:
+        yield data
+    finally:
+        data.close()
+
+
+def _parse_trace(data, path: Path) -> Trace:
+    """Check that `data` (bytes or a read-only map of them) is text and parse it."""
+    if data.find(b"\0") >= 0 or np.frombuffer(data, dtype=np.uint8).max(initial=0) >= 0x80:
+        problem = binary_content(bytes(data))  # which one (gzip, NUL, not UTF-8), if any: UTF-8 is text
+        if problem is not None:
+            raise TraceError(f"trace file {str(path)!r} {problem}; expected lines 'LD <addr>' or 'ST <addr>'")
     try:
         w, a, line = _traceparse.parse(data)
     except ValueError as e:

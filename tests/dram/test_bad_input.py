@@ -145,6 +145,28 @@ def test_trace_formats(tmp_path):
     assert list(t.addr) == [64, 64, 31] and list(t.is_write) == [0, 1, 0] and list(t.line) == [1, 4, 5]
 
 
+def test_a_pipe_reads_as_a_file(tmp_path):
+    """A trace that cannot be mapped (a pipe) is read; line numbers are made only where lines were
+    skipped, and are 1 .. n otherwise."""
+    import os
+    import threading
+
+    text = "LD 0x40\n\n# comment\nST 64\n"
+    (tmp_path / "t.trace").write_text(text)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=fifo.write_text, args=(text,))
+    writer.start()
+    piped = read_trace(fifo)
+    writer.join()
+    mapped = read_trace(tmp_path / "t.trace")
+    for t in (piped, mapped):
+        assert list(t.addr) == [64, 64] and list(t.is_write) == [0, 1] and list(t.line) == [1, 4]
+    (tmp_path / "plain.trace").write_text("LD 1\nST 2\nLD 3\n")
+    plain = read_trace(tmp_path / "plain.trace")
+    assert plain.lines is None and list(plain.line) == [1, 2, 3]
+
+
 def test_address_beyond_device(tmp_path):
     path = tmp_path / "t.trace"
     path.write_text("LD 0x40\nLD 0x200000000\n")
