@@ -6,7 +6,7 @@ field goes to a level, to the row array, to the column array, or nowhere. A leve
 its column of a [n, levels] array (`split_fields`) or weighted into one flat bank id (`split_banks`).
 """
 
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint64_t
 
 
 cdef struct Fields:
@@ -80,9 +80,10 @@ def split_fields(const uint64_t[::1] addr, const int64_t[::1] sizes, const int64
 
 
 def split_banks(const uint64_t[::1] addr, const int64_t[::1] sizes, const int64_t[::1] dest,
-                const int64_t[::1] weights, int64_t[::1] bank, int64_t[::1] row, int64_t[::1] col):
+                const int64_t[::1] weights, int32_t[::1] bank, int32_t[::1] row, int32_t[::1] col):
     """As `split_fields`, but a field of level l (0 <= dest[f] < len(weights)) adds its value times
-    ``weights[l]`` to ``bank``: with ``weights[l]`` the banks under one node of level l, the flat bank id."""
+    ``weights[l]`` to ``bank``: with ``weights[l]`` the banks under one node of level l, the flat bank id.
+    Outputs are 32-bit: the caller checks that banks, rows and columns number below 2^31."""
     cdef Py_ssize_t n = addr.shape[0], width = weights.shape[0], i, f
     cdef Fields fl
     cdef uint64_t rest, value
@@ -102,7 +103,7 @@ def split_banks(const uint64_t[::1] addr, const int64_t[::1] sizes, const int64_
                 if to < width:
                     b += <int64_t>value * weights[to]
                 elif to == width:
-                    row[i] = <int64_t>value
+                    row[i] = <int32_t>value
                 else:
-                    col[i] = <int64_t>value
-            bank[i] = b
+                    col[i] = <int32_t>value
+            bank[i] = <int32_t>b

@@ -262,9 +262,9 @@ cdef class Controller:
     cdef int64_t write_enter            # write mode starts with this many queued writes (above the high watermark)
     cdef int64_t write_leave            # and ends below this many (below the low watermark) while reads wait
     # requests (trace order), read on offer
-    cdef const int64_t[::1] bank       # flat bank id of each request
-    cdef const int64_t[::1] row
-    cdef const int64_t[::1] col
+    cdef const int32_t[::1] bank       # flat bank id of each request
+    cdef const int32_t[::1] row
+    cdef const int32_t[::1] col
     cdef const uint8_t[::1] kind
     cdef const uint64_t[::1] key
     cdef const int64_t[:, ::1] bank_levels  # [num_banks, levels] level indices of each flat bank id
@@ -307,8 +307,8 @@ cdef class Controller:
         free(self.place_pool)
         free(self.free_pool)
 
-    def __init__(self, TimingEngine eng, tables, const int64_t[::1] bank, const int64_t[::1] row,
-                 const int64_t[::1] col, const uint8_t[::1] kind, const uint64_t[::1] key,
+    def __init__(self, TimingEngine eng, tables, const int32_t[::1] bank, const int32_t[::1] row,
+                 const int32_t[::1] col, const uint8_t[::1] kind, const uint64_t[::1] key,
                  int queue_size=32, int priority_size=1568, double wr_high=0.8, double wr_low=0.2,
                  bint refresh=False, bint write_done_at_issue=True):
         """`bank`: each request's flat bank id (levels from the channel down, in 0 .. num_banks - 1);
@@ -794,9 +794,9 @@ cdef class Controller:
         self.held_per_bank[self.bank[r]] += 1
         e.final = self.read_cmd if self.kind[r] == KIND_READ else self.write_cmd
         e.r = r
-        e.bank = <int32_t>self.bank[r]
+        e.bank = self.bank[r]
         e.row = self.row[r]
-        e.col = <int32_t>self.col[r]
+        e.col = self.col[r]
         e.key = self.key[r]
         e.arrive = clk
         e.gate = -1

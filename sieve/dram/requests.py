@@ -171,14 +171,17 @@ def map_addresses(device: Device, trace: Trace, mapping: str = "RoBaRaCoCh"):
 
 def _map_banks(device: Device, trace: Trace, mapping: str):
     """:func:`map_addresses` with each request's levels as one flat bank id (levels from the channel
-    down), in one compiled pass: the controller's input, without the [n, levels] array."""
+    down), in one compiled pass: the controller's input (32-bit), without the [n, levels] array."""
     sizes, dest = _field_layout(device, trace, mapping)
-    fanout = np.asarray(device.standard.fanout, dtype=np.int64)
+    std = device.standard
+    fanout = np.asarray(std.fanout, dtype=np.int64)
+    if max(int(np.prod(fanout)), std.rows, std.columns) >= 2 ** 31:
+        raise StandardError(f"standard {std.name!r}: request mode needs fewer than 2^31 banks, rows and columns")
     weights = np.array([np.prod(fanout[l + 1:], dtype=np.int64) for l in range(len(fanout))], dtype=np.int64)
     n = len(trace.addr)
-    bank = np.empty(n, dtype=np.int64)
-    row = np.empty(n, dtype=np.int64)
-    col = np.empty(n, dtype=np.int64)
+    bank = np.empty(n, dtype=np.int32)
+    row = np.empty(n, dtype=np.int32)
+    col = np.empty(n, dtype=np.int32)
     _addrmap.split_banks(np.ascontiguousarray(trace.addr, dtype=np.uint64), sizes, dest, weights, bank, row, col)
     return bank, row, col
 
@@ -224,8 +227,8 @@ class RequestResult:
             "write": self._trace.is_write.astype(bool),
             "addr": self._trace.addr,
             **{lv: levels[:, l] for l, lv in enumerate(self._device.standard.levels)},
-            "row": row,
-            "column": col,
+            "row": row.astype(np.int64),
+            "column": col.astype(np.int64),
             "arrive_ck": self.arrive_tick / self.ticks_per_ck,
             "complete_ck": self.complete_tick / self.ticks_per_ck,
             "outcome": OUTCOMES[self.outcome_code],

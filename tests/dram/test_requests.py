@@ -151,11 +151,21 @@ def test_controller_refuses_bank_ids_outside_the_device():
 
     dev = Device("hbm3")
     eng = dev.engine(logging=False)
-    ones = np.ones(2, dtype=np.int64)
+    ones = np.ones(2, dtype=np.int32)
     for bad in (-1, eng.num_banks):
         with pytest.raises(ValueError, match=rf"bank ids must lie in 0\.\.{eng.num_banks - 1}"):
-            Controller(eng, dev.tables, np.array([0, bad], dtype=np.int64), ones, ones,
+            Controller(eng, dev.tables, np.array([0, bad], dtype=np.int32), ones, ones,
                        np.zeros(2, dtype=np.uint8), np.arange(2, dtype=np.uint64))
     with pytest.raises(ValueError, match="different lengths"):
-        Controller(eng, dev.tables, np.zeros(3, dtype=np.int64), ones, ones,
+        Controller(eng, dev.tables, np.zeros(3, dtype=np.int32), ones, ones,
                    np.zeros(2, dtype=np.uint8), np.arange(2, dtype=np.uint64))
+
+
+def test_request_mode_refuses_a_geometry_beyond_32_bit_indices():
+    import dataclasses
+
+    from sieve.dram import load_standard
+
+    big = dataclasses.replace(load_standard("hbm3"), rows=2 ** 31)
+    with pytest.raises(StandardError, match="fewer than 2\\^31 banks, rows and columns"):
+        run_requests(Device(big), Trace.from_arrays([0, 64]))
