@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["DeviceEnergy", "load_energy", "has_energy", "energy_data_sets", "bank_energy", "bank_energy_columns",
-           "energy_summary", "ENERGY_DIR"]
+           "command_energy_pj", "energy_summary", "ENERGY_DIR"]
 
 ENERGY_DIR = Path(__file__).resolve().parent.parent / "conf" / "dram" / "energy"
 _KEYS = {"name", "extends", "params", "commands", "background"}
@@ -165,14 +165,28 @@ def load_energy(standard: Standard | str, data: str | None = None) -> DeviceEner
     return _resolve(f"{name}.{data}")
 
 
+def command_energy_pj(counts: np.ndarray, per_bank_pj: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Per bank: the energy of the commands it took, ``counts`` [banks, commands] times ``per_bank_pj``
+    [commands], added command after command in command order. The order is fixed and nothing is fused,
+    so the same counts give the same bits on every machine (a BLAS product picks its kernel, and with it
+    fused multiply-adds and the order of the sums, by the CPU it runs on)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    out = np.zeros(counts.shape[0]) if out is None else out
+    out.fill(0.0)
+    term = np.empty(counts.shape[0])
+    for c in range(counts.shape[1]):
+        np.multiply(counts[:, c], per_bank_pj[c], out=term)
+        out += term
+    return out
+
+
 def bank_energy_columns(energy: DeviceEnergy, counts: np.ndarray, open_ns: np.ndarray,
                         elapsed_ns: float) -> dict[str, np.ndarray]:
     """Per bank: ``command_pj``, ``background_pj`` and ``energy_pj`` as NumPy arrays.
 
     ``counts``: [banks, commands] commands each bank took (an all-bank command on every bank it touches);
     ``open_ns``: [banks] time each bank had a row open; ``elapsed_ns``: the run's length."""
-    counts = np.asarray(counts, dtype=np.float64)
-    command = counts @ energy.per_bank_pj()
+    command = command_energy_pj(counts, energy.per_bank_pj())
     per_bank_mw = np.array([energy.precharged_mw, energy.active_mw]) / energy.banks_per_node
     open_ns = np.asarray(open_ns, dtype=np.float64)
     background = (elapsed_ns - open_ns) * per_bank_mw[0] + open_ns * per_bank_mw[1]  # mW x ns = pJ

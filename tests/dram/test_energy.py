@@ -238,3 +238,21 @@ def test_unknown_energy_data_is_named_before_the_run(tmp_path, capsys):
 def test_unknown_standard_energy_is_named():
     with pytest.raises(StandardError, match="no energy data for DRAM standard 'nope'.*standards with energy: gddr6"):
         load_energy("nope")
+
+
+def test_command_energy_adds_commands_in_order_bit_for_bit():
+    """Per bank, sum over commands of count x energy, added in command order with each product rounded:
+    the same bits as plain Python floats, whatever CPU runs it (a BLAS product may fuse and reorder)."""
+    from sieve.dram.energy import command_energy_pj
+
+    rng = np.random.default_rng(4)
+    counts = rng.integers(0, 5000, size=(1024, 8)).astype(np.float64)
+    pj = rng.random(8) * 100
+    got = command_energy_pj(counts, pj)
+    want = [0.0] * len(counts)
+    for b in range(len(counts)):
+        for c in range(counts.shape[1]):
+            want[b] += float(counts[b, c]) * float(pj[c])
+    assert got.tolist() == want
+    out = np.full(len(counts), 7.0)
+    assert command_energy_pj(counts, pj, out=out) is out and out.tolist() == want
