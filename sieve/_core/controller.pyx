@@ -42,18 +42,19 @@ a bank whose open row is neither's) takes that entry's bound. A due entry whose 
 not serve (a read while the row slot is judged after the column slot issued) has its bound moved
 on too. Requests to one row of one bank that join a queue one after another form a group, which the
 scan sees as one entry, its oldest: the others want the same command, legal on the same ticks, so they
-cannot win before it (a stream's queue is one or two groups, not 32 entries). A command that opens or closes rows marks the entries of the banks it touches stale, so they
-recompute their next command. Queues keep arrival order, so the first legal entry of a slot is its
-oldest and the scan of that slot stops.
+cannot win before it (a stream's queue is one or two groups, not 32 entries). A command that opens or
+closes rows marks the entries of the banks it touches stale, so they recompute their next command.
+Queues keep arrival order, so the first legal entry of a slot is its oldest and the scan of that slot
+stops.
 """
 
 cimport cython
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport malloc, free
+from libc.string cimport memmove
 
 cdef extern from "stdlib.h" nogil:
     int posix_memalign(void** memptr, size_t alignment, size_t size)
-from libc.string cimport memmove
 
 from sieve._core.engine cimport TimingEngine, MAX_LEVELS, prerequisite_on_bank, ready_gate
 
@@ -97,7 +98,7 @@ cdef inline int64_t imin(int64_t a, int64_t b) noexcept nogil:
 # A request waiting in a channel buffer, held by value so an entry moves with its request from queue
 # to active buffer. Only an entry whose bound has been reached is read; the bounds themselves sit in
 # the buffer's array of positions (`Place`), so that skipping an entry reads 8 bytes. An entry fills
-# one 64-byte cache line (the pools are aligned to one): deciding a due entry reads one line.
+# one 64-byte cache line (their pool is aligned to one): deciding a due entry reads one line.
 cdef struct Entry:
     int64_t r           # request id (trace order)
     int64_t arrive

@@ -106,6 +106,8 @@ def _mapped_file(f):
     try:
         data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     except (ValueError, OSError):  # empty, or a pipe or device that cannot be mapped
+        data = None
+    if data is None:
         yield f.read()
         return
     try:
