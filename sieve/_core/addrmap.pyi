@@ -1,6 +1,4 @@
 import numpy as np
 
-def split_fields(addr: np.ndarray, sizes: np.ndarray, dest: np.ndarray, levels: np.ndarray, row: np.ndarray,
-                 col: np.ndarray) -> None: ...
 def split_banks(addr: np.ndarray, sizes: np.ndarray, dest: np.ndarray, weights: np.ndarray, bank: np.ndarray,
                 row: np.ndarray, col: np.ndarray) -> None: ...

@@ -2,8 +2,8 @@
 
 Fields are peeled off from the least significant end in mapping order: a field whose size is a power of
 two by mask and shift, any other by remainder and division (24 banks as 6 groups of 4 stay dense). Each
-field goes to a level, to the row array, to the column array, or nowhere. A level's field is written to
-its column of a [n, levels] array (`split_fields`) or weighted into one flat bank id (`split_banks`).
+field goes to a level, to the row array, to the column array, or nowhere; the levels' fields make one
+flat bank id (levels from the channel down).
 """
 
 from libc.stdint cimport int32_t, int64_t, uint64_t
@@ -21,16 +21,16 @@ cdef int _check(const int64_t[::1] sizes, const int64_t[::1] dest, int64_t width
     cdef Py_ssize_t nf = sizes.shape[0], f
     cdef uint64_t size
     if dest.shape[0] != nf:
-        raise ValueError("split_fields: array lengths disagree")
+        raise ValueError("split_banks: array lengths disagree")
     if nf > 64:
-        raise ValueError("split_fields: at most 64 fields")
+        raise ValueError("split_banks: at most 64 fields")
     out.n = nf
     out.width = width
     for f in range(nf):
         if not -1 <= dest[f] <= width + 1:
-            raise ValueError(f"split_fields: field {f} goes to {dest[f]}, not -1..{width + 1}")
+            raise ValueError(f"split_banks: field {f} goes to {dest[f]}, not -1..{width + 1}")
         if sizes[f] <= 0:
-            raise ValueError(f"split_fields: field {f} has size {sizes[f]}")
+            raise ValueError(f"split_banks: field {f} has size {sizes[f]}")
         size = <uint64_t>sizes[f]
         out.pow2[f] = size & (size - 1) == 0
         out.shift[f] = 0
@@ -51,45 +51,19 @@ cdef inline uint64_t _peel(const Fields* fl, const int64_t* sizes, int64_t f, ui
     return value
 
 
-def split_fields(const uint64_t[::1] addr, const int64_t[::1] sizes, const int64_t[::1] dest,
-                 int64_t[:, ::1] levels, int64_t[::1] row, int64_t[::1] col):
-    """Field f of every address (sizes[f] values) into ``levels[:, dest[f]]`` when 0 <= dest[f] < levels'
-    width, ``row`` when dest[f] == width, ``col`` when dest[f] == width + 1, and nowhere when dest[f] < 0.
-    Bits above the last field are dropped (the caller checks addresses against the capacity)."""
-    cdef Py_ssize_t n = addr.shape[0], width = levels.shape[1], i, f
-    cdef Fields fl
-    cdef uint64_t rest, value
-    cdef int64_t to
-    if levels.shape[0] != n or row.shape[0] != n or col.shape[0] != n:
-        raise ValueError("split_fields: array lengths disagree")
-    _check(sizes, dest, width, &fl)
-    with nogil:
-        for i in range(n):
-            rest = addr[i]
-            for f in range(fl.n):
-                value = _peel(&fl, &sizes[0], f, &rest)
-                to = dest[f]
-                if to < 0:
-                    continue
-                if to < width:
-                    levels[i, to] = <int64_t>value
-                elif to == width:
-                    row[i] = <int64_t>value
-                else:
-                    col[i] = <int64_t>value
-
-
 def split_banks(const uint64_t[::1] addr, const int64_t[::1] sizes, const int64_t[::1] dest,
                 const int64_t[::1] weights, int32_t[::1] bank, int32_t[::1] row, int32_t[::1] col):
-    """As `split_fields`, but a field of level l (0 <= dest[f] < len(weights)) adds its value times
-    ``weights[l]`` to ``bank``: with ``weights[l]`` the banks under one node of level l, the flat bank id.
-    Outputs are 32-bit: the caller checks that banks, rows and columns number below 2^31."""
+    """Field f of every address (sizes[f] values) to level dest[f] when 0 <= dest[f] < len(weights), where
+    it adds its value times ``weights[dest[f]]`` to ``bank`` (with ``weights[l]`` the banks under one node
+    of level l, the flat bank id); to ``row`` when dest[f] == len(weights), to ``col`` when it is one more,
+    and nowhere when dest[f] < 0. Bits above the last field are dropped (the caller checks addresses against
+    the capacity). Outputs are 32-bit: the caller checks that banks, rows and columns number below 2^31."""
     cdef Py_ssize_t n = addr.shape[0], width = weights.shape[0], i, f
     cdef Fields fl
     cdef uint64_t rest, value
     cdef int64_t to, b
     if bank.shape[0] != n or row.shape[0] != n or col.shape[0] != n:
-        raise ValueError("split_fields: array lengths disagree")
+        raise ValueError("split_banks: array lengths disagree")
     _check(sizes, dest, width, &fl)
     with nogil:
         for i in range(n):

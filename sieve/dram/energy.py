@@ -171,7 +171,7 @@ def command_energy_pj(counts: np.ndarray, per_bank_pj: np.ndarray, out: np.ndarr
     so the same counts give the same bits on every machine (a BLAS product picks its kernel, and with it
     fused multiply-adds and the order of the sums, by the CPU it runs on)."""
     counts = np.asarray(counts, dtype=np.float64)
-    out = np.zeros(counts.shape[0]) if out is None else out
+    out = np.empty(counts.shape[0]) if out is None else out
     out.fill(0.0)
     term = np.empty(counts.shape[0])
     for c in range(counts.shape[1]):

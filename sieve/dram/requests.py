@@ -160,15 +160,10 @@ def map_addresses(device: Device, trace: Trace, mapping: str = "RoBaRaCoCh"):
 
     Fields are peeled off from the least significant end in mapping order, in one compiled pass: bit
     slicing where a field is a power of two (HBM3), division and remainder where it is not (24 banks as
-    6 groups of 4 stay dense).
+    6 groups of 4 stay dense). It is the request mode's pass (flat bank ids), with the levels spelled out.
     """
-    sizes, dest = _field_layout(device, trace, mapping)
-    n = len(trace.addr)
-    out = np.empty((n, len(device.standard.levels)), dtype=np.int64)
-    row = np.empty(n, dtype=np.int64)
-    col = np.empty(n, dtype=np.int64)
-    _addrmap.split_fields(np.ascontiguousarray(trace.addr, dtype=np.uint64), sizes, dest, out, row, col)
-    return out, row, col
+    bank, row, col = _map_banks(device, trace, mapping)
+    return _levels_of(device, bank), row.astype(np.int64), col.astype(np.int64)
 
 
 def _map_banks(device: Device, trace: Trace, mapping: str):
@@ -186,6 +181,11 @@ def _map_banks(device: Device, trace: Trace, mapping: str):
     col = np.empty(n, dtype=np.int32)
     _addrmap.split_banks(np.ascontiguousarray(trace.addr, dtype=np.uint64), sizes, dest, weights, bank, row, col)
     return bank, row, col
+
+
+def _levels_of(device: Device, bank: np.ndarray) -> np.ndarray:
+    """[n, levels] int64: the level indices (from the channel down) of flat bank ids."""
+    return np.stack(np.unravel_index(bank, device.standard.fanout), axis=1).astype(np.int64, copy=False)
 
 
 @dataclass
@@ -223,7 +223,7 @@ class RequestResult:
         import pandas as pd
 
         bank, row, col = self._mapped
-        levels = _controller.bank_levels(self._engine)[bank]
+        levels = _levels_of(self._device, bank)
         return pd.DataFrame({
             "line": self._trace.line,
             "write": self._trace.is_write.astype(bool),
