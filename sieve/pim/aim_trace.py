@@ -118,7 +118,7 @@ import numpy as np
 
 from sieve._cli import decode_text
 from sieve.dram import CommandLog, Device
-from sieve.dram.energy import DeviceEnergy, command_energy_pj, has_energy, load_energy
+from sieve.dram.energy import DeviceEnergy, has_energy, load_energy
 from sieve.dram.spec import evaluate_latency
 
 if TYPE_CHECKING:
@@ -1026,7 +1026,7 @@ def _energy(runner: "_Runner", issued: list[int], counts: list[int], bank_counts
     by_command = {names[i]: float(counts[i] * energy.command_pj[i]) for i in issued}
     end = max(runner.done.tolist())
     bank = np.empty((3, len(bank_counts)))
-    command_energy_pj(bank_counts, energy.per_bank_pj, out=bank[0])
+    np.matmul(bank_counts, energy.per_bank_pj, out=bank[0])
     aimrun.bank_background_pj(runner.session.engine, end, runner.tables.tick_ns, energy.precharged_mw,
                               energy.active_mw, bank[1])
     np.add(bank[0], bank[1], out=bank[2])
