@@ -345,47 +345,68 @@ def run_lines(TimingEngine eng, program, codes, state, Py_ssize_t start):
 
 # ---- what a run's result reads from the engine ------------------------------------------------------
 
-def engine_totals(TimingEngine eng, int64_t channels, bint bank_counts):
+def engine_totals(TimingEngine eng, int64_t channels, per_bank_pj=None):
     """The engine's statistics as a run's result needs them, read in one pass over the per-node counts
     of the commands issued: commands issued by id ``[C]``; by id, commands issued per channel
-    ``[C, channels]`` (channels split the engine's first level evenly); with `bank_counts`, the
-    commands that touched each bank as float64 ``[banks, C]`` (:meth:`TimingEngine.bank_counts`, for
-    energy), else None. Returns the three arrays in that order."""
+    ``[C, channels]`` (channels split the engine's first level evenly); given `per_bank_pj` (float64
+    ``[C]``, the energy of one command on one bank it touches), the energy of the commands each bank
+    took as float64 ``[banks]``, else None. Returns the three arrays in that order.
+
+    A bank's energy adds its commands' terms (count times energy, each rounded) in command order, never
+    fused into a multiply-add: the bits of :func:`sieve.dram.energy.command_energy_pj`, on every
+    machine (a BLAS product picks its kernel, and with it the order of the sums, by the CPU)."""
     cdef int64_t C = eng.num_commands, banks = eng.num_banks
     cdef int64_t c
     if channels <= 0 or eng.level_count[0] % channels:
         raise ValueError(f"{eng.level_count[0]} nodes at the engine's first level do not split into {channels} channels")
+    cdef const double[::1] pj
+    if per_bank_pj is not None:
+        pj = np.ascontiguousarray(per_bank_pj, dtype=np.float64)
+        if pj.shape[0] != C:
+            raise ValueError(f"per_bank_pj holds {pj.shape[0]} commands, the engine has {C}")
     totals_arr = np.empty(C, dtype=np.int64)
     channel_arr = np.zeros((C, channels), dtype=np.int64)
-    counts_arr = np.zeros((banks, C), dtype=np.float64) if bank_counts else None
+    energy_arr = np.zeros(banks, dtype=np.float64) if per_bank_pj is not None else None
     cdef int64_t[::1] totals = totals_arr
     cdef int64_t[:, ::1] per = channel_arr
-    cdef double[:, ::1] counts
-    if bank_counts:
-        counts = counts_arr
+    cdef double[::1] energy
+    if per_bank_pj is not None:
+        energy = energy_arr
     for c in range(C):
         totals[c] = eng.cmd_total[c]
         if totals[c]:
-            _command_counts(eng, <int>c, channels, per, counts if bank_counts else None)
-    return totals_arr, channel_arr, counts_arr
+            _command_counts(eng, <int>c, channels, per)
+            if per_bank_pj is not None:
+                _command_energy(eng, <int>c, pj[c], energy)
+    return totals_arr, channel_arr, energy_arr
 
 
-cdef void _command_counts(TimingEngine eng, int c, int64_t channels, int64_t[:, ::1] per,
-                          double[:, ::1] counts) noexcept:
-    """Command c's issues per channel into per[c] and, unless `counts` is None, per bank into
-    counts[:, c]: every issue is counted at one node of the command's scope (a node's count, an integer,
-    is exact in a double)."""
+cdef void _command_counts(TimingEngine eng, int c, int64_t channels, int64_t[:, ::1] per) noexcept:
+    """Command c's issues per channel into per[c]: every issue is counted at one node of the command's
+    scope."""
+    cdef int scope = <int>eng.cmd_scope[c]
+    cdef int64_t C = eng.num_commands, nodes = eng.level_count[scope]
+    cdef int64_t per_channel = nodes // channels, i
+    cdef const int64_t* count = scope_counts(eng, c)
+    for i in range(nodes):
+        per[c, i // per_channel] += count[i * C]
+
+
+cdef void _command_energy(TimingEngine eng, int c, double pj, double[::1] energy) noexcept:
+    """Add command c's term to each bank it touched: the issues counted at the bank's node of the
+    command's scope (an integer, exact in a double) times `pj`. Banks it never touched add nothing, as
+    adding a term of 0.0 to a sum that starts at 0.0 changes no bit."""
     cdef int scope = <int>eng.cmd_scope[c]
     cdef int64_t C = eng.num_commands, nodes = eng.level_count[scope], span = eng.span_below[scope]
-    cdef int64_t per_channel = nodes // channels, i, b, n
+    cdef int64_t i, b, n
+    cdef double term
     cdef const int64_t* count = scope_counts(eng, c)
     for i in range(nodes):
         n = count[i * C]
         if n:
-            per[c, i // per_channel] += n
-            if counts is not None:
-                for b in range(i * span, (i + 1) * span):
-                    counts[b, c] = <double>n
+            term = <double>n * pj
+            for b in range(i * span, (i + 1) * span):
+                energy[b] = sieve_unfused_add(energy[b], term)
 
 
 def bank_background_pj(TimingEngine eng, int64_t end, double tick_ns, double precharged_mw, double active_mw,

@@ -994,7 +994,9 @@ def _result(runner: "_Runner", program: _Program, log: bool, start: float) -> Ai
     tables = runner.tables
     geo = runner.geo
     engine = runner.session.engine
-    totals, per_channel, bank_counts = aimrun.engine_totals(engine, geo.channels, tables.energy is not None)
+    energy_data = tables.energy
+    totals, per_channel, bank_command_pj = aimrun.engine_totals(
+        engine, geo.channels, energy_data.per_bank_pj if energy_data is not None else None)
     counts = totals.tolist()
     issued = [i for i, n in enumerate(counts) if n]  # command ids, in id order
     commands = {tables.names[i]: counts[i] for i in issued}
@@ -1002,7 +1004,7 @@ def _result(runner: "_Runner", program: _Program, log: bool, start: float) -> Ai
     cycles = cycles_ticks // runner.tpc if cycles_ticks % runner.tpc == 0 else cycles_ticks / runner.tpc
     mac_units = commands.get("MAC16", 0) + commands.get("MAC", 0) / geo.banks_per_channel
     capacity = cycles * geo.channels / tables.nccdl
-    energy, channel_energy = _energy(runner, issued, counts, bank_counts)
+    energy, channel_energy = _energy(runner, issued, counts, bank_command_pj)
     return AimTraceResult(
         cycles=cycles, commands=commands, instructions=program.counts(), wall_s=time.perf_counter() - start,
         tck_ns=tables.tck_ns, mac_peak_fraction=float(mac_units / capacity) if capacity else 0.0,
@@ -1012,7 +1014,7 @@ def _result(runner: "_Runner", program: _Program, log: bool, start: float) -> Ai
         energy_by_command_pj=energy, channel_energy_pj=channel_energy)
 
 
-def _energy(runner: "_Runner", issued: list[int], counts: list[int], bank_counts: np.ndarray | None):
+def _energy(runner: "_Runner", issued: list[int], counts: list[int], bank_command_pj: np.ndarray | None):
     """Energy of the commands issued (`issued` ids, `counts` by id) by name, and per channel
     ``command_pj``, ``background_pj`` and
     ``energy_pj`` (None, None without energy data): :func:`sieve.dram.energy.bank_energy_columns`
@@ -1025,8 +1027,8 @@ def _energy(runner: "_Runner", issued: list[int], counts: list[int], bank_counts
     names = runner.tables.names
     by_command = {names[i]: float(counts[i] * energy.command_pj[i]) for i in issued}
     end = max(runner.done.tolist())
-    bank = np.empty((3, len(bank_counts)))
-    np.matmul(bank_counts, energy.per_bank_pj, out=bank[0])
+    bank = np.empty((3, len(bank_command_pj)))
+    bank[0] = bank_command_pj
     aimrun.bank_background_pj(runner.session.engine, end, runner.tables.tick_ns, energy.precharged_mw,
                               energy.active_mw, bank[1])
     np.add(bank[0], bank[1], out=bank[2])

@@ -254,9 +254,10 @@ def test_compiled_background_energy_is_bank_energy_columns():
 
 def test_compiled_totals_are_the_engines_counts():
     """The AiM result reads the engine's counts in compiled code: totals by command, per channel (the
-    issues to each channel's nodes) and per bank (as :meth:`TimingEngine.bank_counts`), with commands of
-    every scope on several channels."""
+    issues to each channel's nodes) and each bank's command energy (the bits of `command_energy_pj` on
+    :meth:`TimingEngine.bank_counts`), with commands of every scope on several channels."""
     from sieve._core import aimrun
+    from sieve.dram.energy import command_energy_pj
 
     dev = Device("gddr6_aim")
     std = dev.standard
@@ -264,13 +265,18 @@ def test_compiled_totals_are_the_engines_counts():
     rng = np.random.default_rng(5)
     addr = np.stack([rng.integers(0, f, len(names)) for f in std.fanout], axis=1)
     eng = dev.execute(names, addr, rng.integers(0, 64, len(names)), auto_prereq=True).engine
-    totals, per_channel, bank = aimrun.engine_totals(eng, std.fanout[0], True)
+    pj = rng.uniform(0.1, 3.0, dev.tables.num_commands)  # values whose sums round
+    totals, per_channel, bank_pj = aimrun.engine_totals(eng, std.fanout[0], pj)
     expected_bank = eng.bank_counts()
-    assert bank.dtype == np.float64 and (bank == expected_bank).all()
+    assert bank_pj.dtype == np.float64
+    assert bank_pj.tobytes() == command_energy_pj(expected_bank, pj).tobytes()
     assert (totals == eng.command_totals()).all()
     scope_banks = np.array([np.prod(std.fanout[s + 1:]) for s in dev.tables.cmd_scope])
     by_channel = expected_bank.reshape(std.fanout[0], -1, len(totals)).sum(axis=1) // scope_banks
     assert (per_channel.T == by_channel).all() and (per_channel.sum(axis=1) == totals).all()
     assert np.count_nonzero(per_channel.sum(axis=0)) > 1
+    assert aimrun.engine_totals(eng, std.fanout[0])[2] is None
     with pytest.raises(ValueError, match="do not split into 5 channels"):
-        aimrun.engine_totals(eng, 5, False)
+        aimrun.engine_totals(eng, 5)
+    with pytest.raises(ValueError, match="per_bank_pj holds 3 commands"):
+        aimrun.engine_totals(eng, std.fanout[0], pj[:3])
