@@ -310,15 +310,20 @@ def run_requests(
         raise StandardError(f"standard {device.standard.name!r} declares no read/write commands (requests:)")
     if refresh != "off" and tables.refresh_cmd < 0:
         raise StandardError(f"standard {device.standard.name!r} declares no refresh command")
-    if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size <= 0:
-        raise StandardError(f"queue_size must be a positive integer, got {queue_size!r}")
+    if isinstance(queue_size, bool) or not isinstance(queue_size, int) or not 0 < queue_size < 2**31:
+        raise StandardError(f"queue_size must be a positive integer below 2^31, got {queue_size!r}")
     if write_completion not in WRITE_COMPLETIONS:
         raise StandardError(f"write_completion {write_completion!r} is not one of {', '.join(WRITE_COMPLETIONS)}")
     bank, row, col = _map_banks(device, trace, mapping)
     eng = device.engine(logging=log)
-    ctl = _controller.Controller(eng, tables, bank, row, col, trace.is_write, trace.addr,
-                                 queue_size=queue_size, refresh=refresh != "off",
-                                 write_done_at_issue=write_completion == "issue")
+    try:
+        ctl = _controller.Controller(eng, tables, bank, row, col, trace.is_write, trace.addr,
+                                     queue_size=queue_size, refresh=refresh != "off",
+                                     write_done_at_issue=write_completion == "issue")
+    except MemoryError:
+        channels = int(tables.fanout[0])
+        raise StandardError(f"queue_size {queue_size}: the queues of {channels} channels do not fit in "
+                            f"memory (their entries alone take {2 * queue_size * channels * 64 / 2**30:.1f} GiB)") from None
     t0 = time.perf_counter()
     ctl.run()
     wall = time.perf_counter() - t0

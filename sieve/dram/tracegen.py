@@ -16,13 +16,30 @@ __all__ = ["GENERATORS", "generate", "write_trace"]
 
 GENERATORS = ("seq", "conflict", "random")
 
+# More requests than this could not be held (their addresses alone would take 8 TiB); NumPy's arange
+# even returns an empty array for some lengths near 2^63.
+MAX_REQUESTS = 2**40
+
 
 def generate(kind: str, n: int, device: Device, seed: int = 0, write_fraction: float = 0.0) -> Trace:
     """``seq``: loads of 0, 32, 64, ...; ``conflict``: (i mod rows) placed in the row field of bank 0
     of channel 0 (a new row every request, RoBaRaCoCh); ``random``: uniform transaction-aligned
     addresses over the device, a `write_fraction` of them stores."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
-        raise StandardError(f"the number of requests must be a positive integer, got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 < n < MAX_REQUESTS:
+        raise StandardError(f"the number of requests must be a positive integer below 2^40, got {n!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise StandardError(f"seed must be a non-negative integer, got {seed!r}")
+    if (isinstance(write_fraction, bool) or not isinstance(write_fraction, (int, float, np.integer, np.floating))
+            or not 0.0 <= write_fraction <= 1.0):
+        raise StandardError(f"write_fraction must lie in 0..1, got {write_fraction!r}")
+    try:
+        return _generate(kind, int(n), device, seed, write_fraction)
+    except MemoryError:
+        raise StandardError(f"{n} requests do not fit in memory (their addresses alone take "
+                            f"{n * 8 / 2**30:.1f} GiB)") from None
+
+
+def _generate(kind: str, n: int, device: Device, seed: int, write_fraction: float) -> Trace:
     std = device.standard
     tx = std.column_bytes
     if kind == "seq":

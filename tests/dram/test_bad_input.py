@@ -14,6 +14,7 @@ import yaml
 from sieve.dram import Device, StandardError, load_standard
 from sieve.dram.requests import Trace, TraceError, read_trace, run_requests
 from sieve.dram.spec import STANDARDS_DIR, standard_from_dict
+from sieve.dram.tracegen import generate
 
 
 @pytest.fixture()
@@ -215,6 +216,57 @@ def test_generate_leaves_no_partial_file(tmp_path):
     p = _cli("--generate", "seq", 10**12, tmp_path / "huge.trace")
     assert p.returncode == 2 and "exceed the device" in p.stderr
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--generate", "random", "10", "OUT", "--seed", "-1"], "error: seed must be a non-negative integer, got -1"),
+    (["--generate", "conflict", str(2**63 - 1), "OUT"],
+     f"error: the number of requests must be a positive integer below 2^40, got {2**63 - 1}"),
+    (["TRACE", "--queue-size", "3000000000"],
+     "error: queue_size must be a positive integer below 2^31, got 3000000000"),
+])
+def test_cli_refuses_numbers_out_of_range(tmp_path, capsys, args, message):
+    from sieve.dram.__main__ import main
+
+    trace = tmp_path / "t.trace"
+    trace.write_text("LD 0x0\n")
+    out = tmp_path / "out.trace"
+    argv = [str(out) if a == "OUT" else str(trace) if a == "TRACE" else a for a in args]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip() == message
+    assert not out.exists()
+
+
+def test_generate_checks_its_arguments():
+    dev = Device("hbm3")
+    for kwargs, message in [(dict(seed=True), "seed must be a non-negative integer, got True"),
+                            (dict(write_fraction=1.5), "write_fraction must lie in 0..1, got 1.5"),
+                            (dict(write_fraction=float("nan")), "write_fraction must lie in 0..1, got nan"),
+                            (dict(write_fraction="half"), "write_fraction must lie in 0..1, got 'half'")]:
+        with pytest.raises(StandardError, match=f"^{message}$"):
+            generate("random", 10, dev, **kwargs)
+
+
+def test_requests_that_do_not_fit_are_named(monkeypatch):
+    """Running out of memory while a trace is generated or the queues are allocated is reported with
+    the size asked for (the allocation itself is made to fail: whether a large one fails depends on
+    the machine's overcommit policy)."""
+    import sieve.dram.requests as requests_mod
+    import sieve.dram.tracegen as tracegen_mod
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError()
+
+    dev = Device("hbm3")
+    trace = generate("random", 10, dev)
+    monkeypatch.setattr(tracegen_mod, "_generate", out_of_memory)
+    with pytest.raises(StandardError, match=r"^549755813888 requests do not fit in memory \(their addresses "
+                                            r"alone take 4096.0 GiB\)$"):
+        generate("random", 2**39, dev)
+    monkeypatch.setattr(requests_mod._controller, "Controller", out_of_memory)
+    with pytest.raises(StandardError, match=r"^queue_size 100000000: the queues of 16 channels do not fit "
+                                            r"in memory \(their entries alone take 190.7 GiB\)$"):
+        run_requests(dev, trace, queue_size=100_000_000)
 
 
 def test_extends_loop(tmp_path):
