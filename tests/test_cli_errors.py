@@ -146,6 +146,19 @@ def test_results_out_into_a_missing_directory_is_refused_not_created(tmp_path):
     (["+hw=aim", "+modle=deepseek"], ["unknown config key 'modle'", "did you mean the group '+model=...'?"]),
     # 8 of 1..256 is the smallest GPU count that divides DeepSeek-V3's 256 experts and holds its ~630 GB
     (["+hw=aim", "+model=deepseek", "num_gpus=1"], ["use num_gpus=8 (the fewest that fit)"]),
+    # a number where a config group's option, a name, belongs
+    (["+hw=aim", "+model=deepseek", "sched=3"], ["sched=3 is not an option; sched options: allexp,"]),
+    (["+hw=aim", "+model=deepseek", "workload=2.5"], ["workload=2.5 is not an option; workload options: decode"]),
+    # a value where a key holds settings of its own
+    (["+hw=aim", "+model=deepseek", "workload.context_length=-1"],
+     ["workload.context_length=-1 is invalid: workload.context_length holds settings, not a value",
+      "workload.context_length.<setting>=..., with <setting> one of: distribution, mean"]),
+    (["+hw=aim", "+model=deepseek", "workload.routing.params=3"],
+     ["workload.routing.params=3 is invalid", "set one of them, workload.routing.params.<setting>=..."]),
+    (["+hw=aim", "+model=deepseek", "hw.gpu=3"],
+     ["hw.gpu=3 is invalid: hw.gpu holds settings, not a value", "<setting> one of: name, bf16_flops"]),
+    (["+hw=aim", "+model=deepseek", "sched.params=3"],
+     ["sched.params=3 is invalid: sched.params holds the scheduler's parameters by name"]),
 ])
 def test_run_names_the_bad_choice_and_the_closest_valid_one(tmp_path, args, fragments, capsys, monkeypatch):
     line = one_line_error(in_process("sieve.run", *args, cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch),

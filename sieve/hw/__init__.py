@@ -267,6 +267,10 @@ def _plain_typed(cls, data: Any):
 
 
 def _typed(cls, cfg: Any, where: str):
+    if not (isinstance(cfg, dict) or _is_dictconfig(cfg)):
+        settings = ", ".join(f.name for f in dataclasses.fields(cls))
+        raise HardwareError(f"hw.{where}={cfg!r} is invalid: hw.{where} holds settings, not a value; "
+                            f"set one of them, hw.{where}.<setting>=..., with <setting> one of: {settings}")
     plain = _plain_typed(cls, cfg)
     if plain is not None:
         return plain

@@ -53,7 +53,7 @@ def sweeper_params(overrides: Sequence[str]) -> dict[str, str]:
 
     try:
         cfg = _hydra_compose(list(overrides), with_hydra=True)
-    except (HydraException, OmegaConfBaseException) as e:
+    except (HydraException, OmegaConfBaseException, ValueError) as e:
         raise ConfigError(explain_config_error(e, overrides)) from None
     params = OmegaConf.select(cfg, "hydra.sweeper.params") or {}
     return {str(k): str(v) for k, v in params.items()}
@@ -73,7 +73,7 @@ def compose(overrides: Sequence[str] = ()):
     overrides = list(overrides)
     try:
         cfg = _hydra_compose(overrides)
-    except (HydraException, OmegaConfBaseException) as e:
+    except (HydraException, OmegaConfBaseException, ValueError) as e:  # ValueError: e.g. sched=3
         raise ConfigError(explain_config_error(e, overrides)) from None
     _check_added_keys(overrides)  # first: '+modle=x' is a misspelt group, not a missing model
     check_config(cfg)
@@ -163,7 +163,8 @@ def explain_config_error(exc: BaseException, overrides: Sequence[str] = ()) -> s
     overrides = list(overrides)
     msg = str(exc).split("\nConfig search path")[0].strip()
     cause = str(exc.__cause__ or "")
-    for explain in (_wrong_type, _chosen_twice, _unknown_key, _unknown_option):
+    for explain in (_wrong_type, _value_for_a_map, _group_option_not_a_name, _chosen_twice, _unknown_key,
+                    _unknown_option):
         line = explain(msg, cause, overrides)
         if line:
             return line
@@ -178,6 +179,39 @@ def _wrong_type(msg: str, cause: str, overrides: list[str]) -> str | None:
     if full_key and converted:
         kind = _TYPE_NAMES.get(converted.group(2), converted.group(2))
         return f"{full_key.group(1)}={converted.group(1)} is invalid; allowed: {kind}"
+    return None
+
+
+def _value_for_a_map(msg: str, cause: str, overrides: list[str]) -> str | None:
+    """A plain value given to a key that holds settings of its own (``workload.context_length=-1``)."""
+    import re
+
+    full_key = re.search(r"full_key: (\S+)", cause)
+    if not (full_key and re.search(r"Invalid type assigned: \w+ is not a subclass of \w+|Cannot assign \w+ to "
+                                   r"Dict\[", cause)):
+        return None
+    key = full_key.group(1)
+    for i, k, _ in _key_overrides(overrides):
+        if k == key:
+            known = _node_keys(overrides[:i] + overrides[i + 1:], key)
+            value = overrides[i].split("=", 1)[1]
+            text = f"{key}={value} is invalid: {key} holds settings, not a value; set one of them, {key}.<setting>=..."
+            return text + (f", with <setting> one of: {', '.join(known)}" if known else "")
+    return None
+
+
+def _group_option_not_a_name(msg: str, cause: str, overrides: list[str]) -> str | None:
+    """``sched=3``: a config group's option is a name."""
+    if "Config group override must be a string" not in msg:
+        return None
+    for o in overrides:
+        group, _, value = o.lstrip("+~").partition("=")
+        if group in GROUPS:
+            try:
+                float(value)
+            except ValueError:
+                continue
+            return _unknown_option_message(group, value)
     return None
 
 

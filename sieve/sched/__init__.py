@@ -14,6 +14,7 @@ hottest-first split under the true costs, a bound to measure the others against.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 
 from .allexp import AllExp
 from .base import (ExpertPhase, LayerView, Placement, Scheduler, SchedulerError, UnknownSchedulerError, hottest_first,
@@ -44,6 +45,9 @@ def from_config(cfg) -> Scheduler:
     unknown = sorted(set(cfg) - {"name", "params"})
     if unknown:
         raise SchedulerError(f"sched config has unknown key(s) {', '.join(map(str, unknown))}; allowed: name, params")
+    if not isinstance(params, Mapping):
+        raise SchedulerError(f"sched.params={params!r} is invalid: sched.params holds the scheduler's parameters "
+                             "by name; set one of them, sched.params.<name>=...")
     return make(name, **dict(params))
 
 
