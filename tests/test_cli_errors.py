@@ -149,6 +149,7 @@ def test_results_out_into_a_missing_directory_is_refused_not_created(tmp_path):
     # a number where a config group's option, a name, belongs
     (["+hw=aim", "+model=deepseek", "sched=3"], ["sched=3 is not an option; sched options: allexp,"]),
     (["+hw=aim", "+model=deepseek", "workload=2.5"], ["workload=2.5 is not an option; workload options: decode"]),
+    (["+hw=aim", "+model=deepseek", "sched=true"], ["sched=true is not an option; sched options: allexp,"]),
     # a value where a key holds settings of its own
     (["+hw=aim", "+model=deepseek", "workload.context_length=-1"],
      ["workload.context_length=-1 is invalid: workload.context_length holds settings, not a value",

@@ -201,16 +201,13 @@ def _value_for_a_map(msg: str, cause: str, overrides: list[str]) -> str | None:
 
 
 def _group_option_not_a_name(msg: str, cause: str, overrides: list[str]) -> str | None:
-    """``sched=3``: a config group's option is a name."""
+    """``sched=3`` or ``model=true``: a config group's option is a name (Hydra reads these as a number or
+    a boolean)."""
     if "Config group override must be a string" not in msg:
         return None
     for o in overrides:
         group, _, value = o.lstrip("+~").partition("=")
-        if group in GROUPS:
-            try:
-                float(value)
-            except ValueError:
-                continue
+        if group in GROUPS and value not in _options(group):
             return _unknown_option_message(group, value)
     return None
 
