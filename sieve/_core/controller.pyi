@@ -4,6 +4,8 @@ import numpy as np
 
 from .engine import TimingEngine
 
+ENTRY_BYTES: int
+
 def bank_levels(eng: TimingEngine) -> np.ndarray: ...
 
 class Controller:

@@ -230,6 +230,10 @@ cdef inline Entry* queue_push(Buffer* b, int64_t bank, int64_t row) noexcept nog
     return buffer_push(b, bank)
 
 
+ENTRY_BYTES = sizeof(Entry)
+"""Bytes of one queue entry (a request waiting in a channel buffer)."""
+
+
 def bank_levels(TimingEngine eng):
     """[num_banks, levels]: the level indices (from the channel down) of each flat bank id."""
     out = np.empty((eng.num_banks, eng.num_levels), dtype=np.int64)

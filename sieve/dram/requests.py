@@ -322,8 +322,9 @@ def run_requests(
                                      write_done_at_issue=write_completion == "issue")
     except MemoryError:
         channels = int(tables.fanout[0])
+        gib = 2 * queue_size * channels * _controller.ENTRY_BYTES / 2**30
         raise StandardError(f"queue_size {queue_size}: the queues of {channels} channels do not fit in "
-                            f"memory (their entries alone take {2 * queue_size * channels * 64 / 2**30:.1f} GiB)") from None
+                            f"memory (their entries alone take {gib:.1f} GiB)") from None
     t0 = time.perf_counter()
     ctl.run()
     wall = time.perf_counter() - t0

@@ -26,7 +26,8 @@ def generate(kind: str, n: int, device: Device, seed: int = 0, write_fraction: f
     of channel 0 (a new row every request, RoBaRaCoCh); ``random``: uniform transaction-aligned
     addresses over the device, a `write_fraction` of them stores."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 < n < MAX_REQUESTS:
-        raise StandardError(f"the number of requests must be a positive integer below 2^40, got {n!r}")
+        raise StandardError(f"the number of requests must be a positive integer below "
+                            f"2^{MAX_REQUESTS.bit_length() - 1}, got {n!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise StandardError(f"seed must be a non-negative integer, got {seed!r}")
     if (isinstance(write_fraction, bool) or not isinstance(write_fraction, (int, float, np.integer, np.floating))

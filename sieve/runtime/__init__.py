@@ -191,12 +191,9 @@ def _value_for_a_map(msg: str, cause: str, overrides: list[str]) -> str | None:
                                    r"Dict\[", cause)):
         return None
     key = full_key.group(1)
-    for i, k, _ in _key_overrides(overrides):
-        if k == key:
-            known = _node_keys(overrides[:i] + overrides[i + 1:], key)
-            value = overrides[i].split("=", 1)[1]
-            text = f"{key}={value} is invalid: {key} holds settings, not a value; set one of them, {key}.<setting>=..."
-            return text + (f", with <setting> one of: {', '.join(known)}" if known else "")
+    for value, known in _settings_without(overrides, key, key):
+        text = f"{key}={value} is invalid: {key} holds settings, not a value; set one of them, {key}.<setting>=..."
+        return text + (f", with <setting> one of: {', '.join(known)}" if known else "")
     return None
 
 
@@ -233,13 +230,19 @@ def _unknown_key(msg: str, cause: str, overrides: list[str]) -> str | None:
         return None
     full_key = re.search(r"full_key: (\S+)", cause)
     key = missing.group(1) if missing else (full_key.group(1) if full_key else "")
+    parent = key.rpartition(".")[0]
+    for _, known in _settings_without(overrides, key, parent):
+        if known is not None:
+            return _unknown_key_message(key, parent, known)
+    return None
+
+
+def _settings_without(overrides: list[str], key: str, path: str):
+    """For each override that sets `key`: its value, and the keys of the node at `path` in the config
+    composed without that override (:func:`_node_keys`: None if it does not compose)."""
     for i, k, _ in _key_overrides(overrides):
         if k == key:
-            parent = key.rpartition(".")[0]
-            known = _node_keys(overrides[:i] + overrides[i + 1:], parent)
-            if known is not None:
-                return _unknown_key_message(key, parent, known)
-    return None
+            yield overrides[i].split("=", 1)[1], _node_keys(overrides[:i] + overrides[i + 1:], path)
 
 
 def _unknown_option(msg: str, cause: str, overrides: list[str]) -> str | None:
