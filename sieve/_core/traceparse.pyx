@@ -59,9 +59,10 @@ def parse(const unsigned char[::1] data):
     cdef uint64_t[::1] a = addr
     cdef int64_t[::1] ln
     cdef bint numbered = False
-    cdef Py_ssize_t i = 0, start, count = 0, j
+    cdef Py_ssize_t i = 0, start, count = 0, j, significant
     cdef int64_t line_no = 0
-    cdef int kind, digits
+    cdef int kind
+    cdef Py_ssize_t digits
     cdef unsigned char ch, d, radix
     cdef uint64_t value
     cdef bint overflow
@@ -99,14 +100,19 @@ def parse(const unsigned char[::1] data):
             digits = 0
             overflow = False
             if radix == 16:
+                # leading zeros, then at most 16 significant digits fit: overflow is judged once, after them
+                while i < n and base[i] == 48:
+                    digits += 1
+                    i += 1
+                significant = i
                 while i < n:
                     d = DIGIT[base[i]]
                     if d >= 16:
                         break
-                    overflow |= (value >> 60) != 0
                     value = (value << 4) | d
-                    digits += 1
                     i += 1
+                digits += i - significant
+                overflow = i - significant > 16
             else:
                 while i < n:
                     d = DIGIT[base[i]]
