@@ -10,7 +10,9 @@
 * Request mode against Ramulator 2.1 on the 2M-request traces (``--ramulator``): the loop
   (``RequestResult.wall_s``, best of two) and ``python -m sieve.dram`` end to end (best of three
   processes), as ratios to Ramulator's loop and process seconds measured on the project's VM
-  (REFERENCE_S below).
+  (REFERENCE_S below); then the same for its three traces with writes (REFERENCE_WRITES_S; the loop best
+  of three), and each of them with 256-entry queues beside it, where forwarding and merging look an address
+  up among 256 queued writes.
 * ``TimingEngine.log()`` on a 1M-command log, as a fraction of the time to simulate those commands.
 * Start-up: ``python -m sieve.dram`` and ``python -m sieve.pim`` on 10-line traces, beside
   ``python -c "import numpy"`` (wall and CPU seconds, best of five, with Python's bytecode cache).
@@ -115,6 +117,12 @@ REFERENCE_S = {
     ("conflict", "off"): (19.53, 19.58), ("conflict", "allbank"): (20.86, 20.90),
 }
 REFERENCE_N = {"seq": 2_097_152, "random": 2_097_152, "conflict": 65_536}
+# The same, on the traces with writes (best of three runs; scripts/ramulator_write_traces.py rebuilds them).
+REFERENCE_WRITES_S = {
+    ("wr_only_seq", "off"): (0.56, 0.60), ("wr_only_seq", "allbank"): (0.53, 0.57),
+    ("rw_alternate_2banks", "off"): (1.64, 1.67), ("rw_alternate_2banks", "allbank"): (1.93, 1.98),
+    ("rw25_random_1MiB", "off"): (0.68, 0.74), ("rw25_random_1MiB", "allbank"): (0.69, 0.75),
+}
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -147,6 +155,23 @@ def bench_ramulator(device: Device, tmp: Path) -> None:
         print(f"vs Ramulator {kind:<8} {refresh:<7} {n:>9,} requests  loop {res.wall_s:6.2f} s = "
               f"{n / res.wall_s / 1e6:5.2f} M/s x{ref_loop / res.wall_s:5.1f}   "
               f"CLI {wall:6.2f} s (CPU {cpu:5.2f}) x{ref_process / wall:5.1f}")
+
+
+def bench_ramulator_writes(device: Device, tmp: Path) -> None:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import ramulator_write_traces as writes
+
+    paths = {p.stem: p for p in writes.write_all(tmp / "writes")}
+    for (name, refresh), (ref_loop, ref_process) in REFERENCE_WRITES_S.items():
+        trace = paths[name]
+        res = min((run_requests(device, trace, refresh=refresh) for _ in range(3)), key=lambda r: r.wall_s)
+        deep = min((run_requests(device, trace, refresh=refresh, queue_size=256) for _ in range(3)),
+                   key=lambda r: r.wall_s)
+        wall, cpu = _cli(["-m", "sieve.dram", str(trace), "--refresh", refresh, "--json"], repeat=3)
+        print(f"vs Ramulator {name:<19} {refresh:<7} {res.requests:>7,} requests  loop {res.wall_s:6.3f} s = "
+              f"{res.requests / res.wall_s / 1e6:5.2f} M/s x{ref_loop / res.wall_s:5.1f}   "
+              f"CLI {wall:5.2f} s (CPU {cpu:5.2f}) x{ref_process / wall:5.1f}   "
+              f"[256-entry queues: loop {deep.wall_s:6.3f} s]")
 
 
 def bench_log(device: Device, n: int) -> None:
@@ -193,6 +218,7 @@ def main() -> None:
         bench_startup(Path(tmp))
         if args.ramulator:
             bench_ramulator(hbm3, Path(tmp))
+            bench_ramulator_writes(hbm3, Path(tmp))
 
 
 if __name__ == "__main__":

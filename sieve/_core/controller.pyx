@@ -45,12 +45,13 @@ scan sees as one entry, its oldest: the others want the same command, legal on t
 cannot win before it (a stream's queue is one or two groups, not 32 entries). A command that opens or
 closes rows marks the entries of the banks it touches stale, so they recompute their next command.
 Queues keep arrival order, so the first legal entry of a slot is its oldest and the scan of that slot
-stops.
+stops. Forwarding and merging ask whether an address is in the channel's write queue: a hash set of the
+queued writes' addresses answers in one probe or a few, whatever the queue size.
 """
 
 cimport cython
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport calloc, malloc, free
 from libc.string cimport memmove
 
 cdef extern from "stdlib.h" nogil:
@@ -138,6 +139,19 @@ cdef struct Buffer:
     int64_t cap
     int64_t last_group  # slot of the first entry of the group the last entry joined, -1: none
     bint in_age_order   # a queue: arrival order; the active buffer is in ACT order
+
+
+# One place of a channel's set of the addresses in its write queue (open addressing, linear probing).
+cdef struct WriteKey:
+    uint64_t key
+    int64_t used        # 0: empty
+
+
+cdef inline bint cyclic_between(uint64_t lo, uint64_t x, uint64_t hi) noexcept nogil:
+    """Whether x lies in the cyclic range (lo, hi] of table places."""
+    if lo <= hi:
+        return lo < x and x <= hi
+    return lo < x or x <= hi
 
 
 # What the controller asks of a command while it schedules, in one record (read per due entry).
@@ -283,6 +297,10 @@ cdef class Controller:
     cdef Entry* ent_pool
     cdef Place* place_pool
     cdef int32_t* free_pool
+    cdef WriteKey* write_keys           # [nch * key_places]: channel ch's set of queued write addresses
+    cdef uint64_t key_places            # a power of two, at least twice the queue size
+    cdef int key_shift                  # 64 - log2(key_places): a key's home place is its hash's top bits
+    cdef bint lost_writes               # the address set disagreed with the write queue (a bug: run() raises)
     cdef int64_t[:, ::1] prio          # refresh node ids (at ref_level)
     cdef int64_t[::1] prio_len
     cdef uint8_t[::1] write_mode
@@ -301,6 +319,7 @@ cdef class Controller:
         self.ent_pool = NULL
         self.place_pool = NULL
         self.free_pool = NULL
+        self.write_keys = NULL
         self.bank_rows = NULL
         self.cmd = NULL
 
@@ -311,6 +330,7 @@ cdef class Controller:
         free(self.ent_pool)
         free(self.place_pool)
         free(self.free_pool)
+        free(self.write_keys)
 
     def __init__(self, TimingEngine eng, tables, const int32_t[::1] bank, const int32_t[::1] row,
                  const int32_t[::1] col, const uint8_t[::1] kind, const uint64_t[::1] key,
@@ -388,7 +408,14 @@ cdef class Controller:
         self.ent_pool = <Entry*>pool
         self.place_pool = <Place*>malloc((total + self.nch * NUM_BUFFERS) * sizeof(Place))
         self.free_pool = <int32_t*>malloc(total * sizeof(int32_t))
-        if self.buffers == NULL or self.ent_pool == NULL or self.place_pool == NULL or self.free_pool == NULL:
+        self.key_places = 2
+        self.key_shift = 63
+        while self.key_places < 2 * self.qcap:
+            self.key_places *= 2
+            self.key_shift -= 1
+        self.write_keys = <WriteKey*>calloc(self.nch * self.key_places, sizeof(WriteKey))
+        if self.buffers == NULL or self.ent_pool == NULL or self.place_pool == NULL or self.free_pool == NULL \
+                or self.write_keys == NULL:
             raise MemoryError()
         for ch in range(self.nch):
             for k in range(NUM_BUFFERS):
@@ -692,7 +719,7 @@ cdef class Controller:
                 if self.active_per_bank[e.bank] == 0 and self.held_per_bank[e.bank] > 0:
                     self.mark_stale(ch, e.bank, 1)  # its precharges may be chosen again
             self.complete_request(ch, e, cmd, clk)
-            buffer_remove(b, pos)
+            self.leave(ch, k, pos)
         elif self.cmd[cmd].opens:
             self.active_per_bank[e.bank] += 1
             act = self.buffer(ch, ACTIVE)
@@ -701,7 +728,14 @@ cdef class Controller:
             f[0] = e[0]
             f.next_member = -1
             f.last_member = m
-            buffer_remove(b, pos)
+            self.leave(ch, k, pos)
+
+    cdef inline void leave(self, int64_t ch, int k, int64_t pos) noexcept nogil:
+        """The entry at `pos` of buffer k leaves it (a write leaving the write queue leaves its address set)."""
+        cdef Buffer* b = self.buffer(ch, k)
+        if k == WRITE_QUEUE:
+            self.drop_write_key(ch, entry_at(b, pos).key)
+        buffer_remove(b, pos)
 
     cdef bint try_refresh(self, int64_t ch, int bus, int64_t clk, int64_t* next_tick) noexcept nogil:
         cdef int64_t addr[MAX_LEVELS]
@@ -777,24 +811,70 @@ cdef class Controller:
 
     # ------------------------------------------------------------------------------------------
 
+    cdef inline WriteKey* key_table(self, int64_t ch) noexcept nogil:
+        return &self.write_keys[ch * <int64_t>self.key_places]
+
+    cdef inline uint64_t key_home(self, uint64_t key) noexcept nogil:
+        """A key's first place: the top bits of its Fibonacci hash, which spreads strided addresses."""
+        return (key * <uint64_t>0x9E3779B97F4A7C15ULL) >> self.key_shift
+
+    cdef inline int64_t key_place(self, int64_t ch, uint64_t key) noexcept nogil:
+        """The place of `key` in channel ch's set of queued write addresses, or -1."""
+        cdef WriteKey* t = self.key_table(ch)
+        cdef uint64_t i = self.key_home(key), mask = self.key_places - 1, probes
+        for probes in range(self.key_places):  # a run ends at an empty place: the set is at most half full
+            if not t[i].used:
+                break
+            if t[i].key == key:
+                return <int64_t>i
+            i = (i + 1) & mask
+        return -1
+
+    cdef void add_write_key(self, int64_t ch, uint64_t key) noexcept nogil:
+        """Add the address of a write joining the write queue (not in it: it would have merged)."""
+        cdef WriteKey* t = self.key_table(ch)
+        cdef uint64_t i = self.key_home(key), mask = self.key_places - 1, probes
+        for probes in range(self.key_places):
+            if not t[i].used:
+                t[i].key = key
+                t[i].used = 1
+                return
+            i = (i + 1) & mask
+        self.lost_writes = True  # full: addresses of writes that left the queue were not removed
+
+    cdef void drop_write_key(self, int64_t ch, uint64_t key) noexcept nogil:
+        """Remove the address of a write leaving the write queue; the keys after it in its run move back
+        into the hole when their home place allows (deletion without tombstones)."""
+        cdef WriteKey* t = self.key_table(ch)
+        cdef int64_t at = self.key_place(ch, key)
+        cdef uint64_t mask = self.key_places - 1, hole, j, probes
+        if at < 0:
+            self.lost_writes = True  # a queued write's address was not in the set
+            return
+        hole = j = <uint64_t>at
+        for probes in range(self.key_places - 1):  # to the end of the run: an empty place
+            j = (j + 1) & mask
+            if not t[j].used:
+                break
+            if cyclic_between(hole, self.key_home(t[j].key), j):
+                continue  # its home lies after the hole: it stays
+            t[hole] = t[j]
+            hole = j
+        t[hole].used = 0
+
     cdef int offer(self, int64_t r, int64_t clk) noexcept nogil:
         """Offer request r to its channel. Returns 0 if refused (queue full)."""
         cdef int64_t ch = self.bank_levels[self.bank[r], 0]
-        cdef Buffer* wq = self.buffer(ch, WRITE_QUEUE)
         cdef Buffer* q
         cdef Entry* e
-        cdef int64_t i
-        cdef int32_t m
-        for i in range(wq.len):
-            m = wq.at[i].slot
-            while m >= 0:
-                if wq.ent[m].key == self.key[r]:
-                    self.absorb(r, clk)
-                    return 1
-                m = wq.ent[m].next_member
+        if self.buffer(ch, WRITE_QUEUE).count and self.key_place(ch, self.key[r]) >= 0:
+            self.absorb(r, clk)
+            return 1
         q = self.buffer(ch, READ_QUEUE if self.kind[r] == KIND_READ else WRITE_QUEUE)
         if q.count >= q.cap:
             return 0
+        if self.kind[r] != KIND_READ:
+            self.add_write_key(ch, self.key[r])
         e = queue_push(q, self.bank[r], self.row[r])
         self.held_per_bank[self.bank[r]] += 1
         e.final = self.read_cmd if self.kind[r] == KIND_READ else self.write_cmd
@@ -865,6 +945,17 @@ cdef class Controller:
                         break
                     clk = target - 1
         self.ticks = clk
+        if self.lost_writes or (not self.deadlocked and self.write_keys_left()):
+            raise RuntimeError("Controller: the set of queued write addresses disagreed with the write queues "
+                               "(an internal error; forwarding and merging may be wrong)")
+
+    cdef bint write_keys_left(self) noexcept nogil:
+        """Whether an address is left in a write-address set (none once every request has completed)."""
+        cdef uint64_t i
+        for i in range(<uint64_t>self.nch * self.key_places):
+            if self.write_keys[i].used:
+                return True
+        return False
 
     cdef bint idle(self) noexcept nogil:
         cdef int64_t ch

@@ -1,7 +1,7 @@
 """Request mode against Ramulator 2.1's HBM3 figures on traces with writes (refresh off and all-bank).
 
-The traces are rebuilt here from their description (numpy ``default_rng(777)``) and checked byte for
-byte by their md5 before use. Reference semantics: a write completes when its WR issues; a read of a
+The traces are rebuilt from their description by ``scripts/ramulator_write_traces.py`` and checked byte
+for byte by their md5 before use. Reference semantics: a write completes when its WR issues; a read of a
 buffered write is forwarded and a write to a buffered address merged, neither reaching the scheduler;
 a forwarded read completes through the channel's FIFO of reads in flight; writes wait while reads are
 queued unless the write queue holds more than 0.8 x 32 entries, until it falls below 0.2 x 32.
@@ -10,39 +10,18 @@ queued unless the write queue holds more than 0.8 x 32 entries, until it falls b
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+from pathlib import Path
 
-import numpy as np
 import pytest
 
 from sieve.dram import Device, check_log
 from sieve.dram.requests import Trace, run_requests
 
-# byte-address fields of the reference's mapping, LSB first
-CH, COL, PC, SID, BG, BA, ROW = 5, 9, 14, 15, 16, 18, 20
-
-
-def _addr(ch=0, pc=0, sid=0, bg=0, ba=0, row=0, col=0):
-    return (ch << CH) | (col << COL) | (pc << PC) | (sid << SID) | (bg << BG) | (ba << BA) | (row << ROW)
-
-
-def _traces() -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    rng = np.random.default_rng(777)
-    n = 4 * (1 << 20) // 32
-    out = {"wr_only_seq": (np.arange(n, dtype=np.int64) * 32, np.ones(n, dtype=bool))}
-    m = 1 << 16
-    banks = np.array([_addr(ch=2, pc=1, bg=0, ba=1), _addr(ch=2, pc=1, bg=3, ba=2)], dtype=np.int64)
-    rows = np.array([0, 7, 4095, 8191], dtype=np.int64)
-    b, r, c = rng.integers(0, 2, size=m), rng.integers(0, 4, size=m), rng.integers(0, 32, size=m)
-    out["rw_alternate_2banks"] = (banks[b] | (rows[r] << ROW) | (c.astype(np.int64) << COL), np.arange(m) % 2 == 1)
-    k = 1 << 18
-    addr = rng.integers(0, (1 << 20) // 32, size=k, dtype=np.int64) * 32
-    out["rw25_random_1MiB"] = (addr, rng.random(k) < 0.25)
-    return out
-
-
-MD5 = {"wr_only_seq": "d3312a156d8a3fa88a78158ee153eab5",
-       "rw_alternate_2banks": "b61756e686f1b53af624f80edfb07934",
-       "rw25_random_1MiB": "2573d5348024246ded6084a7cf899bc3"}
+ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("ramulator_write_traces", ROOT / "scripts" / "ramulator_write_traces.py")
+writes = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(writes)
 
 # trace, refresh: mem ticks, ACT, PREpb, PREab, RD, WR, REFab, hit, miss, conflict, forwarded, merged,
 # avg read latency (CK), mean LD completion - accept (CK)
@@ -68,9 +47,9 @@ def hbm3():
 @pytest.fixture(scope="module")
 def traces():
     out = {}
-    for name, (addr, store) in _traces().items():
-        text = "\n".join(f"{'ST' if w else 'LD'} 0x{a:x}" for a, w in zip(addr.tolist(), store.tolist())) + "\n"
-        assert hashlib.md5(text.encode()).hexdigest() == MD5[name], name  # the reference's trace
+    for name, (addr, store) in writes.traces().items():
+        text = writes.text(addr, store)
+        assert hashlib.md5(text.encode()).hexdigest() == writes.MD5[name], name  # the reference's trace
         out[name] = Trace.from_arrays(addr, store)
     return out
 
