@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))  # reference trace builders
 
 from sieve.dram import Device  # noqa: E402
 from sieve.dram.requests import Trace, map_addresses, run_requests  # noqa: E402
@@ -158,7 +159,6 @@ def bench_ramulator(device: Device, tmp: Path) -> None:
 
 
 def bench_ramulator_writes(device: Device, tmp: Path) -> None:
-    sys.path.insert(0, str(ROOT / "scripts"))
     import ramulator_write_traces as writes
 
     paths = {p.stem: p for p in writes.write_all(tmp / "writes")}
@@ -188,7 +188,6 @@ def bench_log(device: Device, n: int) -> None:
 def bench_startup(tmp: Path) -> None:
     trace = tmp / "ten.trace"
     trace.write_text("".join(f"{'ST' if i % 3 == 2 else 'LD'} {i * 4096:#x}\n" for i in range(10)))
-    sys.path.insert(0, str(ROOT / "scripts"))
     import aim_reference_traces as refs
 
     aim = tmp / "ten_aim.csv"

@@ -10,18 +10,14 @@ queued unless the write queue holds more than 0.8 x 32 entries, until it falls b
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-from pathlib import Path
 
 import pytest
 
 from sieve.dram import Device, check_log
 from sieve.dram.requests import Trace, run_requests
+from tests import scripts
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("ramulator_write_traces", ROOT / "scripts" / "ramulator_write_traces.py")
-writes = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(writes)
+writes = scripts.load("ramulator_write_traces")
 
 # trace, refresh: mem ticks, ACT, PREpb, PREab, RD, WR, REFab, hit, miss, conflict, forwarded, merged,
 # avg read latency (CK), mean LD completion - accept (CK)

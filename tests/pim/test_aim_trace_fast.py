@@ -13,6 +13,7 @@ import pytest
 
 from sieve.dram import Device
 from sieve.pim.aim_trace import AimTraceError, run_aim_trace
+from tests import scripts
 
 OPCODES = ["MAC_ABK", "MAC_SBK", "EWMUL", "WR_GB", "WR_BIAS", "RD_MAC", "RD_AF", "AF", "COPY_BKGB",
            "COPY_GBBK", "WR_ABK", "WR_SBK", "RD_SBK", "EWADD", "SYNC", "W_CFR", "W_GPR", "W_MEM", "R_MEM"]
@@ -210,11 +211,7 @@ def test_unusual_text_goes_to_the_python_parser(dev, text):
 
 
 def _reference_traces() -> dict[str, str]:
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-    import aim_reference_traces as refs
+    refs = scripts.load("aim_reference_traces")
 
     texts = {name: make(3) for name, make in refs.MICRO.items()}  # the pattern repeats per row
     texts.update({"all_isr.csv": refs.all_isr(), "all_isr.trace": refs.all_isr_trace()})

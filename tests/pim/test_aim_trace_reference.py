@@ -8,7 +8,6 @@ single-instruction micro-benchmarks are checked against closed forms from the st
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -20,11 +19,10 @@ import pytest
 from sieve.dram import Device
 from sieve.pim import run_aim_trace
 from sieve.pim.__main__ import main as cli_main
+from tests import scripts
 
 ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("aim_reference_traces", ROOT / "scripts" / "aim_reference_traces.py")
-refs = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(refs)
+refs = scripts.load("aim_reference_traces")
 
 NAMES = ["all_isr.csv", "all_isr.trace", *refs.MICRO]
 FIXTURES = ROOT / "tests" / "fixtures" / "aim"

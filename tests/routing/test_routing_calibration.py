@@ -3,26 +3,15 @@
 Run with ``-s`` to see measured vs target for every statistic.
 """
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 import sieve.model as model
 import sieve.routing as routing
+from tests import scripts
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "calibrate_routing.py"
 TOLERANCE_PP = 3.0
 
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location("calibrate_routing", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-calib = _load_script()
+calib = scripts.load("calibrate_routing")
 
 
 def measure(name, batch_sizes):
