@@ -56,6 +56,8 @@ cdef class TimingEngine:
     cdef const int64_t[::1] win_next
     cdef Rule* rules                        # [ent_* entries at or above each command's scope] by command
     cdef int64_t* rule_start                # [C+1] command c's rules are rules[rule_start[c]:rule_start[c+1]]
+    cdef int64_t* own_end                   # [C] of those, rules[rule_start[c]:own_end[c]] act at c's own nodes,
+                                            # the rest (sibling rules) at the other nodes under their parent
     cdef int64_t* win_levels                # [C] bit l set when c feeds a window at level l <= its scope
     cdef int64_t* below_levels              # [C] bit l set when c precedes a rule or feeds a window at level l > its scope
     cdef bint owns_rules                    # rules .. dense_lat are this engine's (else its `prepared` engine's)
@@ -115,7 +117,9 @@ cdef class TimingEngine:
     cdef inline void _raise_rule(self, int level, int64_t node, int next_cmd, int64_t tick, bint sibling) noexcept nogil
     cdef void _apply_rules(self, int cmd, int level, int64_t idx, int64_t tick) noexcept nogil
     cdef void _feed_windows(self, int cmd, int level, int64_t idx, int64_t tick) noexcept nogil
-    cdef inline void _apply_own_rules(self, int cmd, const int64_t* flat, int64_t tick) noexcept nogil
+    cdef inline void _apply_own_rules(self, int cmd, const int64_t* addr, const int64_t* flat, int64_t tick) noexcept nogil
+    cdef inline void _raise_siblings(self, const Rule* r, int64_t node, int64_t index, int64_t tick) noexcept nogil
+    cdef int64_t _gather_rules_of(self, int c, int64_t n, bint siblings) noexcept
     cdef bint _grow_log(self) noexcept nogil
     cdef void _log(self, int cmd, const int64_t* addr, int64_t row, int64_t col, int64_t tick) noexcept nogil
     cdef void _apply_below(self, int cmd, int scope, int64_t idx, int64_t tick) noexcept nogil

@@ -113,6 +113,7 @@ cdef class TimingEngine:
         self.log_failed = False
         self.rules = NULL
         self.rule_start = NULL
+        self.own_end = NULL
         self.win_levels = NULL
         self.ready_p = NULL
         self.node_count_p = NULL
@@ -131,6 +132,7 @@ cdef class TimingEngine:
         if self.owns_rules:
             free(self.rules)
             free(self.rule_start)
+            free(self.own_end)
             free(self.win_levels)
             free(self.below_levels)
             free(self.dense_start)
@@ -253,7 +255,7 @@ cdef class TimingEngine:
         self.win_ring_offset = prepared.win_ring_offset
         self.win_count_offset = prepared.win_count_offset
         self.ring_len, self.ring_count_len = prepared.ring_len, prepared.ring_count_len
-        self.rules, self.rule_start = prepared.rules, prepared.rule_start
+        self.rules, self.rule_start, self.own_end = prepared.rules, prepared.rule_start, prepared.own_end
         self.win_levels, self.below_levels = prepared.win_levels, prepared.below_levels
         self.dense_start, self.dense_level, self.dense_lat = prepared.dense_start, prepared.dense_level, prepared.dense_lat
         self.owns_rules = False
@@ -288,14 +290,16 @@ cdef class TimingEngine:
 
     cdef int _gather_own_rules(self) except -1:
         """Lay out, command after command, the plain rules each command precedes at its scope and the
-        levels above it (the nodes it is addressed to), and note the levels where it feeds windows and
-        the levels below its scope where it precedes rules or feeds windows.
-        A level where a command precedes at least half of all commands at its own node becomes a dense
-        row; its other rules (and sibling rules) become `Rule` records. Called from __init__."""
+        levels above it (the nodes it is addressed to): first those acting at its own nodes, then its
+        sibling rules; and note the levels where it feeds windows and the levels below its scope where
+        it precedes rules or feeds windows.
+        A level where a command precedes at least three quarters of all commands at its own node becomes
+        a dense row (one pass over the node's ready ticks costs less than as many records there); its
+        other rules (and sibling rules) become `Rule` records. Called from __init__."""
         cdef int C = self.num_commands, L = self.num_levels, c, l
-        cdef int64_t e, n = 0, g, rows = 0
-        cdef bint dense
+        cdef int64_t n = 0, g
         free(self.rule_start)
+        free(self.own_end)
         free(self.win_levels)
         free(self.below_levels)
         free(self.rules)
@@ -304,32 +308,25 @@ cdef class TimingEngine:
         free(self.dense_lat)
         cdef int64_t groups = max(C * L, 1)
         self.rule_start = <int64_t*>malloc((C + 1) * sizeof(int64_t))
+        self.own_end = <int64_t*>malloc(max(C, 1) * sizeof(int64_t))
         self.win_levels = <int64_t*>malloc(max(C, 1) * sizeof(int64_t))
         self.below_levels = <int64_t*>malloc(max(C, 1) * sizeof(int64_t))
         self.rules = <Rule*>malloc(max(len(self.ent_next), 1) * sizeof(Rule))
         self.dense_start = <int64_t*>malloc((C + 1) * sizeof(int64_t))
         self.dense_level = <int64_t*>malloc(groups * sizeof(int64_t))
         self.dense_lat = <int64_t*>malloc(groups * max(C, 1) * sizeof(int64_t))
-        if self.rule_start == NULL or self.win_levels == NULL or self.below_levels == NULL or self.rules == NULL \
-                or self.dense_start == NULL or self.dense_level == NULL or self.dense_lat == NULL:
+        if self.rule_start == NULL or self.own_end == NULL or self.win_levels == NULL or self.below_levels == NULL \
+                or self.rules == NULL or self.dense_start == NULL or self.dense_level == NULL or self.dense_lat == NULL:
             raise MemoryError()
+        self.dense_start[0] = 0
         for c in range(C):
             self.rule_start[c] = n
-            self.dense_start[c] = rows
+            n = self._gather_rules_of(c, n, False)
+            self.own_end[c] = n
+            n = self._gather_rules_of(c, n, True)
             self.win_levels[c] = 0
             for l in range(self.cmd_scope[c] + 1):
                 g = c * L + l
-                dense = 2 * self._own_node_rules(g) >= C
-                if dense:
-                    self._start_dense_row(rows, l)
-                    rows += 1
-                for e in range(self.ent_start[g], self.ent_start[g + 1]):
-                    if dense and not self.ent_sibling[e]:
-                        self.dense_lat[(rows - 1) * C + self.ent_next[e]] = self.ent_lat[e]
-                        continue
-                    self.rules[n] = Rule(lat=self.ent_lat[e], level=l, next=self.ent_next[e],
-                                         sibling=self.ent_sibling[e] != 0)
-                    n += 1
                 if self.win_feed_start[g + 1] > self.win_feed_start[g]:
                     self.win_levels[c] |= 1 << l
             self.below_levels[c] = 0
@@ -338,8 +335,32 @@ cdef class TimingEngine:
                 if self.ent_start[g + 1] > self.ent_start[g] or self.win_feed_start[g + 1] > self.win_feed_start[g]:
                     self.below_levels[c] |= 1 << l
         self.rule_start[C] = n
-        self.dense_start[C] = rows
         return 0
+
+    cdef int64_t _gather_rules_of(self, int c, int64_t n, bint siblings) noexcept:
+        """Write command c's `Rule` records from rules[n] on, at its scope and above: its sibling rules,
+        or else the rules at its own nodes (starting its dense rows, which follow those of command
+        c - 1, and ending them at dense_start[c + 1]). Returns the next free record."""
+        cdef int C = self.num_commands, L = self.num_levels, l
+        cdef int64_t e, g, rows = self.dense_start[c]
+        cdef bint dense
+        for l in range(self.cmd_scope[c] + 1):
+            g = c * L + l
+            dense = not siblings and 4 * self._own_node_rules(g) >= 3 * C
+            if dense:
+                self._start_dense_row(rows, l)
+                rows += 1
+            for e in range(self.ent_start[g], self.ent_start[g + 1]):
+                if (self.ent_sibling[e] != 0) != siblings:
+                    continue
+                if dense:
+                    self.dense_lat[(rows - 1) * C + self.ent_next[e]] = self.ent_lat[e]
+                    continue
+                self.rules[n] = Rule(lat=self.ent_lat[e], level=l, next=self.ent_next[e], sibling=siblings)
+                n += 1
+        if not siblings:
+            self.dense_start[c + 1] = rows
+        return n
 
     cdef int64_t _own_node_rules(self, int64_t group) noexcept:
         """Rules of a (command, level) group that act at the command's own node (not sibling rules)."""
@@ -469,31 +490,46 @@ cdef class TimingEngine:
             if j != node:
                 self._raise_ready(j, next_cmd, tick)
 
-    cdef inline void _apply_own_rules(self, int cmd, const int64_t* flat, int64_t tick) noexcept nogil:
-        """Apply the plain rules `cmd` precedes at its own nodes (levels 0 .. its scope); flat[l] is the
-        flat id of its node at level l."""
+    cdef inline void _apply_own_rules(self, int cmd, const int64_t* addr, const int64_t* flat, int64_t tick) noexcept nogil:
+        """Apply the plain rules `cmd` at `addr` precedes at its own nodes (levels 0 .. its scope) and its
+        sibling rules; flat[l] is the flat id of its node at level l."""
         cdef const Rule* r = &self.rules[self.rule_start[cmd]]
+        cdef const Rule* own_end = &self.rules[self.own_end[cmd]]
         cdef const Rule* end = &self.rules[self.rule_start[cmd + 1]]
         cdef int64_t* ready = self.ready_p
         cdef int64_t* node
         cdef const int64_t* lat
-        cdef int64_t C = self.num_commands, k, t, d
+        cdef int64_t C = self.num_commands, k, t, v, d
+        cdef int64_t base[MAX_LEVELS]
+        cdef int l
+        for l in range(self.cmd_scope[cmd] + 1):
+            base[l] = flat[l] * C
         for d in range(self.dense_start[cmd], self.dense_start[cmd + 1]):
-            node = &ready[flat[self.dense_level[d]] * C]
+            node = &ready[base[self.dense_level[d]]]
             lat = &self.dense_lat[d * C]
             for k in range(C):
                 t = tick + lat[k]
                 if node[k] < t:
                     node[k] = t
-        while r != end:
+        while r != own_end:
+            k = base[r.level] + r.next
             t = tick + r.lat
-            if r.sibling:
-                self._raise_rule(r.level, flat[r.level], r.next, t, True)
-            else:
-                k = flat[r.level] * C + r.next
-                if ready[k] < t:
-                    ready[k] = t
+            v = ready[k]
+            ready[k] = t if t > v else v
             r += 1
+        while r != end:
+            self._raise_siblings(r, flat[r.level], addr[r.level], tick)
+            r += 1
+
+    cdef inline void _raise_siblings(self, const Rule* r, int64_t node, int64_t index, int64_t tick) noexcept nogil:
+        """Apply sibling rule `r` of a command at flat node `node`, child `index` of its parent: at the
+        parent's other children, which are flat nodes node - index .. node - index + fanout - 1."""
+        cdef int64_t j, first = node - index, t = tick + r.lat
+        if r.level == 0:
+            self.touched_all = True  # other first-level nodes than the command's own
+        for j in range(first, first + self.fanout[r.level]):
+            if j != node:
+                self._raise_ready(j, r.next, t)
 
     cdef void _apply_rules(self, int cmd, int level, int64_t idx, int64_t tick) noexcept nogil:
         """Apply every rule preceded by `cmd` at node `idx` of `level`."""
@@ -576,7 +612,7 @@ cdef class TimingEngine:
             idx = idx * self.fanout[l] + addr[l]
             flat[l] = self.level_offset[l] + idx
         self.touched[addr[0]] = 1
-        self._apply_own_rules(cmd, flat, tick)
+        self._apply_own_rules(cmd, addr, flat, tick)
         if self.win_levels[cmd]:
             for l in range(scope + 1):
                 if (self.win_levels[cmd] >> l) & 1:
