@@ -78,6 +78,12 @@ cdef enum:
     BUS_ROW = 0             # resolve.BUS_CODE
     BUS_COLUMN = 1
 
+# what a channel's tick did (Controller.tick_channel)
+cdef enum:
+    NOT_ISSUED = 0              # no command issued: the channel waits for next_event or an arrival
+    ISSUED = 1                  # a command issued; nothing can be due before next_event
+    ISSUED_EVALUATE_NEXT = 2    # a command issued; the channel is evaluated again on the next tick
+
 cdef enum:
     KIND_READ = 0
     KIND_WRITE = 1
@@ -766,8 +772,9 @@ cdef class Controller:
         """The queue the channel serves now (read or write)."""
         return WRITE_QUEUE if self.update_write_mode(ch) else READ_QUEUE
 
-    cdef bint tick_channel(self, int64_t ch, int64_t clk) noexcept nogil:
-        """One controller tick. Returns True if a command issued; otherwise sets next_event[ch]."""
+    cdef int tick_channel(self, int64_t ch, int64_t clk) noexcept nogil:
+        """One controller tick. Returns whether a command issued and whether the channel must be evaluated
+        on the next tick (ISSUED_EVALUATE_NEXT); otherwise sets next_event[ch], the first tick it must be."""
         cdef int64_t nxt = NEVER
         cdef Pick col_pick, row_pick
         cdef int q = READ_QUEUE
@@ -807,7 +814,17 @@ cdef class Controller:
                 issued = True
         if not issued:
             self.next_event[ch] = nxt
-        return issued
+            return NOT_ISSUED
+        if self.prio_len[ch] > 0:
+            return ISSUED_EVALUATE_NEXT
+        # After an issue the next tick need not be evaluated when every entry's bound lies beyond it: the
+        # buffers' floors say when one can be due first (a scan that stopped early leaves a low one).
+        nxt = imin(imin(self.buffer(ch, ACTIVE).low, self.buffer(ch, READ_QUEUE).low),
+                   self.buffer(ch, WRITE_QUEUE).low)
+        if nxt <= clk + 1:
+            return ISSUED_EVALUATE_NEXT
+        self.next_event[ch] = nxt
+        return ISSUED
 
     # ------------------------------------------------------------------------------------------
 
@@ -864,7 +881,7 @@ cdef class Controller:
 
     cdef int offer(self, int64_t r, int64_t clk) noexcept nogil:
         """Offer request r to its channel. Returns 0 if refused (queue full)."""
-        cdef int64_t ch = self.bank_levels[self.bank[r], 0]
+        cdef int64_t ch = self.bank_levels[self.bank[r], 0], places
         cdef Buffer* q
         cdef Entry* e
         if self.buffer(ch, WRITE_QUEUE).count and self.key_place(ch, self.key[r]) >= 0:
@@ -875,6 +892,7 @@ cdef class Controller:
             return 0
         if self.kind[r] != KIND_READ:
             self.add_write_key(ch, self.key[r])
+        places = q.len
         e = queue_push(q, self.bank[r], self.row[r])
         self.held_per_bank[self.bank[r]] += 1
         e.final = self.read_cmd if self.kind[r] == KIND_READ else self.write_cmd
@@ -887,7 +905,11 @@ cdef class Controller:
         e.gate = -1
         e.judged = False
         self.arrive[r] = clk
-        self.dirty[ch] = 1
+        if q.len != places or self.kind[r] != KIND_READ:
+            # A read that joined a group changes nothing a scan sees (the group's first entry decides
+            # for it) nor the choice of queue (the read queue was not empty): only the others make the
+            # channel evaluate the next tick.
+            self.dirty[ch] = 1
         return 1
 
     cdef void absorb(self, int64_t r, int64_t clk) noexcept nogil:
@@ -909,7 +931,8 @@ cdef class Controller:
     def run(self):
         cdef int64_t n = self.bank.shape[0]
         cdef int64_t clk = 0, next_req = 0, ch, target, k
-        cdef bint any_dirty, refresh_due
+        cdef bint any_issued, refresh_due
+        cdef int outcome
         cdef bint refresh = self.ref_cmd >= 0
         with nogil:
             while True:
@@ -918,7 +941,7 @@ cdef class Controller:
                 if next_req == n and self.idle() and (clk >= self.last_completion or not refresh):
                     break
                 clk += 1
-                any_dirty = False
+                any_issued = False
                 refresh_due = refresh and clk % self.ref_interval == 0
                 for ch in range(self.nch):
                     if refresh_due:
@@ -928,9 +951,11 @@ cdef class Controller:
                                 self.prio_len[ch] += 1
                         self.dirty[ch] = 1
                     if self.dirty[ch] or clk >= self.next_event[ch]:
-                        self.dirty[ch] = self.tick_channel(ch, clk)
-                        any_dirty = any_dirty or self.dirty[ch]
-                if not any_dirty:
+                        outcome = self.tick_channel(ch, clk)
+                        self.dirty[ch] = outcome == ISSUED_EVALUATE_NEXT
+                        # an issue may have freed a queue slot: the trace is offered again before the next tick
+                        any_issued |= outcome != NOT_ISSUED
+                if not any_issued:
                     # Nothing changes before the earliest next event: the trace stays blocked or exhausted.
                     target = NEVER
                     for ch in range(self.nch):
