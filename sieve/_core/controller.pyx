@@ -701,6 +701,7 @@ cdef class Controller:
         cdef Entry* e = entry_at(b, pos)
         cdef const int64_t* addr = self.levels_of(e.bank)
         cdef bint one_bank = self.cmd[cmd].one_bank
+        cdef int64_t low
         if not e.judged:
             self.judge(e)
         if one_bank:
@@ -714,8 +715,7 @@ cdef class Controller:
         elif self.cmd[cmd].opens or self.cmd[cmd].closes:
             if self.held_per_bank[e.bank] == 1:
                 # the bank holds only this request: its next command is the only one that changes
-                b.at[pos].bound = STALE
-                b.low = STALE
+                self.redecide_on_bank(b, &b.at[pos], e)
             else:
                 self.mark_stale(ch, e.bank, 1)
         if cmd == e.final:
@@ -729,12 +729,34 @@ cdef class Controller:
         elif self.cmd[cmd].opens:
             self.active_per_bank[e.bank] += 1
             act = self.buffer(ch, ACTIVE)
+            low = act.low
             f = buffer_push(act, e.bank)
+            act.low = low  # the new entry's bound, not STALE, joins it below
             m = f.last_member  # its own slot
             f[0] = e[0]
             f.next_member = -1
             f.last_member = m
+            self.redecide_on_bank(act, &act.at[act.len - 1], f)
             self.leave(ch, k, pos)
+
+    cdef inline void redecide_on_bank(self, Buffer* b, Place* p, Entry* e) noexcept nogil:
+        """The entry at place p of `b`, whose bank just changed its row state, learns its next command from
+        the bank's row buffer (as a stale entry would when next scanned) and takes as its bound that
+        command's ready tick at the bank, just raised by the command that issued, with that entry as its
+        gate: the rules above the bank can only hold it longer. A command that is not the bank's own
+        leaves the entry stale."""
+        cdef int cmd = prerequisite_on_bank(self.eng, e.final, e.bank, self.levels_of(e.bank), e.row)
+        cdef int64_t slot
+        if not self.cmd[cmd].one_bank:
+            p.bound = STALE
+            b.low = STALE
+            return
+        slot = self.bank_rows[e.bank * MAX_LEVELS + self.L - 1] + cmd
+        e.cmd = cmd
+        e.gate = <int32_t>slot
+        p.bound = self.align(cmd, self.ready[slot])
+        if p.bound < b.low:
+            b.low = p.bound
 
     cdef inline void leave(self, int64_t ch, int k, int64_t pos) noexcept nogil:
         """The entry at `pos` of buffer k leaves it (a write leaving the write queue leaves its address set)."""
