@@ -28,7 +28,9 @@ Semantics (documented for users in ``sieve.dram.requests``):
 
 Nothing changes in a channel between two of its issues except arrivals, so a channel is evaluated
 only on ticks after a change and on the first tick a command of one of its requests can become legal;
-the result is identical to evaluating every tick.
+the result is identical to evaluating every tick. After an issue the next tick is evaluated only when a
+buffer's floor (at or below every bound in it) says an entry can be due then, and a read that joins a
+group (below) does not wake its channel.
 
 How a tick finds its winners without re-deciding every request: each buffer entry keeps its next
 command and ``bound``, a tick before which that command cannot issue (ready ticks only grow). A scan
@@ -43,7 +45,10 @@ not serve (a read while the row slot is judged after the column slot issued) has
 on too. Requests to one row of one bank that join a queue one after another form a group, which the
 scan sees as one entry, its oldest: the others want the same command, legal on the same ticks, so they
 cannot win before it (a stream's queue is one or two groups, not 32 entries). A command that opens or
-closes rows marks the entries of the banks it touches stale, so they recompute their next command.
+closes rows marks the entries of the banks it touches stale, so they recompute their next command;
+the request it issued for reads its next command from the bank's row buffer at once (after an ACT, and
+after a precharge when no other request waits on that bank), bounded by that command's ready tick at
+the bank.
 Queues keep arrival order, so the first legal entry of a slot is its oldest and the scan of that slot
 stops. Forwarding and merging ask whether an address is in the channel's write queue: a hash set of the
 queued writes' addresses answers in one probe or a few, whatever the queue size.
