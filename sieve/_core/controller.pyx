@@ -719,8 +719,10 @@ cdef class Controller:
             self.row_state_changed(cmd, addr)
         elif self.cmd[cmd].opens or self.cmd[cmd].closes:
             if self.held_per_bank[e.bank] == 1:
-                # the bank holds only this request: its next command is the only one that changes
-                self.redecide_on_bank(b, &b.at[pos], e)
+                # the bank holds only this request: its next command is the only one that changes (after
+                # a command that opens rows the request moves to the active buffer and learns it there)
+                if not self.cmd[cmd].opens:
+                    self.redecide_on_bank(b, &b.at[pos], e)
             else:
                 self.mark_stale(ch, e.bank, 1)
         if cmd == e.final:
