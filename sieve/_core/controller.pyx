@@ -720,8 +720,9 @@ cdef class Controller:
         elif self.cmd[cmd].opens or self.cmd[cmd].closes:
             if self.held_per_bank[e.bank] == 1:
                 # the bank holds only this request: its next command is the only one that changes (after
-                # a command that opens rows the request moves to the active buffer and learns it there)
-                if not self.cmd[cmd].opens:
+                # a command that opens rows the request moves to the active buffer and learns it there;
+                # after its final command it leaves)
+                if not self.cmd[cmd].opens and cmd != e.final:
                     self.redecide_on_bank(b, &b.at[pos], e)
             else:
                 self.mark_stale(ch, e.bank, 1)
