@@ -18,7 +18,13 @@ NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 FIGURE_TAG = "figure"
 TIMEOUT_S = 600
 
+# The notebooks that run whole sweeps (15-25 s each on two cores) are executed with the slow checks.
+SWEEP_NOTEBOOKS = {"pareto.ipynb", "sensitivity.ipynb"}
+
 notebooks = pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+executed_notebooks = pytest.mark.parametrize(
+    "path", [pytest.param(p, marks=pytest.mark.slow) if p.name in SWEEP_NOTEBOOKS else p for p in NOTEBOOKS],
+    ids=[p.name for p in NOTEBOOKS])
 
 
 def _code_cells(nb):
@@ -41,7 +47,7 @@ def test_stored_without_outputs(path):
                        f"(e.g. jupyter nbconvert --clear-output --inplace {path.name})")
 
 
-@notebooks
+@executed_notebooks
 def test_runs_and_draws_every_tagged_figure(path):
     nb = nbformat.read(path, as_version=4)
     tagged = [i for i, c in _code_cells(nb) if _is_figure_cell(c)]
