@@ -118,7 +118,7 @@ cdef class TimingEngine:
     cdef void _apply_rules(self, int cmd, int level, int64_t idx, int64_t tick) noexcept nogil
     cdef void _feed_windows(self, int cmd, int level, int64_t idx, int64_t tick) noexcept nogil
     cdef inline void _apply_own_rules(self, int cmd, const int64_t* addr, const int64_t* flat, int64_t tick) noexcept nogil
-    cdef inline void _raise_siblings(self, const Rule* r, int64_t node, int64_t index, int64_t tick) noexcept nogil
+    cdef inline void _raise_siblings(self, int level, int64_t node, int64_t index, int next_cmd, int64_t tick) noexcept nogil
     cdef int64_t _gather_rules_of(self, int c, int64_t n, bint siblings) noexcept
     cdef bint _grow_log(self) noexcept nogil
     cdef void _log(self, int cmd, const int64_t* addr, int64_t row, int64_t col, int64_t tick) noexcept nogil

@@ -479,13 +479,17 @@ cdef class TimingEngine:
     cdef inline void _raise_rule(self, int level, int64_t node, int next_cmd, int64_t tick, bint sibling) noexcept nogil:
         """Raise `next_cmd`'s ready tick to `tick` at flat node `node` of `level` or, for a sibling rule, at
         the other nodes under the same parent."""
-        cdef int64_t first, j
         if not sibling:
             self._raise_ready(node, next_cmd, tick)
             return
+        self._raise_siblings(level, node, (node - self.level_offset[level]) % self.fanout[level], next_cmd, tick)
+
+    cdef inline void _raise_siblings(self, int level, int64_t node, int64_t index, int next_cmd, int64_t tick) noexcept nogil:
+        """Raise `next_cmd`'s ready tick to `tick` at the other children of the parent of flat node `node`
+        of `level`, whose child `index` it is: flat nodes node - index .. node - index + fanout - 1."""
+        cdef int64_t j, first = node - index
         if level == 0:
             self.touched_all = True  # other first-level nodes than the command's own
-        first = node - (node - self.level_offset[level]) % self.fanout[level]
         for j in range(first, first + self.fanout[level]):
             if j != node:
                 self._raise_ready(j, next_cmd, tick)
@@ -518,18 +522,8 @@ cdef class TimingEngine:
             ready[k] = t if t > v else v
             r += 1
         while r != end:
-            self._raise_siblings(r, flat[r.level], addr[r.level], tick)
+            self._raise_siblings(r.level, flat[r.level], addr[r.level], r.next, tick + r.lat)
             r += 1
-
-    cdef inline void _raise_siblings(self, const Rule* r, int64_t node, int64_t index, int64_t tick) noexcept nogil:
-        """Apply sibling rule `r` of a command at flat node `node`, child `index` of its parent: at the
-        parent's other children, which are flat nodes node - index .. node - index + fanout - 1."""
-        cdef int64_t j, first = node - index, t = tick + r.lat
-        if r.level == 0:
-            self.touched_all = True  # other first-level nodes than the command's own
-        for j in range(first, first + self.fanout[r.level]):
-            if j != node:
-                self._raise_ready(j, r.next, t)
 
     cdef void _apply_rules(self, int cmd, int level, int64_t idx, int64_t tick) noexcept nogil:
         """Apply every rule preceded by `cmd` at node `idx` of `level`."""
