@@ -6,7 +6,9 @@
   (ACT every bank, 32 reads per bank interleaved across banks, PRE every bank; row after row),
   against the reference timing model of the tests on a prefix of the same stream.
 * Request mode: requests/s on the streaming trace of the reference figures (2,097,152 loads) and on a
-  uniform random trace, against the plain reference controller on a prefix of the same trace.
+  uniform random trace, against the plain reference controller on a prefix of the same trace; and the
+  commands each run issued, executed again by the stream executor (the timing rules alone, no choosing):
+  the loop's floor while every command goes through the timing engine.
 * Request mode against Ramulator 2.1 on the 2M-request traces (``--ramulator``): the loop
   (``RequestResult.wall_s``, best of two) and ``python -m sieve.dram`` end to end (best of three
   processes), as ratios to Ramulator's loop and process seconds measured on the project's VM
@@ -107,6 +109,19 @@ def bench_requests(device: Device, label: str, trace: Trace, prefix: int) -> Non
     print(f"request mode {label:<8} {len(trace):>9,} requests  {rate / 1e6:8.2f} M requests/s   "
           f"x{ratio:,.0f} the reference controller (same {prefix:,}-request prefix)  "
           f"[{res.cycles_ck:,.1f} CK]")
+    engine_floor(device, trace, res.wall_s)
+
+
+def engine_floor(device: Device, trace: Trace, loop_s: float) -> None:
+    """The timing engine's share of a request-mode loop: the commands it issued for `trace`, executed again in the same order per
+    channel by the stream executor, which only checks and applies the timing rules (no choosing). The
+    loop can be no faster than this floor."""
+    _, log = run_requests(device, trace, log=True)
+    addr = np.where(log.addr < 0, 0, log.addr)  # levels below a command's scope do not matter to it
+    _, dt = timed(lambda: device.execute(log.cmd, addr, log.row, log.col, log=False), repeat=3)
+    print(f"  its {len(log.cmd):,} commands ({len(log.cmd) / len(trace):.2f} a request) through the stream "
+          f"executor {dt:.2f} s = {len(trace) / dt / 1e6:.2f} M requests/s: the loop takes x{loop_s / dt:.2f} "
+          f"the timing engine's floor")
 
 
 # Ramulator 2.1 (g++ -O3, one thread) on the project's 2-core VM, 2026-11-30, HBM3 6400
