@@ -312,6 +312,7 @@ cdef class Controller:
     cdef uint64_t key_places            # a power of two, at least twice the queue size
     cdef int key_shift                  # 64 - log2(key_places): a key's home place is its hash's top bits
     cdef bint lost_writes               # the address set disagreed with the write queue (a bug: run() raises)
+    cdef bint refused                   # the engine refused a command the controller chose (a bug: run() raises)
     cdef int64_t[:, ::1] prio          # refresh node ids (at ref_level)
     cdef int64_t[::1] prio_len
     cdef uint8_t[::1] write_mode
@@ -714,7 +715,8 @@ cdef class Controller:
             # entry stale: the state is as the command needs it, so it is applied without asking again.
             self.eng.apply(cmd, addr, e.row, e.col, clk)
         else:
-            self.eng.issue(cmd, addr, e.row, e.col, clk)
+            # `cmd` is what `prerequisite` named for the bank states it spans, so the engine takes it
+            self.refused |= self.eng.issue(cmd, addr, e.row, e.col, clk) != 0
         if not one_bank:
             self.row_state_changed(cmd, addr)
         elif self.cmd[cmd].opens or self.cmd[cmd].closes:
@@ -790,7 +792,7 @@ cdef class Controller:
         if t != clk:
             next_tick[0] = imin(next_tick[0], t)
             return False
-        self.eng.issue(cmd, addr, 0, 0, clk)
+        self.refused |= self.eng.issue(cmd, addr, 0, 0, clk) != 0
         self.row_state_changed(cmd, addr)
         if cmd == self.ref_cmd:
             for l in range(self.prio_len[ch] - 1):
@@ -1000,6 +1002,9 @@ cdef class Controller:
                         break
                     clk = target - 1
         self.ticks = clk
+        if self.refused:
+            raise RuntimeError("Controller: the timing engine refused a command the controller chose for its "
+                               "banks' row state (an internal error; the results are not valid)")
         if self.lost_writes or (not self.deadlocked and self.write_keys_left()):
             raise RuntimeError("Controller: the set of queued write addresses disagreed with the write queues "
                                "(an internal error; forwarding and merging may be wrong)")
