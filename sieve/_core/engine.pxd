@@ -13,12 +13,13 @@ cdef enum:
 
 # One plain rule preceded by a command at a level at or above the command's scope (and not in a dense row
 # below), as `apply` reads it:
-# the ent_* tables of those (command, level) groups laid out one command after another.
+# the ent_* tables of those (command, level) groups laid out one command after another. Whether it acts at
+# the command's own node or at the other nodes under the same parent (a sibling rule) is its place:
+# TimingEngine.own_end.
 cdef struct Rule:
     int64_t lat         # ticks
     int32_t level
     int32_t next        # the command it gates
-    int32_t sibling     # 1: at the other nodes under the same parent, 0: at the command's own node
 
 
 @cython.final

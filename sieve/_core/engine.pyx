@@ -356,7 +356,7 @@ cdef class TimingEngine:
                 if dense:
                     self.dense_lat[(rows - 1) * C + self.ent_next[e]] = self.ent_lat[e]
                     continue
-                self.rules[n] = Rule(lat=self.ent_lat[e], level=l, next=self.ent_next[e], sibling=siblings)
+                self.rules[n] = Rule(lat=self.ent_lat[e], level=l, next=self.ent_next[e])
                 n += 1
         if not siblings:
             self.dense_start[c + 1] = rows
