@@ -714,20 +714,19 @@ cdef class Controller:
             # `cmd` came from its bank's row state, and every change of that state since marked the
             # entry stale: the state is as the command needs it, so it is applied without asking again.
             self.eng.apply(cmd, addr, e.row, e.col, clk)
+            if self.cmd[cmd].opens or self.cmd[cmd].closes:
+                if self.held_per_bank[e.bank] == 1:
+                    # the bank holds only this request: its next command is the only one that changes
+                    # (after a command that opens rows the request moves to the active buffer and learns
+                    # it there; after its final command it leaves)
+                    if not self.cmd[cmd].opens and cmd != e.final:
+                        self.redecide_on_bank(b, &b.at[pos], e)
+                else:
+                    self.mark_stale(ch, e.bank, 1)
         else:
             # `cmd` is what `prerequisite` named for the bank states it spans, so the engine takes it
             self.refused |= self.eng.issue(cmd, addr, e.row, e.col, clk) != 0
-        if not one_bank:
             self.row_state_changed(cmd, addr)
-        elif self.cmd[cmd].opens or self.cmd[cmd].closes:
-            if self.held_per_bank[e.bank] == 1:
-                # the bank holds only this request: its next command is the only one that changes (after
-                # a command that opens rows the request moves to the active buffer and learns it there;
-                # after its final command it leaves)
-                if not self.cmd[cmd].opens and cmd != e.final:
-                    self.redecide_on_bank(b, &b.at[pos], e)
-            else:
-                self.mark_stale(ch, e.bank, 1)
         if cmd == e.final:
             self.held_per_bank[e.bank] -= 1
             if k == ACTIVE:
