@@ -113,9 +113,9 @@ def bench_requests(device: Device, label: str, trace: Trace, prefix: int) -> Non
 
 
 def engine_floor(device: Device, trace: Trace, loop_s: float) -> None:
-    """The timing engine's share of a request-mode loop: the commands it issued for `trace`, executed again in the same order per
-    channel by the stream executor, which only checks and applies the timing rules (no choosing). The
-    loop can be no faster than this floor."""
+    """The timing engine's share of a request-mode loop: the commands it issued for `trace`, executed
+    again in the same order per channel by the stream executor, which only checks and applies the timing
+    rules (no choosing). The loop can be no faster than this floor."""
     _, log = run_requests(device, trace, log=True)
     addr = np.where(log.addr < 0, 0, log.addr)  # levels below a command's scope do not matter to it
     _, dt = timed(lambda: device.execute(log.cmd, addr, log.row, log.col, log=False), repeat=3)
