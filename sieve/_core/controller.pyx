@@ -225,14 +225,16 @@ cdef inline Entry* new_entry(Buffer* b) noexcept nogil:
     return e
 
 
-cdef inline Entry* buffer_push(Buffer* b, int64_t bank) noexcept nogil:
-    """Append a stale entry to `bank` with a place of its own (the caller fills it) and return it."""
+cdef inline Entry* buffer_push(Buffer* b, int64_t bank, int64_t bound) noexcept nogil:
+    """Append an entry to `bank` with a place of its own and `bound` (STALE: it recomputes its command
+    when next scanned; NEVER: the caller sets it) and return it (the caller fills it)."""
     cdef Place* at = &b.at[b.len]
     at.slot = b.free[b.nfree - 1]
     at.bank = bank
-    at.bound = STALE
+    at.bound = bound
     at[1].bound = END
-    b.low = STALE
+    if bound < b.low:
+        b.low = bound
     b.len += 1
     b.last_group = at.slot
     return new_entry(b)
@@ -252,7 +254,7 @@ cdef inline Entry* queue_push(Buffer* b, int64_t bank, int64_t row) noexcept nog
             b.ent[first.last_member].next_member = slot
             first.last_member = slot
             return e
-    return buffer_push(b, bank)
+    return buffer_push(b, bank, STALE)
 
 
 ENTRY_BYTES = sizeof(Entry)
@@ -707,7 +709,6 @@ cdef class Controller:
         cdef Entry* e = entry_at(b, pos)
         cdef const int64_t* addr = self.levels_of(e.bank)
         cdef bint one_bank = self.cmd[cmd].one_bank
-        cdef int64_t low
         if not e.judged:
             self.judge(e)
         if one_bank:
@@ -738,9 +739,7 @@ cdef class Controller:
         elif self.cmd[cmd].opens:
             self.active_per_bank[e.bank] += 1
             act = self.buffer(ch, ACTIVE)
-            low = act.low
-            f = buffer_push(act, e.bank)
-            act.low = low  # the new entry's bound, not STALE, joins it below
+            f = buffer_push(act, e.bank, NEVER)  # its bound is set below
             m = f.last_member  # its own slot
             f[0] = e[0]
             f.next_member = -1
